@@ -1,0 +1,261 @@
+"""Command line: ``attnscale critical | simulate | exponent``.
+
+Every command prints a human table by default and one JSON object with
+``--json``.  Bad input becomes one line on stderr and exit code 2, never a
+traceback (DESIGN.md, "Command line").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ._validate import check_beta, check_choice, check_int, check_n, check_positive
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Long-context scaling theory of softmax attention, computable and checkable.",
+)
+
+LAW_NAMES = ("uniform", "vmf", "subsphere", "power")
+METHODS = ("brute", "fast", "limit")
+
+# Reusable option declarations (one place for help texts and defaults).
+LawOpt = Annotated[str, typer.Option("--law", help=f"Key law: {', '.join(LAW_NAMES)}.")]
+DimOpt = Annotated[int, typer.Option("--d", help="Ambient dimension d (keys on S^{d-1}).")]
+NOpt = Annotated[str, typer.Option("--n", help="Context length n (1000000, 1e6 and 1000000.0 alike).")]
+KappaOpt = Annotated[float, typer.Option("--kappa", help="vmf: concentration of the keys around e_1.")]
+SubdimOpt = Annotated[int, typer.Option("--subdim", help="subsphere: keys uniform on S^{subdim-1}.")]
+EtaOpt = Annotated[float, typer.Option("--eta", help="power: key density proportional to |k - e_1|^eta.")]
+QueryCosOpt = Annotated[
+    float,
+    typer.Option("--query-cos", help="Cosine between the query and the law's axis e_1 (1: q = e_1)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported as one line, exit code 2)."""
+
+
+@dataclass(frozen=True)
+class LawSpec:
+    """A key law chosen on the command line, with the query it is seen from."""
+
+    name: str
+    d: int
+    kappa: float
+    subdim: int
+    eta: float
+    query_cos: float
+
+    def build(self):
+        """The :class:`attnscale.laws.KeyLaw` and the unit query."""
+        from .laws import law_from_name
+
+        params: dict[str, Any] = {}
+        if self.name == "vmf":
+            params["kappa"] = self.kappa
+        elif self.name == "subsphere":
+            params["m"] = self.subdim
+        elif self.name == "power":
+            params["eta"] = self.eta
+        law = law_from_name(self.name, self.d, **params)
+        return law, query_from_cosine(self.d, self.query_cos)
+
+
+def query_from_cosine(d: int, cos: float) -> np.ndarray:
+    """Unit query ``cos e_1 + sqrt(1 - cos^2) e_d``.
+
+    Examples
+    --------
+    >>> query_from_cosine(3, 1.0).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    if not (isinstance(cos, (int, float)) and math.isfinite(cos) and -1.0 <= cos <= 1.0):
+        raise UsageError(f"--query-cos: got {cos!r}; expected a number in [-1, 1]")
+    q = np.zeros(d)
+    q[0] = cos
+    q[-1] += math.sqrt(max(0.0, 1.0 - cos * cos))
+    return q / np.linalg.norm(q)
+
+
+def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, allow_nan=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key, value in payload.items():
+        if isinstance(value, dict):
+            value = "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = f"{len(value)} rows (use --json)"
+        table.add_row(key, _fmt(value))
+    Console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def summary(x: np.ndarray) -> dict[str, float]:
+    """Mean, its standard error and the 5/50/95% quantiles of per-draw values.
+
+    Examples
+    --------
+    >>> summary(np.array([1.0, 2.0, 3.0]))["mean"]
+    2.0
+    """
+    x = np.asarray(x, dtype=float)
+    se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+    q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+    return {"mean": float(np.mean(x)), "se": se, "q05": float(q05), "q50": float(q50), "q95": float(q95)}
+
+
+@app.command()
+def critical(
+    law: LawOpt = "uniform",
+    d: DimOpt = 3,
+    n: NOpt = "1e6",
+    beta: Annotated[float | None, typer.Option("--beta", help="Inverse temperature (gives c).")] = None,
+    kappa: KappaOpt = 10.0,
+    subdim: SubdimOpt = 2,
+    eta: EtaOpt = 1.0,
+    query_cos: QueryCosOpt = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Critical scale beta*(n) of a key law, and the regime of (n, beta) (theory section 2)."""
+    from .tails import critical_beta, regime
+
+    spec = _law_spec(law, d, kappa, subdim, eta, query_cos)
+    key_law, q = spec.build()
+    n_int = check_n(n, "--n")
+    tail = key_law.score_tail(q)
+    payload: dict[str, Any] = {
+        "law": spec.name,
+        "d": spec.d,
+        "n": n_int,
+        "endpoint": tail.endpoint,
+        "gamma": tail.gamma,
+        "kappa": tail.kappa,
+        "beta_star": critical_beta(n_int, tail),
+        "c": None,
+        "regime": None,
+    }
+    if beta is not None:
+        reg = regime(n_int, check_beta(beta, "--beta"), tail)
+        payload["c"], payload["regime"] = reg.c, reg.name
+    _emit(payload, as_json, "attnscale critical")
+
+
+@app.command()
+def simulate(
+    law: LawOpt = "uniform",
+    d: DimOpt = 3,
+    n: NOpt = "1e5",
+    beta: Annotated[float | None, typer.Option("--beta", help="Inverse temperature.")] = None,
+    c: Annotated[float | None, typer.Option("--c", help="beta / beta*(n) (instead of --beta).")] = None,
+    reps: Annotated[int, typer.Option("--reps", help="Number of independent draws.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the SeedSequence.")] = 0,
+    method: Annotated[str, typer.Option("--method", help="brute | fast | limit.")] = "brute",
+    m: Annotated[int | None, typer.Option("--m", help="Top weights kept (fast, limit).")] = None,
+    gamma: Annotated[float | None, typer.Option("--gamma", help="limit: tail exponent (else the law's).")] = None,
+    save_samples: Annotated[
+        Path | None, typer.Option("--save-samples", help="Write per-draw statistics to FILE.npz.")
+    ] = None,
+    kappa: KappaOpt = 10.0,
+    subdim: SubdimOpt = 2,
+    eta: EtaOpt = 1.0,
+    query_cos: QueryCosOpt = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw the attention weights' statistics at (n, beta): brute force, fast exact sampler, or limit law."""
+    from .simulate import simulate_stats
+
+    check_choice(method, "--method", METHODS)
+    if (beta is None) == (c is None):
+        raise UsageError("--beta/--c: give exactly one of --beta B or --c C")
+    if save_samples is not None and save_samples.suffix != ".npz":
+        raise UsageError(f"--save-samples: got {str(save_samples)!r}; expected a file name ending in .npz")
+    spec = _law_spec(law, d, kappa, subdim, eta, query_cos)
+    key_law, q = spec.build()
+    result = simulate_stats(
+        key_law,
+        q,
+        n=check_n(n, "--n"),
+        beta=None if beta is None else check_beta(beta, "--beta"),
+        c=None if c is None else check_positive(c, "--c"),
+        reps=check_int(reps, "--reps"),
+        seed=check_int(seed, "--seed", minimum=0),
+        method=method,
+        m=None if m is None else check_int(m, "--m"),
+        gamma=None if gamma is None else check_positive(gamma, "--gamma"),
+        progress=not as_json,
+    )
+    if save_samples is not None:
+        save_samples.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(save_samples, **result.samples())
+    payload = {
+        "method": method,
+        "n": result.n,
+        "beta": result.beta,
+        "c": result.c,
+        "reps": result.reps,
+        "max_weight": summary(result.max_weight),
+        "n_eff": summary(result.n_eff),
+        "entropy": summary(result.entropy),
+    }
+    _emit(payload, as_json, f"attnscale simulate --method {method}")
+
+
+def _law_spec(law: str, d: int, kappa: float, subdim: int, eta: float, query_cos: float) -> LawSpec:
+    check_choice(law, "--law", LAW_NAMES)
+    if d < 2:
+        raise UsageError(f"--d: got {d}; expected an integer >= 2")
+    return LawSpec(law, d, kappa, subdim, eta, query_cos)
+
+
+def main() -> None:
+    """Entry point: run the app, turning bad input into one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except (ValueError, TypeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OverflowError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
