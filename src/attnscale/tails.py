@@ -14,6 +14,9 @@ from ._validate import check_beta, check_choice, check_finite, check_n, check_po
 #: Tail classes.  ``weibull``: bounded scores, ``P(s* - S <= eps) ~ kappa eps^gamma``.
 TAIL_KINDS = ("weibull",)
 
+#: Largest log(beta*) returned (a little below log of the float64 maximum).
+LOG_MAX_BETA = 700.0
+
 #: Default band of ``c = beta / beta*(n)`` called critical by :func:`regime`.
 CRITICAL_BAND = (0.1, 10.0)
 
@@ -98,10 +101,16 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
     n_int = check_n(n)
     if not isinstance(tail, ScoreTail):
         raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail")
+    log_beta = (math.log(tail.kappa) + math.log(n_int)) / tail.gamma
+    if log_beta > LOG_MAX_BETA:
+        raise ValueError(
+            f"n: beta*(n) = exp({log_beta:.4g}) for n={n_int:.3g}, gamma={tail.gamma:g}, kappa={tail.kappa:g} "
+            "exceeds the float64 range"
+        )
     product = tail.kappa * float(n_int)
     if 0.0 < product < math.inf:
         return product ** (1.0 / tail.gamma)
-    return math.exp((math.log(tail.kappa) + math.log(n_int)) / tail.gamma)
+    return math.exp(log_beta)
 
 
 def regime(n: float, beta: float, tail: ScoreTail, band: tuple[float, float] = CRITICAL_BAND) -> Regime:

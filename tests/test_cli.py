@@ -1,0 +1,97 @@
+"""Tests of the command line (cli.py): JSON contracts, n spellings, bad input -> exit 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from attnscale.laws import UniformSphere
+from attnscale.tails import critical_beta
+
+
+def run_cli(*args, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnscale", *args], capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_critical_json_contract():
+    out = json.loads(run_cli("critical", "--law", "uniform", "--d", "3", "--n", "1e6", "--beta", "5e5", "--json").stdout)
+    assert set(out) == {"law", "d", "n", "endpoint", "gamma", "kappa", "beta_star", "c", "regime"}
+    assert out["n"] == 10**6 and out["gamma"] == 1.0
+    assert out["beta_star"] == pytest.approx(5e5, rel=1e-12)
+    assert out["c"] == pytest.approx(1.0) and out["regime"] == "critical"
+
+
+def test_n_spellings_agree_on_the_command_line():
+    outs = [
+        json.loads(run_cli("critical", "--d", "5", "--n", text, "--json").stdout)
+        for text in ("1000000", "1e6", "1000000.0")
+    ]
+    assert outs[0] == outs[1] == outs[2]
+    big = json.loads(run_cli("critical", "--d", "5", "--n", "1e18", "--json").stdout)
+    assert big["n"] == 10**18
+    tail = UniformSphere(5).score_tail([1, 0, 0, 0, 0])
+    assert big["beta_star"] == pytest.approx(critical_beta(10**18, tail), rel=1e-12)
+
+
+def test_critical_table_output():
+    out = run_cli("critical", "--d", "4", "--n", "1e4").stdout
+    assert "beta_star" in out and "gamma" in out
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("critical", "--d", "1"), "--d"),
+        (("critical", "--n", "0"), "--n"),
+        (("critical", "--n", "nan"), "--n"),
+        (("critical", "--n", "1e19"), "--n"),
+        (("critical", "--law", "cauchy"), "--law"),
+        (("critical", "--beta", "-1"), "--beta"),
+        (("critical", "--law", "vmf", "--kappa", "-2"), "kappa"),
+        (("critical", "--query-cos", "2"), "--query-cos"),
+        (("simulate", "--reps", "0", "--c", "1"), "--reps"),
+        (("simulate", "--c", "1", "--beta", "2"), "--beta"),
+        (("simulate", "--c", "1", "--method", "magic"), "--method"),
+        (("simulate", "--c", "1", "--save-samples", "x.txt"), "--save-samples"),
+        (("simulate", "--c", "-1"), "--c"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, fragment):
+    proc = run_cli(*args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert fragment in lines[0]
+
+
+def test_simulate_brute_json_and_samples(tmp_path):
+    path = tmp_path / "draws.npz"
+    out = json.loads(
+        run_cli(
+            "simulate", "--d", "3", "--n", "2000", "--c", "0.5", "--reps", "20", "--seed", "1",
+            "--method", "brute", "--save-samples", str(path), "--json",
+        ).stdout
+    )
+    assert set(out) >= {"method", "n", "beta", "c", "reps", "max_weight", "n_eff", "entropy"}
+    assert out["reps"] == 20 and out["c"] == pytest.approx(0.5)
+    for key in ("max_weight", "n_eff", "entropy"):
+        assert set(out[key]) == {"mean", "se", "q05", "q50", "q95"}
+    saved = np.load(path)
+    assert saved["max_weight"].shape == (20,)
+    assert np.mean(saved["max_weight"]) == pytest.approx(out["max_weight"]["mean"], rel=1e-12)
+    assert np.all((saved["n_eff"] >= 1) & (saved["n_eff"] <= 2000))
+
+
+def test_simulate_is_reproducible_and_limit_needs_no_keys():
+    args = ("simulate", "--d", "3", "--n", "1e12", "--c", "2", "--reps", "500", "--method", "limit", "--json")
+    a, b = (json.loads(run_cli(*args).stdout) for _ in range(2))
+    assert a == b
+    assert 0.5 < a["max_weight"]["mean"] < 1.0

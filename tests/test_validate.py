@@ -1,0 +1,64 @@
+"""Tests of _validate.py: the one place where arguments are checked."""
+
+import numpy as np
+import pytest
+
+from attnscale._validate import (
+    MAX_N,
+    as_generator,
+    check_beta,
+    check_int,
+    check_matrix,
+    check_n,
+    check_on_sphere,
+    check_unit_vector,
+)
+
+
+@pytest.mark.parametrize("text", ["1000000", "1e6", "1000000.0", 1e6, 1000000, np.int64(10**6)])
+def test_n_spellings_agree(text):
+    assert check_n(text) == 10**6
+
+
+def test_n_up_to_1e18():
+    assert check_n("1e18") == MAX_N
+    with pytest.raises(ValueError, match="n"):
+        check_n("1e19")
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, float("nan"), float("inf"), "ten", True])
+def test_bad_n(bad):
+    with pytest.raises((ValueError, TypeError), match="^n: "):
+        check_n(bad)
+
+
+@pytest.mark.parametrize("bad", [-1e-9, float("nan"), float("inf"), "x", None])
+def test_bad_beta(bad):
+    with pytest.raises((ValueError, TypeError), match="^beta: "):
+        check_beta(bad)
+
+
+def test_rng_forms_are_reproducible():
+    a = as_generator(7).random(3)
+    b = as_generator(np.random.SeedSequence(7)).random(3)
+    assert np.array_equal(a, b)
+    with pytest.raises(TypeError, match="rng"):
+        as_generator("seed")
+    with pytest.raises(ValueError, match="rng"):
+        as_generator(-1)
+
+
+def test_vectors_and_matrices():
+    q = check_unit_vector([0.6, 0.8], "q")
+    assert np.allclose(q, [0.6, 0.8])
+    with pytest.raises(ValueError, match="q: has norm"):
+        check_unit_vector([1.0, 1.0], "q")
+    with pytest.raises(ValueError, match="q: got length 2; expected length 3"):
+        check_unit_vector([1.0, 0.0], "q", d=3)
+    with pytest.raises(ValueError, match="keys: got shape"):
+        check_matrix(np.ones(3), "keys")
+    with pytest.raises(ValueError, match="keys: contains NaN"):
+        check_matrix([[np.nan, 1.0]], "keys")
+    with pytest.raises(ValueError, match="keys: row 1 has norm"):
+        check_on_sphere(np.array([[1.0, 0.0], [2.0, 0.0]]))
+    assert check_int("7", "reps") == 7
