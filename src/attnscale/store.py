@@ -288,7 +288,8 @@ class ResultStore:
     Examples
     --------
     >>> import tempfile
-    >>> store = ResultStore(tempfile.mkdtemp())
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = ResultStore(tmp.name)
     >>> key = task_key({"d": 3}, name="demo")
     >>> store.has(key)
     False
@@ -297,6 +298,7 @@ class ResultStore:
     (True, [1.0, 2.0], {'d': 3})
     >>> store.load_all("demo").num_rows
     2
+    >>> tmp.cleanup()
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
