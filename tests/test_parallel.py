@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -20,12 +21,15 @@ if str(TESTS_DIR) not in sys.path:  # worker processes inherit sys.path (spawn)
 
 import _tasks  # noqa: E402
 
+from rich.console import Console  # noqa: E402
+
 from attnscale.parallel import (  # noqa: E402
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
     local_dask_cluster,
     make_executor,
+    progress_display,
     run_tasks,
     task_seeds,
 )
@@ -113,11 +117,11 @@ def test_missing_dask_gives_install_hint(monkeypatch):
 
 def test_results_follow_config_order_and_seeds(tmp_path):
     configs = _configs(5)
-    tables = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path), None, SEED, progress=False)
+    tables = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path), None, SEED, quiet=True)
     _assert_tables(tables, configs)
-    nostore = run_tasks(_tasks.normal_task, configs, None, SerialExecutor(), SEED, progress=False)
+    nostore = run_tasks(_tasks.normal_task, configs, None, SerialExecutor(), SEED, quiet=True)
     assert all(a.equals(b) for a, b in zip(tables, nostore))
-    other = run_tasks(_tasks.normal_task, configs, None, None, SEED + 1, progress=False)
+    other = run_tasks(_tasks.normal_task, configs, None, None, SEED + 1, quiet=True)
     assert not any(a.equals(b) for a, b in zip(tables, other))
 
 
@@ -126,15 +130,15 @@ def test_rerun_skips_finished_tasks(tmp_path):
     marks.mkdir()
     store = ResultStore(tmp_path / "store")
     configs = _configs(6, marks)
-    first = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", progress=False)
+    first = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", quiet=True)
     assert _calls(marks) == list(range(6)) and len(store.keys("exp")) == 6
-    second = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", progress=False)
+    second = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", quiet=True)
     assert _calls(marks) == list(range(6))  # nothing recomputed
     assert all(a.equals(b) for a, b in zip(first, second))
     # Lose two results: exactly those two are recomputed, with the same numbers.
     keys = store.keys()
     store.discard([keys[1], keys[4]])
-    third = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", progress=False)
+    third = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", quiet=True)
     assert len(_calls(marks)) == 8 and len(store.keys("exp")) == 6
     _assert_tables(third, configs)
     # The stored record names the function, the config, the seed and the task index.
@@ -145,7 +149,7 @@ def test_rerun_skips_finished_tasks(tmp_path):
 
 def test_task_sees_plain_python_config():
     cfg = {"a": np.int64(1), "b": np.float32(0.5), "c": (1, 2), "d": np.bool_(False)}
-    (t,) = run_tasks(_tasks.type_names, [cfg], None, None, 0, progress=False)
+    (t,) = run_tasks(_tasks.type_names, [cfg], None, None, 0, quiet=True)
     assert dict(zip(t.column("key").to_pylist(), t.column("type").to_pylist())) == {
         "a": "int", "b": "float", "c": "list", "d": "bool",
     }
@@ -153,11 +157,11 @@ def test_task_sees_plain_python_config():
 
 def test_bad_task_results_and_failures(tmp_path):
     with pytest.raises(TypeError, match="fn: task 0 .* returned dict; expected a pyarrow.Table"):
-        run_tasks(_tasks.not_a_table, _configs(2), None, None, SEED, progress=False)
+        run_tasks(_tasks.not_a_table, _configs(2), None, None, SEED, quiet=True)
     store = ResultStore(tmp_path)
     configs = [{**c, "fail": 2} for c in _configs(4)]
     with pytest.raises(RuntimeError, match="task 2 failed on purpose"):
-        run_tasks(_tasks.fail_on_id, configs, store, None, SEED, progress=False)
+        run_tasks(_tasks.fail_on_id, configs, store, None, SEED, quiet=True)
     assert len(store.keys()) == 2  # the tasks finished before the failure are kept
     with pytest.raises(TypeError, match="configs: got dict"):
         run_tasks(_tasks.normal_task, {"id": 1}, None, None, SEED)
@@ -173,13 +177,13 @@ def test_bad_task_results_and_failures(tmp_path):
 
 def test_same_results_for_one_and_two_workers_and_process_pool_errors(tmp_path):
     configs = _configs(7)
-    one = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path / "w1"), make_executor(workers=1), SEED, progress=False)
+    one = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path / "w1"), make_executor(workers=1), SEED, quiet=True)
     with make_executor(workers=2) as ex:
-        two = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path / "w2"), ex, SEED, progress=False)
+        two = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path / "w2"), ex, SEED, quiet=True)
         # An error in a worker propagates; the pool stays usable afterwards.
         with pytest.raises(RuntimeError, match="task 3 failed on purpose"):
-            run_tasks(_tasks.fail_on_id, [{**c, "fail": 3} for c in configs], None, ex, SEED, progress=False)
-        again = run_tasks(_tasks.normal_task, configs, None, ex, SEED, progress=False)
+            run_tasks(_tasks.fail_on_id, [{**c, "fail": 3} for c in configs], None, ex, SEED, quiet=True)
+        again = run_tasks(_tasks.normal_task, configs, None, ex, SEED, quiet=True)
     _assert_tables(one, configs)
     assert all(a.equals(b) for a, b in zip(one, two))
     assert all(a.equals(b) for a, b in zip(one, again))
@@ -193,18 +197,42 @@ def test_same_results_on_dask_local_cluster(tmp_path):
         assert os.environ.get("OMP_NUM_THREADS") == before  # pre-spawn-environ was {}
         with make_executor(scheduler=cluster.scheduler_address) as ex:
             assert isinstance(ex, DaskExecutor) and ex.client.scheduler.address.startswith("tcp://127.0.0.1:")
-            by_address = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path), ex, SEED, progress=False)
+            by_address = run_tasks(_tasks.normal_task, configs, ResultStore(tmp_path), ex, SEED, quiet=True)
             env = ex.client.run(_tasks.environ, "OMP_NUM_THREADS")
             assert len(env) == 2 and set(env.values()) == {before}
         with distributed.Client(cluster, set_as_default=False) as client:
             ex = DaskExecutor(client)
-            by_client = run_tasks(_tasks.normal_task, configs, None, ex, SEED, progress=False)
+            by_client = run_tasks(_tasks.normal_task, configs, None, ex, SEED, quiet=True)
             with pytest.raises(RuntimeError, match="task 1 failed on purpose"):
-                run_tasks(_tasks.fail_on_id, [{**c, "fail": 1} for c in configs], None, ex, SEED, progress=False)
+                run_tasks(_tasks.fail_on_id, [{**c, "fail": 1} for c in configs], None, ex, SEED, quiet=True)
             ex.close()  # a client given by the caller stays open
             assert client.status == "running"
     _assert_tables(by_address, configs)
     assert all(a.equals(b) for a, b in zip(by_address, by_client))
+
+
+# ----------------------------------------------------------------------- progress
+
+
+def test_progress_bars_one_per_run_counting_stored_tasks(tmp_path):
+    store = ResultStore(tmp_path)
+    configs = _configs(5)
+    run_tasks(_tasks.normal_task, configs[:2], store, None, SEED, name="p", quiet=True)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    with progress_display(console=console) as progress:
+        assert not progress.disable
+        run_tasks(_tasks.normal_task, configs[:2], store, None, SEED, name="p", progress=progress, description="alpha")
+        run_tasks(_tasks.normal_task, configs, store, None, SEED, name="p", progress=progress, description="beta")
+    assert [(t.description, t.completed, t.total) for t in progress.tasks] == [("alpha", 2, 2), ("beta", 5, 5)]
+    text = screen.getvalue()
+    assert "alpha" in text and "beta" in text and "5/5" in text and "eta" in text
+    with progress_display(quiet=True, console=Console(file=io.StringIO(), force_terminal=True)) as quiet:
+        assert quiet.disable
+    with progress_display() as default:  # stderr is captured by pytest: not a terminal
+        assert default.disable
+    with pytest.raises(TypeError, match="progress: got bool"):
+        run_tasks(_tasks.normal_task, configs, None, None, SEED, progress=True)
 
 
 # ------------------------------------------------------------------ real kill -9
@@ -221,7 +249,7 @@ CHILD = textwrap.dedent(
         root, configs_file, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
         configs = json.load(open(configs_file))
         with make_executor(workers=workers) as ex:
-            run_tasks(_tasks.normal_task, configs, ResultStore(root), ex, {seed}, name="kill", progress=False)
+            run_tasks(_tasks.normal_task, configs, ResultStore(root), ex, {seed}, name="kill", quiet=True)
     """
 )
 
@@ -298,8 +326,8 @@ def test_kill_minus_9_then_rerun_equals_uninterrupted_run(tmp_path):
     # Same keys, same tables, no duplicates, nothing recomputed when read back.
     n_calls = len(list(marks.iterdir()))
     assert store.keys() == ResultStore(clean_root).keys() and len(store.keys("kill")) == len(configs)
-    got = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="kill", progress=False)
-    ref = run_tasks(_tasks.normal_task, configs, ResultStore(clean_root), None, SEED, name="kill", progress=False)
+    got = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="kill", quiet=True)
+    ref = run_tasks(_tasks.normal_task, configs, ResultStore(clean_root), None, SEED, name="kill", quiet=True)
     assert len(list(marks.iterdir())) == n_calls
     assert all(a.equals(b) for a, b in zip(got, ref))
     _assert_tables(got, configs)

@@ -31,13 +31,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, contextmanager
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from ._validate import check_int
-from .progress import track
+from .progress import wants_progress
 from .store import ResultStore, normalize_config, task_key
 
 __all__ = [
@@ -47,6 +57,7 @@ __all__ = [
     "SerialExecutor",
     "local_dask_cluster",
     "make_executor",
+    "progress_display",
     "run_tasks",
     "task_seeds",
 ]
@@ -348,6 +359,51 @@ def make_executor(workers: int | None = None, scheduler: Any = None) -> Executor
     return SerialExecutor() if n == 1 else ProcessExecutor(n)
 
 
+# ----------------------------------------------------------------------- progress
+
+
+@contextmanager
+def progress_display(quiet: bool = False, console: Console | None = None) -> Iterator[Progress]:
+    """A rich progress display on stderr: one bar with ETA per ``add_task`` (per experiment).
+
+    It is disabled (draws nothing) when ``quiet`` is true or its console is
+    not a terminal (:func:`attnscale.progress.wants_progress`), e.g. under
+    ``--json`` or when stderr goes to a log file.
+
+    Parameters
+    ----------
+    quiet : bool
+        Disable the display.
+    console : rich.console.Console, optional
+        Where to draw; default stderr.
+
+    Examples
+    --------
+    >>> with progress_display(quiet=True) as progress:
+    ...     bar = progress.add_task("demo", total=2)
+    ...     progress.advance(bar, 2)
+    >>> progress.disable, progress.tasks[0].completed
+    (True, 2)
+    """
+    if console is None:
+        console = Console(stderr=True)
+        disable = not wants_progress(not quiet)
+    else:
+        disable = bool(quiet) or not console.is_terminal
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable,
+    )
+    with progress:
+        yield progress
+
+
 # -------------------------------------------------------------------------- tasks
 
 
@@ -359,8 +415,9 @@ def run_tasks(
     seed: int,
     *,
     name: str | None = None,
-    progress: bool = True,
+    progress: Progress | None = None,
     description: str = "tasks",
+    quiet: bool = False,
 ) -> list[pa.Table]:
     r"""Run ``fn(config_i, seed_i)`` for every config, resuming from and saving to ``store``.
 
@@ -392,12 +449,13 @@ def run_tasks(
         Root seed, a non-negative integer.
     name : str, optional
         Key prefix, e.g. the experiment's name (:meth:`ResultStore.load_all` selects by it).
-    progress : bool
-        Draw a progress bar with ETA on stderr (:func:`attnscale.progress.track`:
-        only when stderr is a terminal and the run lasts more than a second);
-        False: never.
+    progress : rich.progress.Progress, optional
+        A display (:func:`progress_display`) to add this run's bar to, e.g. one
+        shared by every experiment of a report; default a display of its own.
     description : str
         Label of the progress bar, e.g. the experiment's name.
+    quiet : bool
+        When ``progress`` is None: no display of its own.
 
     Returns
     -------
@@ -410,10 +468,10 @@ def run_tasks(
     >>> from attnscale.store import ResultStore
     >>> tmp = tempfile.TemporaryDirectory()
     >>> store = ResultStore(tmp.name)
-    >>> tables = run_tasks(_demo_task, [{"size": 2}, {"size": 3}], store, None, seed=1, progress=False)
+    >>> tables = run_tasks(_demo_task, [{"size": 2}, {"size": 3}], store, None, seed=1, quiet=True)
     >>> [t.num_rows for t in tables], len(store.keys())
     ([2, 3], 2)
-    >>> again = run_tasks(_demo_task, [{"size": 2}, {"size": 3}], store, None, seed=1, progress=False)
+    >>> again = run_tasks(_demo_task, [{"size": 2}, {"size": 3}], store, None, seed=1, quiet=True)
     >>> all(a.equals(b) for a, b in zip(tables, again))  # loaded from the store
     True
     >>> tmp.cleanup()
@@ -441,14 +499,14 @@ def run_tasks(
         else:
             todo.append(i)
 
-    if todo:
+    def execute(display: Progress) -> None:
+        bar = display.add_task(description, total=len(configs), completed=len(configs) - len(todo))
+        if not todo:
+            return
         engine = executor if executor is not None else SerialExecutor()
         calls = [(plain[i], seeds[i]) for i in todo]
-        label = description if len(todo) == len(configs) else f"{description} ({len(configs) - len(todo)} stored)"
-        with closing(engine.imap_unordered(fn, calls)) as done, closing(
-            track(done, len(todo), label, enabled=progress)
-        ) as shown:
-            for j, table in shown:
+        with closing(engine.imap_unordered(fn, calls)) as done:
+            for j, table in done:
                 i = todo[j]
                 if not isinstance(table, pa.Table):
                     raise TypeError(
@@ -457,6 +515,15 @@ def run_tasks(
                 if store is not None:
                     store.save(keys[i], table, records[i])
                 results[i] = table
+                display.advance(bar)
+
+    if progress is None:
+        with progress_display(quiet=quiet) as own:
+            execute(own)
+    else:
+        if not isinstance(progress, Progress):
+            raise TypeError(f"progress: got {type(progress).__name__}; expected a rich.progress.Progress or None")
+        execute(progress)
     return results  # type: ignore[return-value]
 
 
