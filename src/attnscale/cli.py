@@ -224,6 +224,52 @@ def simulate(
     _emit(payload, as_json, f"attnscale simulate --method {method}")
 
 
+@app.command()
+def report(
+    quick: Annotated[bool, typer.Option("--quick", help="Small Monte Carlo: minutes on 2 cores.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("attnscale-report"),
+    workers: Annotated[int | None, typer.Option("--workers", help="Local worker processes (default: all cores).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://host:port.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Root seed of every experiment.")] = 0,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these experiments (repeatable).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reproduce every claim: OUT/index.html (figures, claims table) and OUT/claims.json."""
+    from .experiments import EXPERIMENTS
+    from .report import build_report
+
+    if workers is not None:
+        check_int(workers, "--workers")
+    if scheduler is not None and workers is not None:
+        raise UsageError("--workers/--scheduler: give one of them (a Dask cluster has its own workers)")
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        raise UsageError(f"--scheduler: got {scheduler!r}; expected an address such as tcp://127.0.0.1:8786")
+    for name in only or ():
+        check_choice(name, "--only", EXPERIMENTS)
+    summary_ = build_report(
+        out,
+        quick=quick,
+        workers=workers,
+        scheduler=scheduler,
+        seed=check_int(seed, "--seed", minimum=0),
+        quiet=as_json,
+        command="attnscale " + " ".join(sys.argv[1:]),
+        experiments=tuple(only) if only else EXPERIMENTS,
+    )
+    n_ok = sum(c.ok for c in summary_.claims)
+    payload = {
+        "out": str(summary_.out),
+        "index": str(summary_.out / "index.html"),
+        "claims_ok": n_ok,
+        "claims_total": len(summary_.claims),
+        "seconds": round(summary_.seconds, 1),
+        "failed": [c.claim for c in summary_.claims if not c.ok],
+    }
+    _emit(payload, as_json, "attnscale report")
+
+
 def _law_spec(law: str, d: int, kappa: float, subdim: int, eta: float, query_cos: float) -> LawSpec:
     check_choice(law, "--law", LAW_NAMES)
     if d < 2:

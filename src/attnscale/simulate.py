@@ -50,7 +50,7 @@ def simulate_stats(
     beta: float | None = None,
     c: float | None = None,
     reps: int = 200,
-    seed: int = 0,
+    seed: int | np.random.SeedSequence = 0,
     method: str = "brute",
     m: int | None = None,
     gamma: float | None = None,
@@ -58,9 +58,10 @@ def simulate_stats(
 ) -> SimulationResult:
     r"""Draw ``reps`` independent contexts and their top-weight statistics.
 
-    Exactly one of ``beta`` and ``c = beta / beta*(n)`` is given.  Draw ``i``
-    uses ``SeedSequence(seed).spawn(reps)[i]`` (brute), or one generator seeded
-    by ``seed`` (fast, limit: vectorized over draws).
+    Exactly one of ``beta`` and ``c = beta / beta*(n)`` is given.  ``seed`` is
+    an int or a SeedSequence; draw ``i`` uses ``SeedSequence(seed).spawn(reps)[i]``
+    (brute), while fast and limit use one generator seeded by ``seed``
+    (vectorized over draws).
 
     Examples
     --------
@@ -75,6 +76,7 @@ def simulate_stats(
     q = check_unit_vector(q, "q", law.d)
     n = check_n(n)
     reps = check_int(reps, "reps")
+    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_int(seed, "seed", 0))
     if (beta is None) == (c is None):
         raise ValueError("beta/c: give exactly one of beta and c")
     tail = law.score_tail(q)
@@ -90,17 +92,19 @@ def simulate_stats(
         from .limits import CriticalLimit
 
         g = tail.gamma if gamma is None else check_positive(gamma, "gamma")
-        draws = CriticalLimit(g, check_positive(c, "c")).draw(reps, np.random.default_rng(seed), m)
+        draws = CriticalLimit(g, check_positive(c, "c")).draw(reps, np.random.default_rng(seq), m)
         return SimulationResult(method, n, beta, c, reps, draws.max_weight, draws.n_eff, draws.entropy)
     if method == "fast":
         from .sampler import sample_top
 
-        top = sample_top(law, n, beta, reps, np.random.default_rng(seed), m, q=q)
+        top = sample_top(law, n, beta, reps, np.random.default_rng(seq), m, q=q)
         return SimulationResult(method, n, beta, c, reps, top.max_weight, top.n_eff, top.entropy)
-    return _brute(law, q, n, beta, c, reps, seed, progress)
+    return _brute(law, q, n, beta, c, reps, seq, progress)
 
 
-def _brute(law: KeyLaw, q: np.ndarray, n: int, beta: float, c: float, reps: int, seed: int, progress: bool):
+def _brute(
+    law: KeyLaw, q: np.ndarray, n: int, beta: float, c: float, reps: int, seq: np.random.SeedSequence, progress: bool
+):
     from .attention import attention_stats
 
     if n * law.d * 8 > BRUTE_MAX_BYTES:
@@ -109,7 +113,7 @@ def _brute(law: KeyLaw, q: np.ndarray, n: int, beta: float, c: float, reps: int,
             f"(limit {BRUTE_MAX_BYTES / 2**30:.0f} GiB): use --method fast"
         )
     stats = np.empty((reps, 3))
-    children = np.random.SeedSequence(seed).spawn(reps)
+    children = seq.spawn(reps)
     for i in track(range(reps), reps, f"brute n={n:.3g}", enabled=progress):
         keys = law.sample(n, np.random.default_rng(children[i]))
         s = attention_stats(q, keys, beta)
