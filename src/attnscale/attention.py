@@ -1,0 +1,571 @@
+r"""Exact softmax attention for given keys: the weights, the output and streaming statistics.
+
+Implements docs/theory.md section 1 (setup and notation).  For a query
+:math:`q \in \mathbb{R}^d`, keys :math:`K_1, \dots, K_n \in \mathbb{R}^d`, an
+inverse temperature :math:`\beta \ge 0` and a value matrix :math:`V` of shape
+``(d_v, d)`` (the identity by default),
+
+.. math::
+
+    w_i = \frac{e^{\beta \langle q, K_i\rangle}}{\sum_j e^{\beta \langle q, K_j\rangle}},
+    \qquad y = \sum_i w_i\, V K_i = V \sum_i w_i K_i .
+
+:func:`attention` returns all ``n`` weights and the output.
+:func:`attention_stats` returns the summary statistics of section 1 (top weight,
+entropy, effective number of keys, top-k mass, output) from one streaming pass
+over the keys, with memory independent of ``n``: the keys are read in chunks
+that stay in cache, and each chunk is folded into a running log-sum-exp state.
+
+Keys need not lie on the unit sphere here.  Everything is float64; the logits
+:math:`\beta \langle q, K_i\rangle` are never formed, only the gaps
+:math:`\beta(\langle q, K_i\rangle - \max_j \langle q, K_j\rangle) \le 0`, so no
+``beta`` (up to the largest float) overflows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validate import check_beta, check_choice, check_int, check_matrix, check_vector
+
+#: Backends of :func:`attention_stats`.
+BACKENDS = ("numpy", "torch")
+
+#: Default ``k`` of the top-k mass.
+DEFAULT_TOP_K = 10
+
+#: Working set of one CPU chunk in bytes (its keys, ``8 d`` bytes a row, and
+#: 32 bytes a row of scratch): about one core's L2 cache, so the chunk read from
+#: memory once is read again from cache (measured in BENCHMARKS.md,
+#: "attention_stats (issue 2)").
+CPU_CHUNK_BYTES = 1 << 20
+
+#: Row bounds of a CPU chunk: enough rows to amortize the fixed cost of a numpy call.
+CPU_CHUNK_ROWS = (1 << 8, 1 << 16)
+
+#: Bytes of keys per chunk on a CUDA device (one chunk is one batch of kernels).
+CUDA_CHUNK_BYTES = 1 << 28
+
+#: Largest chunk (rows) on a CUDA device.
+CUDA_CHUNK_ROWS = 1 << 22
+
+#: Floor on the logit gaps ``beta (s_i - max s)``: below ``log`` of the smallest
+#: subnormal (-745.13), so ``exp`` of it is exactly 0, as is ``gap * exp(gap)``.
+LOG_FLOOR = -1000.0
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Attention:
+    r"""All attention weights of one query and its output (docs/theory.md section 1).
+
+    Attributes
+    ----------
+    weights : numpy.ndarray
+        Shape ``(n,)``, :math:`w_i = e^{\beta s_i} / \sum_j e^{\beta s_j}` with
+        :math:`s_i = \langle q, K_i\rangle`; read-only.
+    output : numpy.ndarray
+        Shape ``(d_v,)``, :math:`y = V \sum_i w_i K_i`; read-only.
+
+    Arrays compare by identity (``eq=False``): compare fields with numpy.
+    """
+
+    weights: np.ndarray
+    output: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionStats:
+    r"""Summary statistics of one attention draw (docs/theory.md section 1).
+
+    Attributes
+    ----------
+    max_weight : float
+        Top weight :math:`W_1 = \max_i w_i`.
+    entropy : float
+        :math:`-\sum_i w_i \log w_i` (nats), in :math:`[0, \log n]`.
+    n_eff : float
+        Effective number of keys :math:`1 / \sum_i w_i^2`, in :math:`[1, n]`.
+    top_mass : float
+        Mass :math:`\sum_{k \le \mathrm{top\_k}} W_{(k)}` of the ``top_k`` largest
+        weights (1 when ``top_k >= n``).
+    output : numpy.ndarray
+        Shape ``(d_v,)``, :math:`y = V \sum_i w_i K_i`; read-only.
+    top_k : int
+        The ``k`` of ``top_mass``.
+
+    Arrays compare by identity (``eq=False``): compare fields with numpy.
+    """
+
+    max_weight: float
+    entropy: float
+    n_eff: float
+    top_mass: float
+    output: np.ndarray
+    top_k: int = DEFAULT_TOP_K
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------
+
+
+def attention(q: Any, keys: Any, beta: float, values: Any = None) -> Attention:
+    r"""Softmax attention weights of ``q`` over ``keys`` and the output, exactly.
+
+    .. math::
+
+        w_i = \exp\Big(\beta s_i - \log \sum_j e^{\beta s_j}\Big), \quad
+        s_i = \langle q, K_i\rangle, \qquad y = V \sum_i w_i K_i,
+
+    computed by log-sum-exp from the gaps :math:`\beta (s_i - \max_j s_j)`
+    (docs/theory.md section 1).  Holds all ``n`` weights; for statistics only,
+    :func:`attention_stats` streams with memory independent of ``n``.
+
+    Parameters
+    ----------
+    q : array_like, shape (d,)
+        Query, finite (need not be a unit vector).
+    keys : array_like, shape (n, d)
+        Keys as rows, finite (need not lie on the sphere).
+    beta : float
+        Inverse temperature, finite and ``>= 0``; ``beta = 0`` gives uniform weights.
+    values : array_like, shape (d_v, d), optional
+        Value matrix :math:`V`: the value of key :math:`K_i` is :math:`V K_i`.
+        ``None`` (default) is the identity, so ``output`` has shape ``(d,)``.
+
+    Returns
+    -------
+    Attention
+        ``weights`` (shape ``(n,)``, summing to 1) and ``output`` (shape ``(d_v,)``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad shapes, non-finite entries, ``beta < 0``; or scores
+        :math:`\langle q, K_i\rangle` that overflow float64.
+
+    Examples
+    --------
+    >>> keys = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> att = attention([1.0, 0.0], keys, beta=np.log(2.0))
+    >>> att.weights.round(4)
+    array([0.5714, 0.2857, 0.1429])
+    >>> att.output.round(4)
+    array([0.4286, 0.2857])
+    >>> attention([1.0, 0.0], keys, 1.0, values=[[2.0, 0.0]]).output.shape
+    (1,)
+    """
+    qv = _check_query(q)
+    d = qv.shape[0]
+    k = check_matrix(keys, "keys", cols=d)
+    b = check_beta(beta)
+    v = _check_values(values, d)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled explicitly
+        s = k @ qv
+        bad = ~np.isfinite(s)
+        if np.any(bad):
+            _check_top_score(float(s[bad][0]))
+        e = np.exp(_logit_gaps(b, s - s.max()))
+    total = e.sum()
+    weights = e / total
+    output = _apply_values(v, (e @ k) / total)
+    return Attention(weights=_frozen(weights), output=_frozen(output))
+
+
+def attention_stats(
+    q: Any,
+    keys: Any,
+    beta: float,
+    values: Any = None,
+    *,
+    top_k: int = DEFAULT_TOP_K,
+    chunk_size: int | None = None,
+    backend: str = "numpy",
+    device: Any = None,
+) -> AttentionStats:
+    r"""Summary statistics of attention in one streaming pass, memory independent of ``n``.
+
+    With scores :math:`s_i = \langle q, K_i\rangle`, running maximum :math:`m`
+    and gaps :math:`t_i = \beta (s_i - m) \le 0`, one pass over the keys keeps
+
+    .. math::
+
+        S_0 = \sum_i e^{t_i},\quad S_1 = \sum_i t_i e^{t_i},\quad
+        S_2 = \sum_i e^{2 t_i},\quad Y = \sum_i e^{t_i} K_i
+
+    (online log-sum-exp: when :math:`m` grows by :math:`\delta`, :math:`S_0, Y`
+    are multiplied by :math:`a = e^{-\beta\delta}`, :math:`S_2` by :math:`a^2`,
+    and :math:`S_1 \to a (S_1 - \beta \delta S_0)`), plus the ``top_k`` largest
+    scores.  Then (docs/theory.md section 1)
+
+    .. math::
+
+        W_1 = \frac{1}{S_0},\quad H = \log S_0 - \frac{S_1}{S_0},\quad
+        n_\mathrm{eff} = \frac{S_0^2}{S_2},\quad
+        \mathrm{top\_mass} = \frac{\sum_{k \le \mathrm{top\_k}} e^{t_{(k)}}}{S_0},\quad
+        y = V \frac{Y}{S_0}.
+
+    :math:`S_0 - 1` (all terms but one of the top key's) is summed separately,
+    so :math:`H = \log1p(S_0 - 1) - S_1 / S_0` keeps its relative accuracy when one
+    key takes almost all the weight.  Only scores above the running ``top_k``-th
+    best are candidates for the top-k mass.
+
+    Parameters
+    ----------
+    q : array_like, shape (d,)
+        Query, finite (need not be a unit vector).
+    keys : array_like of shape (n, d), or an iterator of such arrays
+        Keys as rows, finite.  An *iterator* (e.g. a generator) of 2-D blocks
+        streams keys that never sit in memory together; a list is read as one
+        matrix.  With ``backend="torch"`` keys (or blocks) may be torch tensors.
+    beta : float
+        Inverse temperature, finite and ``>= 0`` (``0``: uniform weights).
+    values : array_like, shape (d_v, d), optional
+        Value matrix :math:`V` (identity when ``None``).
+    top_k : int, default 10
+        ``k`` of the top-k mass, ``>= 1``.
+    chunk_size : int, optional
+        Rows per chunk; default sized so a chunk of keys stays in cache on the
+        CPU (``CPU_CHUNK_BYTES``), or large on a CUDA device.  Results do not
+        depend on it beyond float64 round-off.
+    backend : {"numpy", "torch"}
+        ``"torch"`` runs the same pass with PyTorch (``pip install 'attnscale[torch]'``),
+        on ``device``, by default the device of ``keys`` when it is a tensor, else the CPU.
+    device : str or torch.device, optional
+        Torch device (e.g. ``"cuda"``); only with ``backend="torch"``.
+
+    Returns
+    -------
+    AttentionStats
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad shapes, non-finite entries, ``beta < 0``, ``top_k < 1``, an unknown
+        backend, or scores that overflow float64.
+    ImportError
+        ``backend="torch"`` without PyTorch installed.
+
+    Examples
+    --------
+    >>> keys = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> st = attention_stats([1.0, 0.0], keys, beta=np.log(2.0), top_k=2)
+    >>> round(st.max_weight, 4), round(st.n_eff, 4), round(st.top_mass, 4)
+    (0.5714, 2.3333, 0.8571)
+    >>> round(st.entropy, 4)
+    0.9557
+    >>> st.output.round(4)
+    array([0.4286, 0.2857])
+    >>> blocks = (keys[i:i + 2] for i in range(0, 3, 2))   # an iterator of blocks
+    >>> round(attention_stats([1.0, 0.0], blocks, np.log(2.0)).max_weight, 4)
+    0.5714
+    """
+    qv = _check_query(q)
+    d = qv.shape[0]
+    b = check_beta(beta)
+    v = _check_values(values, d)
+    k = check_int(top_k, "top_k", minimum=1)
+    rows = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
+    check_choice(backend, "backend", BACKENDS)
+    if backend == "numpy":
+        if device is not None:
+            raise ValueError(f"device: got {device!r}; a device is only used with backend='torch'")
+        fold = _NumpyFolder(qv, b, k, rows or _cpu_rows(d))
+    else:
+        fold = _TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))
+    state = None
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled explicitly
+        for block in _blocks(keys, d, backend):
+            for start in range(0, block.shape[0], fold.rows):
+                part = fold(block[start : start + fold.rows])
+                state = part if state is None else _merge(state, part, b)
+        if state is None:
+            check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
+        return _finish(state, fold.top.scores, b, v, k)
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers specific to this module (all built on _validate)
+# ---------------------------------------------------------------------------
+
+
+def _check_query(q: Any) -> np.ndarray:
+    qv = check_vector(q, "q")
+    check_int(qv.shape[0], "len(q)", minimum=1)
+    return qv
+
+
+def _check_values(values: Any, d: int) -> np.ndarray | None:
+    return None if values is None else check_matrix(values, "values", cols=d)
+
+
+def _check_top_score(score: float) -> None:
+    """A score computed from finite ``q`` and keys is finite unless ``<q, K_i>`` overflowed."""
+    if not math.isfinite(score):
+        raise ValueError(f"keys: the scores <q, K_i> overflow float64 (got {score}); rescale q or keys")
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "device")
+
+
+def _first_tensor_device(keys: Any) -> Any:
+    return keys.device if _is_tensor(keys) else None
+
+
+def _blocks(keys: Any, d: int, backend: str) -> Iterator[Any]:
+    """Yield 2-D blocks of keys (unvalidated entries, validated shape) without copying."""
+    if isinstance(keys, Iterator):
+        for block in keys:
+            yield _shaped(block, d, backend)
+    else:
+        yield _shaped(keys, d, backend)
+
+
+def _shaped(block: Any, d: int, backend: str) -> Any:
+    """``block`` as an array (or tensor) of shape ``(n, d)``, n >= 1; entries are checked per chunk."""
+    if _is_tensor(block):
+        if backend == "numpy" and block.device.type != "cpu":
+            raise ValueError(
+                f"keys: a torch tensor on {block.device}; use backend='torch' or move the keys to the CPU"
+            )
+        if backend == "torch":
+            if block.ndim != 2 or block.shape[0] < 1 or block.shape[1] != d:
+                check_matrix(np.empty(tuple(block.shape)), "keys", cols=d)  # raises with the shape
+            if block.is_complex():
+                raise TypeError(f"keys: got a tensor of dtype {block.dtype}; expected real numbers")
+            return block
+    try:
+        arr = np.asarray(block)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] != d or arr.dtype.kind not in "biuf":
+        return check_matrix(block, "keys", cols=d)  # raises, or converts a small odd input
+    return arr
+
+
+def _cpu_rows(d: int) -> int:
+    lo, hi = CPU_CHUNK_ROWS
+    return int(min(hi, max(lo, CPU_CHUNK_BYTES // (8 * (d + 4)))))
+
+
+def _logit_gaps(beta: float, gaps: np.ndarray) -> np.ndarray:
+    r""":math:`\max(\beta g, \mathrm{LOG\_FLOOR})` for gaps :math:`g \le 0`, exactly 0 when ``beta == 0``."""
+    if beta == 0.0:
+        return np.zeros_like(gaps)
+    return np.maximum(beta * gaps, LOG_FLOOR)
+
+
+def _apply_values(v: np.ndarray | None, mean_key: np.ndarray) -> np.ndarray:
+    out = mean_key if v is None else v @ mean_key
+    if not np.all(np.isfinite(out)):
+        raise ValueError("keys: the output sum_i w_i V K_i overflows float64; rescale keys or values")
+    return out
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+# ---------------------------------------------------------------------------
+# Streaming state: one chunk's summary, merging, the running top-k, finishing
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Partial:
+    r"""Log-sum-exp summary of some keys, relative to their largest score ``m``.
+
+    ``rest`` is :math:`S_0 - 1` (every term but one copy of the top key's),
+    ``s1`` is :math:`S_1`, ``s2`` is :math:`S_2` and ``y`` is :math:`Y`.
+    """
+
+    m: float
+    rest: float
+    s1: float
+    s2: float
+    y: np.ndarray
+
+
+def _merge(a: _Partial, b: _Partial, beta: float) -> _Partial:
+    """Fold two summaries into one, relative to the larger maximum (online log-sum-exp)."""
+    if b.m > a.m:
+        a, b = b, a
+    delta = 0.0 if beta == 0.0 else max(beta * (b.m - a.m), LOG_FLOOR)
+    f = math.exp(delta)
+    s0_b = 1.0 + b.rest
+    return _Partial(
+        m=a.m,
+        rest=a.rest + f * s0_b,
+        s1=a.s1 + f * (b.s1 + delta * s0_b),
+        s2=a.s2 + f * f * b.s2,
+        y=a.y + f * b.y,
+    )
+
+
+class _RunningTop:
+    """The ``k`` largest scores seen so far; only scores above the current k-th best are examined."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.scores = np.empty(0)
+        self.threshold = -math.inf  # the k-th best so far, once k scores were seen
+
+    def update(self, s: np.ndarray, s_max: float) -> None:
+        full = self.scores.size == self.k
+        if full and s_max <= self.threshold:
+            return
+        both = np.concatenate((self.scores, s[s > self.threshold] if full else s))
+        if both.size > self.k:
+            both = np.partition(both, both.size - self.k)[both.size - self.k :]
+        self.scores = both
+        if both.size == self.k:
+            self.threshold = float(both.min())
+
+
+def _finish(state: _Partial, top: np.ndarray, beta: float, values: np.ndarray | None, top_k: int) -> AttentionStats:
+    s0 = 1.0 + state.rest
+    top_mass = float(np.exp(_logit_gaps(beta, top - state.m)).sum()) / s0
+    return AttentionStats(
+        max_weight=1.0 / s0,
+        entropy=math.log1p(state.rest) - state.s1 / s0,
+        n_eff=s0 * s0 / state.s2,
+        top_mass=min(1.0, top_mass),
+        output=_frozen(np.array(_apply_values(values, state.y / s0), dtype=np.float64)),
+        top_k=top_k,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Chunk kernels (trust the shapes; check the entries)
+# ---------------------------------------------------------------------------
+
+
+class _NumpyFolder:
+    """Summarize chunks of keys with numpy, in preallocated cache-sized buffers.
+
+    One BLAS product per chunk, ``K_c @ [q, 1]``, reads the keys from memory once
+    and gives both the scores and the row sums; the row sums are finite exactly
+    when the chunk's entries are (or a row overflows, which the slow check then
+    tells apart), so the keys are validated without a second pass.  The scores'
+    gaps and ``exp`` then work in cache, and ``e @ K_c`` reads the chunk from cache.
+    """
+
+    def __init__(self, q: np.ndarray, beta: float, top_k: int, rows: int) -> None:
+        self.beta, self.rows = beta, rows
+        self.top = _RunningTop(top_k)
+        self._q1 = np.stack((q, np.ones_like(q)), axis=1)  # (d, 2): scores and row sums
+        self._s1 = np.empty((rows, 2))
+        self._t = np.empty(rows)
+        self._e = np.empty(rows)
+
+    def __call__(self, block: Any) -> _Partial:
+        kc = np.asarray(block)
+        if kc.dtype != np.float64:
+            kc = check_matrix(kc, "keys", cols=self._q1.shape[0])
+        c = kc.shape[0]
+        both = np.matmul(kc, self._q1, out=self._s1[:c])
+        if not math.isfinite(float(both.sum())):
+            self._check_entries(kc, both[:, 0])
+        t = self._t[:c]
+        np.copyto(t, both[:, 0])
+        i = int(np.argmax(t))
+        m = float(t[i])
+        self.top.update(t, m)
+        np.subtract(t, m, out=t)
+        if self.beta == 0.0:
+            t.fill(0.0)
+        else:
+            t *= self.beta
+        e = np.exp(t, out=self._e[:c])
+        e[i] = 0.0
+        s1 = float(e @ t)
+        if not math.isfinite(s1):  # a gap beta*(s - m) overflowed to -inf: floor it (exp is 0 anyway)
+            np.maximum(t, LOG_FLOOR, out=t)
+            s1 = float(e @ t)
+        y = e @ kc
+        y += kc[i]
+        return _Partial(m=m, rest=float(e.sum()), s1=s1, s2=1.0 + float(e @ e), y=y)
+
+    def _check_entries(self, kc: np.ndarray, scores: np.ndarray) -> None:
+        """Slow path: name non-finite keys, or scores that overflow; let overflowing row sums pass."""
+        check_matrix(kc, "keys", cols=self._q1.shape[0])
+        if not np.all(np.isfinite(scores)):
+            _check_top_score(float(scores[~np.isfinite(scores)][0]))
+
+
+class _TorchFolder:
+    """Summarize chunks of keys with PyTorch (CPU or CUDA), one device-to-host copy per chunk."""
+
+    def __init__(self, q: np.ndarray, beta: float, top_k: int, rows: int | None, device: Any, keys_device: Any):
+        torch = _import_torch()
+        self.torch = torch
+        self.device = _torch_device(torch, device, keys_device)
+        if rows is None:
+            if self.device.type == "cuda":
+                rows = int(min(CUDA_CHUNK_ROWS, max(1, CUDA_CHUNK_BYTES // (8 * q.shape[0]))))
+            else:
+                rows = _cpu_rows(q.shape[0])
+        self.rows, self.beta = rows, beta
+        self.top = _RunningTop(top_k)
+        self.q = torch.as_tensor(q, dtype=torch.float64, device=self.device)
+
+    def __call__(self, block: Any) -> _Partial:
+        with self.torch.no_grad():
+            return self._fold(block)
+
+    def _fold(self, block: Any) -> _Partial:
+        torch = self.torch
+        d = self.q.shape[0]
+        if _is_tensor(block):
+            kc = block.to(device=self.device, dtype=torch.float64)
+        else:
+            kc = torch.from_numpy(check_matrix(block, "keys", cols=d)).to(self.device)
+        s = kc @ self.q
+        m, i = torch.max(s, dim=0)
+        top = torch.topk(s, min(self.top.k, s.shape[0])).values
+        t = torch.zeros_like(s) if self.beta == 0.0 else ((s - m) * self.beta).clamp_(min=LOG_FLOOR)
+        e = torch.exp(t)
+        e[i] = 0.0
+        y = e @ kc + kc[i]
+        checks = torch.stack((torch.isfinite(kc).all(), torch.isfinite(s).all())).to(torch.float64)
+        sums = torch.stack((m, e.sum(), e @ t, e @ e + 1.0))
+        packed = torch.cat((checks, sums, y, top)).cpu().numpy()  # the one device-to-host copy
+        if packed[0] != 1.0:
+            check_matrix(kc.cpu().numpy(), "keys", cols=d)  # raises, naming keys
+        if packed[1] != 1.0:
+            scores = s.cpu().numpy()
+            _check_top_score(float(scores[~np.isfinite(scores)][0]))
+        m_c, rest, s1, s2 = (float(x) for x in packed[2:6])
+        self.top.update(packed[6 + d :], m_c)
+        return _Partial(m=m_c, rest=rest, s1=s1, s2=s2, y=packed[6 : 6 + d].copy())
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(
+            "backend='torch' needs PyTorch, which is not installed: pip install 'attnscale[torch]'"
+        ) from exc
+    return torch
+
+
+def _torch_device(torch: Any, device: Any, keys_device: Any):
+    if device is None:
+        return keys_device if keys_device is not None else torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device: got {device!r}; expected a torch device such as 'cpu' or 'cuda'") from None
