@@ -1,4 +1,4 @@
-"""Key laws on the sphere and the exact 1-D laws of their scores ``<q, K>``.
+r"""Key laws on the sphere and the exact 1-D laws of their scores ``<q, K>``.
 
 A *key law* draws keys ``K`` (``sample``) and, for a query ``q``, gives the exact
 law of the score ``S = <q, K>`` (``score_law``) and its top (``score_tail``).
@@ -8,107 +8,143 @@ endpoint ``s*``: the top of the law, where attention lives, is then computed
 without cancellation (``1 - <q, K>`` is never formed by subtraction), and
 quantiles of probabilities as small as ``1e-300`` stay accurate
 (docs/theory.md sections 2 and 4).
+
+Laws whose density depends only on :math:`x = \langle \mu, k\rangle` for a pole
+:math:`\mu` (*zonal* laws: uniform, von Mises-Fisher, power density) share one
+exact score law, :class:`ZonalScoreLaw`, valid for any query: seen from ``q`` at
+angle :math:`\theta` from the pole, the score is
+
+.. math:: S = \cos\theta\, X + \sin\theta \sqrt{1 - X^2}\, V,
+
+with :math:`X = \langle\mu, K\rangle` and :math:`V` the first coordinate of a
+uniform point on :math:`S^{d-2}`, independent of :math:`X`.
 """
 
 from __future__ import annotations
 
+import abc
 import math
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from numpy.typing import ArrayLike
+from scipy import integrate, optimize, special
 
-from ._validate import RngLike, as_generator, check_dimension, check_n, check_unit_vector
+from ._validate import (
+    RngLike,
+    as_generator,
+    check_choice,
+    check_dimension,
+    check_finite,
+    check_int,
+    check_matrix,
+    check_n,
+    check_nonnegative,
+    check_unit_vector,
+    check_vector,
+)
 from .tails import ScoreTail
 
+__all__ = [
+    "BetaScoreLaw",
+    "Empirical",
+    "GreatSubsphere",
+    "KeyLaw",
+    "Mixture",
+    "MixtureScoreLaw",
+    "PowerDensity",
+    "ScoreLaw",
+    "UniformScoreLaw",
+    "UniformSphere",
+    "VonMisesFisher",
+    "ZonalKeyLaw",
+    "ZonalScoreLaw",
+    "LAW_NAMES",
+    "law_from_name",
+    "robust_betaincinv",
+    "uniform_directions",
+]
+
+#: log of the smallest positive float64 (subnormal): gaps below it are returned as 0.
+_LOG_SMALLEST = math.log(math.ulp(0.0))
+
 # ---------------------------------------------------------------------------
-# Score laws
+# Numerical kernels (private, trust their inputs)
 # ---------------------------------------------------------------------------
 
 
-class ScoreLaw:
-    """A 1-D law of scores on ``[lower, endpoint]``, described through its gap.
+def _as_output(values: np.ndarray) -> Any:
+    """A NumPy scalar for 0-d results, the array otherwise."""
+    return values[()] if values.ndim == 0 else values
 
-    Subclasses implement ``gap_cdf``, ``gap_sf``, ``gap_pdf``, ``gap_ppf`` and
-    ``tail``; everything else is derived here.  ``gap_ppf`` must keep relative
-    accuracy for tiny probabilities (the exact sampler of section 4 feeds it
-    ``p`` down to about ``1e-20`` and below).
+
+def _map_scalar(fn: Callable[[float], float], x) -> Any:
+    """Apply a scalar function elementwise, keeping the shape of ``x``."""
+    arr = np.asarray(x, dtype=float)
+    out = np.fromiter((fn(float(v)) for v in arr.ravel()), dtype=float, count=arr.size)
+    return _as_output(out.reshape(arr.shape))
+
+
+def _log_betainc_cf(a: float, b: float, x: np.ndarray) -> np.ndarray:
+    r"""``log I_x(a, b)`` for ``0 < x < (a+1)/(a+b+2)`` by the continued fraction.
+
+    :math:`I_x(a,b) = \frac{x^a (1-x)^b}{a B(a,b)} \cdot \mathrm{cf}(x)` with the
+    classical even/odd continued fraction evaluated by the modified Lentz method;
+    it converges fast below the mean, where it is used.
     """
-
-    endpoint: float
-    lower: float
-
-    # -- to implement -------------------------------------------------------
-    def gap_cdf(self, g):  # pragma: no cover - abstract
-        """``P(s* - S <= g)``."""
-        raise NotImplementedError
-
-    def gap_sf(self, g):  # pragma: no cover - abstract
-        """``P(s* - S > g)``."""
-        raise NotImplementedError
-
-    def gap_pdf(self, g):  # pragma: no cover - abstract
-        """Density of the gap ``s* - S``."""
-        raise NotImplementedError
-
-    def gap_ppf(self, p):  # pragma: no cover - abstract
-        """Gap ``g`` with ``P(s* - S <= g) = p``, accurate for tiny ``p``."""
-        raise NotImplementedError
-
-    def tail(self) -> ScoreTail:  # pragma: no cover - abstract
-        """The :class:`ScoreTail` of this law (section 2)."""
-        raise NotImplementedError
-
-    # -- derived ------------------------------------------------------------
-    def cdf(self, s):
-        """``P(S <= s)``."""
-        return self.gap_sf(self.endpoint - np.asarray(s, dtype=float))
-
-    def sf(self, s):
-        """``P(S > s)``."""
-        return self.gap_cdf(self.endpoint - np.asarray(s, dtype=float))
-
-    def pdf(self, s):
-        """Density of ``S``."""
-        return self.gap_pdf(self.endpoint - np.asarray(s, dtype=float))
-
-    def isf(self, p):
-        """Score ``s`` with ``P(S > s) = p``."""
-        return self.endpoint - self.gap_ppf(p)
-
-    def ppf(self, p):
-        """Score ``s`` with ``P(S <= s) = p``."""
-        return self.endpoint - self.gap_ppf(1.0 - np.asarray(p, dtype=float))
-
-    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
-        """``size`` i.i.d. scores (inverse-cdf sampling of the gap)."""
-        g = as_generator(rng)
-        return self.endpoint - self.gap_ppf(g.random(check_n(size, "size")))
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c = np.ones_like(x)
+    d = 1.0 - qab * x / qap
+    d = np.where(np.abs(d) < tiny, tiny, d)
+    d = 1.0 / d
+    h = d.copy()
+    for m in range(1, 2001):
+        m2 = 2.0 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = 1.0 + aa / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        h = h * d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = 1.0 + aa / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        delta = d * c
+        h = h * delta
+        if np.all(np.abs(delta - 1.0) < 5e-16):
+            break
+    return a * np.log(x) + b * np.log1p(-x) - math.log(a) - special.betaln(a, b) + np.log(h)
 
 
-def _log_betainc_lower(a: float, b: float, x: np.ndarray) -> np.ndarray:
+def _log_betainc_lower(a: float, b: float, x) -> np.ndarray:
     r"""``log I_x(a, b)`` without underflow for small ``x``.
 
-    For ``x < 1/2`` uses :math:`I_x(a,b) = \frac{x^a (1-x)^b}{a B(a,b)}\,
-    {}_2F_1(a+b, 1; a+1; x)`; otherwise ``log(betainc)``.
+    Uses ``log(betainc)`` where the value is a normal float (``> 1e-280``;
+    ``scipy.special.betainc`` is accurate to ~1e-15 relative there) and the
+    continued fraction :func:`_log_betainc_cf` below, where ``x`` is far below
+    the mean.  (The hypergeometric series via ``scipy.special.hyp2f1`` is *not*
+    used: it is wrong by orders of magnitude for ``a = b = 63.5, x = 0.3``.)
     """
-    x = np.asarray(x, dtype=float)
-    out = np.empty_like(x)
-    small = x < 0.5
-    xs = x[small]
-    with np.errstate(divide="ignore"):
-        out[small] = (
-            a * np.log(xs)
-            + b * np.log1p(-xs)
-            - math.log(a)
-            - special.betaln(a, b)
-            + np.log(special.hyp2f1(a + b, 1.0, a + 1.0, xs))
-        )
-        out[~small] = np.log(special.betainc(a, b, x[~small]))
-    return out
+    x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
+    xs = np.atleast_1d(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        value = np.atleast_1d(special.betainc(a, b, xs))
+        out = np.log(value)
+        deep = (value < 1e-280) & (xs > 0.0)
+        if np.any(deep):
+            out[deep] = _log_betainc_cf(a, b, xs[deep])
+    return out.reshape(x.shape)
 
 
-def robust_betaincinv(a: float, b: float, p) -> np.ndarray:
+def robust_betaincinv(a: float, b: float, p: ArrayLike) -> Any:
     r"""Inverse of the regularized incomplete beta function, accurate for tiny ``p``.
 
     ``scipy.special.betaincinv`` is used where it is reliable (``p >= 1e-150``);
@@ -116,6 +152,18 @@ def robust_betaincinv(a: float, b: float, p) -> np.ndarray:
     :math:`\log I_x(a,b) = \log p` in :math:`\log x` takes over.  The small-``x``
     series :math:`(p\,a B(a,b))^{1/a}` only seeds that solve: alone it is wrong
     at large ``a`` (docs/theory.md section 4).
+
+    Parameters
+    ----------
+    a, b : float
+        Beta parameters, ``> 0``.
+    p : float or array_like
+        Probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    float or ndarray
+        ``x`` with :math:`I_x(a, b) = p`.
 
     Examples
     --------
@@ -127,33 +175,305 @@ def robust_betaincinv(a: float, b: float, p) -> np.ndarray:
     scalar = p.ndim == 0
     p = np.atleast_1d(p)
     with np.errstate(all="ignore"):
-        x = special.betaincinv(a, b, p)
-    bad = (p < 1e-150) | ~np.isfinite(x) | ((x <= 0) & (p > 0))
+        x = np.array(special.betaincinv(a, b, p), dtype=float)
+    bad = (p > 0) & (p < 1) & ((p < 1e-150) | ~np.isfinite(x) | (x <= 0))
     if np.any(bad):
         pb = p[bad]
         logp = np.log(pb)
         # seed: leading term of the small-x series, then Newton in y = log x
         y = np.minimum((logp + math.log(a) + special.betaln(a, b)) / a, math.log(0.5))
-        for _ in range(100):
+        for _ in range(200):
             xb = np.exp(y)
-            f = _log_betainc_lower(a, b, xb) - logp
+            log_i = _log_betainc_lower(a, b, xb)
             # d log I / d log x = x * pdf(x) / I(x)
-            dlog = np.exp(
-                a * y + (b - 1.0) * np.log1p(-xb) - special.betaln(a, b) - _log_betainc_lower(a, b, xb)
-            )
-            step = f / dlog
+            dlog = np.exp(a * y + (b - 1.0) * np.log1p(-xb) - special.betaln(a, b) - log_i)
+            step = (log_i - logp) / dlog
             y = np.minimum(y - step, math.log(0.999999))
             if np.all(np.abs(step) < 1e-14):
                 break
-        xb = np.exp(y)
-        xb[pb == 0] = 0.0
-        x[bad] = xb
+        x[bad] = np.exp(y)
     x = np.where(p >= 1.0, 1.0, np.where(p <= 0.0, 0.0, x))
     return x[0] if scalar else x
 
 
+def _log_kappa_uniform(a: float) -> float:
+    r"""``log kappa`` of the uniform law on :math:`S^{2a}`: :math:`\kappa = 2^{-a}/(a B(a,a))` (section 2)."""
+    return -a * math.log(2.0) - math.log(a) - float(special.betaln(a, a))
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    finite = [v for v in values if v > -math.inf]
+    if not finite:
+        return -math.inf
+    top = max(finite)
+    return top + math.log(sum(math.exp(v - top) for v in finite))
+
+
+_GRID = 96
+_DROP = 40.0
+_GL_COARSE = np.polynomial.legendre.leggauss(64)
+_GL_FINE = np.polynomial.legendre.leggauss(128)
+
+
+def _gauss_legendre(ell, lo: float, hi: float, rule, shift: float) -> float:
+    nodes, weights = rule
+    x = 0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)
+    with np.errstate(all="ignore"):
+        vals = np.exp(np.minimum(ell(x) - shift, 700.0))
+    return 0.5 * (hi - lo) * float(np.dot(weights, vals))
+
+
+def _log_integral(ell: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> float:
+    r"""``log`` of :math:`\int_{lo}^{hi} e^{\ell(x)}\,dx` without overflow or underflow.
+
+    ``ell`` is a vectorized log-integrand.  A grid locates the peak; the window is
+    zoomed until the region where :math:`\ell \ge \max\ell - 40` spans at least
+    16 grid cells (so peaks of any width are resolved, and the mass left out is
+    below :math:`e^{-40}` relative); the integral of :math:`e^{\ell - \max\ell}` is
+    then Gauss-Legendre with 64 and 128 nodes on each side of the peak, and
+    ``scipy.integrate.quad`` where the two disagree beyond ``1e-11``.
+    """
+    if not hi > lo:
+        return -math.inf
+    a, b = lo, hi
+    centers = (np.arange(_GRID) + 0.5) / _GRID
+    for _ in range(500):
+        x = a + (b - a) * centers
+        with np.errstate(all="ignore"):
+            y = np.asarray(ell(x), dtype=float)
+        i = int(np.argmax(y))
+        top = float(y[i])
+        if not top > -math.inf:
+            return -math.inf
+        above = np.flatnonzero(y >= top - _DROP)
+        j, k = int(above[0]), int(above[-1])
+        new_a = a if j == 0 else float(x[j - 1])
+        new_b = b if k == _GRID - 1 else float(x[k + 1])
+        done = (k - j + 1 >= 16) or not (new_b - new_a < (b - a))
+        a, b = new_a, new_b
+        if done:
+            break
+    peak = float(x[i])
+    # values of ell near |top| carry rounding noise ~ eps |top|: no rule can do better
+    tol = max(1e-11, 100.0 * np.finfo(float).eps * abs(top))
+    coarse = _gauss_legendre(ell, a, peak, _GL_COARSE, top) + _gauss_legendre(ell, peak, b, _GL_COARSE, top)
+    fine = _gauss_legendre(ell, a, peak, _GL_FINE, top) + _gauss_legendre(ell, peak, b, _GL_FINE, top)
+    if fine > 0 and abs(fine - coarse) <= tol * fine:
+        return top + math.log(fine)
+
+    def integrand(t: float) -> float:
+        with np.errstate(all="ignore"):
+            return math.exp(min(float(ell(np.float64(t))) - top, 700.0))
+
+    points = [peak] if a < peak < b else None
+    with warnings.catch_warnings():
+        # a roundoff warning only says the noise floor tol was reached
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value = integrate.quad(integrand, a, b, points=points, epsabs=0.0, epsrel=tol, limit=400)[0]
+    return top + math.log(value) if value > 0 else -math.inf
+
+
+def _angle(q: np.ndarray, pole: np.ndarray) -> float:
+    r"""Angle between unit vectors, :math:`2\,\mathrm{atan2}(|q-p|, |q+p|)` (accurate near 0 and pi)."""
+    theta = 2.0 * math.atan2(float(np.linalg.norm(q - pole)), float(np.linalg.norm(q + pole)))
+    if theta < 1e-300:
+        return 0.0
+    if math.pi - theta < 1e-300:
+        return math.pi
+    return theta
+
+
+# ---------------------------------------------------------------------------
+# Score laws
+# ---------------------------------------------------------------------------
+
+
+class ScoreLaw(abc.ABC):
+    r"""A 1-D law of scores on ``[lower, endpoint]``, described through its gap.
+
+    Subclasses implement ``gap_cdf``, ``gap_sf``, ``gap_pdf`` and ``tail``
+    (and ``endpoint``, ``lower``); everything else is derived here.  ``gap_ppf``
+    defaults to a root search in log space that keeps relative accuracy for tiny
+    probabilities (the exact sampler of section 4 feeds it ``p`` down to
+    ``1e-20`` and below); closed forms override it.
+    """
+
+    endpoint: float
+    lower: float
+
+    # -- to implement -------------------------------------------------------
+    @abc.abstractmethod
+    def gap_cdf(self, g: ArrayLike) -> Any:
+        """``P(s* - S <= g)``."""
+
+    @abc.abstractmethod
+    def gap_sf(self, g: ArrayLike) -> Any:
+        """``P(s* - S > g)``."""
+
+    @abc.abstractmethod
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        """Density of the gap ``s* - S``."""
+
+    @abc.abstractmethod
+    def tail(self) -> ScoreTail:
+        """The :class:`ScoreTail` of this law (section 2)."""
+
+    # -- overridable defaults ----------------------------------------------
+    def log_gap_cdf(self, g: ArrayLike) -> Any:
+        """``log P(s* - S <= g)`` (override where values can underflow)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.gap_cdf(g))
+
+    def log_gap_sf(self, g: ArrayLike) -> Any:
+        """``log P(s* - S > g)`` (override where values can underflow)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.gap_sf(g))
+
+    def gap_ppf(self, p: ArrayLike) -> Any:
+        r"""Gap ``g`` with ``P(s* - S <= g) = p``, accurate for tiny ``p``.
+
+        For ``p <= 1/2`` solves :math:`\log F_G(e^y) = \log p` for :math:`y = \log g`
+        (Brent, ``1e-14`` in ``y``), seeded by the tail
+        :math:`g \approx (p/\kappa)^{1/\gamma}`; for ``p > 1/2`` solves
+        :math:`\log \bar F_G(g) = \log(1-p)` for ``g``.
+        """
+        return _map_scalar(self._gap_ppf_scalar, p)
+
+    # -- derived ------------------------------------------------------------
+    def cdf(self, s: ArrayLike) -> Any:
+        """``P(S <= s)``."""
+        return self.gap_sf(self.endpoint - np.asarray(s, dtype=float))
+
+    def sf(self, s: ArrayLike) -> Any:
+        """``P(S > s)``."""
+        return self.gap_cdf(self.endpoint - np.asarray(s, dtype=float))
+
+    def pdf(self, s: ArrayLike) -> Any:
+        """Density of ``S``."""
+        return self.gap_pdf(self.endpoint - np.asarray(s, dtype=float))
+
+    def isf(self, p: ArrayLike) -> Any:
+        """Score ``s`` with ``P(S > s) = p``."""
+        return self.endpoint - self.gap_ppf(p)
+
+    def ppf(self, p: ArrayLike) -> Any:
+        """Score ``s`` with ``P(S <= s) = p``."""
+        return self.endpoint - self.gap_ppf(1.0 - np.asarray(p, dtype=float))
+
+    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
+        """``size`` i.i.d. scores (inverse-cdf sampling of the gap)."""
+        g = as_generator(rng)
+        return self.endpoint - self.gap_ppf(g.random(check_n(size, "size")))
+
+    # -- root search ----------------------------------------------------------
+    def _log_gap_seed(self, p: float) -> float | None:
+        try:
+            tail = self.tail()
+        except (ValueError, OverflowError):
+            return None
+        return (math.log(p) - math.log(tail.kappa)) / tail.gamma
+
+    def _gap_ppf_scalar(self, p: float) -> float:
+        width = float(self.endpoint - self.lower)
+        if not p > 0.0:
+            return 0.0
+        if p >= 1.0:
+            return width
+        if p > 0.5:
+            target = math.log1p(-p)
+
+            def upper(g: float) -> float:
+                return max(float(self.log_gap_sf(g)) - target, -1e4)
+
+            return float(optimize.brentq(upper, 0.0, width, xtol=1e-15 * width, maxiter=500))
+        logp = math.log(p)
+
+        def lower(y: float) -> float:
+            return max(float(self.log_gap_cdf(math.exp(y))) - logp, -1e4)
+
+        y_top = math.log(width)
+        seed = self._log_gap_seed(p)
+        y0 = min(seed if seed is not None and math.isfinite(seed) else y_top - 1.0, y_top)
+        lo, step = y0 - 0.25, 0.5
+        while lower(lo) > 0.0:
+            lo -= step
+            step *= 2.0
+            if lo < _LOG_SMALLEST:
+                return 0.0
+        hi, step = min(y0 + 0.25, y_top), 0.5
+        while lower(hi) < 0.0:
+            if hi >= y_top:
+                return width
+            hi = min(hi + step, y_top)
+            step *= 2.0
+        return math.exp(optimize.brentq(lower, lo, hi, xtol=1e-14, maxiter=500))
+
+
+class _BetaGap:
+    r"""Shared kernels of laws whose gap is ``width * U``, ``U ~ Beta(shape1, shape2)``."""
+
+    _shape1: float
+    _shape2: float
+    _width: float
+    endpoint: float
+
+    def _u(self, g):
+        return np.clip(np.asarray(g, dtype=float) / self._width, 0.0, 1.0)
+
+    def _v(self, g):
+        return np.clip((self._width - np.asarray(g, dtype=float)) / self._width, 0.0, 1.0)
+
+    def gap_cdf(self, g: ArrayLike) -> Any:
+        return special.betainc(self._shape1, self._shape2, self._u(g))
+
+    def gap_sf(self, g: ArrayLike) -> Any:
+        return _as_output(np.exp(np.asarray(self.log_gap_sf(g))))
+
+    def log_gap_cdf(self, g: ArrayLike) -> Any:
+        """``log P(s* - S <= g)``, finite down to the smallest positive ``g``."""
+        return _as_output(np.asarray(_log_betainc_lower(self._shape1, self._shape2, self._u(g))))
+
+    def log_gap_sf(self, g: ArrayLike) -> Any:
+        r"""``log P(s* - S > g)``: :math:`\log I_{1-u}(p_2, p_1)` (finite up to the bottom
+        of the support), or :math:`\log(1 - I_u(p_1, p_2))` for ``u <= 1/2`` where the
+        rounding of ``1 - u`` would cost accuracy."""
+        u = self._u(g)
+        with np.errstate(divide="ignore"):
+            top = np.log1p(-special.betainc(self._shape1, self._shape2, u))
+        bottom = _log_betainc_lower(self._shape2, self._shape1, self._v(g))
+        return _as_output(np.where(u <= 0.5, top, bottom))
+
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        g = np.asarray(g, dtype=float)
+        u, v = self._u(g), self._v(g)
+        inside = (g >= 0) & (g <= self._width)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_dens = (
+                special.xlogy(self._shape1 - 1.0, u)
+                + special.xlogy(self._shape2 - 1.0, v)
+                - special.betaln(self._shape1, self._shape2)
+                - math.log(self._width)
+            )
+            dens = np.exp(log_dens)
+        return _as_output(np.where(inside, dens, 0.0))
+
+    def gap_ppf(self, p: ArrayLike) -> Any:
+        return self._width * robust_betaincinv(self._shape1, self._shape2, p)
+
+    def tail(self) -> ScoreTail:
+        r""":math:`\gamma = p_1`, :math:`\kappa = w^{-p_1} / (p_1 B(p_1, p_2))` (section 2)."""
+        a1, a2 = self._shape1, self._shape2
+        kappa = math.exp(-a1 * math.log(self._width) - math.log(a1) - special.betaln(a1, a2))
+        return ScoreTail(endpoint=self.endpoint, gamma=a1, kappa=kappa, kind="weibull")
+
+    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
+        g = as_generator(rng)
+        n = check_n(size, "size")
+        return self.endpoint - self._width * g.beta(self._shape1, self._shape2, size=n)
+
+
 @dataclass(frozen=True)
-class UniformScoreLaw(ScoreLaw):
+class UniformScoreLaw(_BetaGap, ScoreLaw):
     r"""Score law of a uniform key on :math:`S^{d-1}` seen from any unit query.
 
     :math:`u = (1-S)/2 \sim \mathrm{Beta}(a, a)` with :math:`a = (d-1)/2`, so the
@@ -175,6 +495,10 @@ class UniformScoreLaw(ScoreLaw):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "d", check_dimension(self.d))
+        scale = check_finite(self.scale, "scale")
+        if not scale > 0:
+            raise ValueError(f"scale: got {self.scale!r}; expected a finite number > 0")
+        object.__setattr__(self, "scale", scale)
 
     @property
     def a(self) -> float:
@@ -189,39 +513,470 @@ class UniformScoreLaw(ScoreLaw):
     def lower(self) -> float:  # type: ignore[override]
         return -self.scale
 
-    def _u(self, g):
-        return np.clip(np.asarray(g, dtype=float) / (2.0 * self.scale), 0.0, 1.0)
+    @property
+    def _shape1(self) -> float:  # type: ignore[override]
+        return self.a
 
-    def gap_cdf(self, g):
-        return special.betainc(self.a, self.a, self._u(g))
+    @property
+    def _shape2(self) -> float:  # type: ignore[override]
+        return self.a
 
-    def gap_sf(self, g):
-        return special.betainc(self.a, self.a, 1.0 - self._u(g))
+    @property
+    def _width(self) -> float:  # type: ignore[override]
+        return 2.0 * self.scale
 
-    def gap_pdf(self, g):
-        g = np.asarray(g, dtype=float)
-        inside = (g >= 0) & (g <= 2.0 * self.scale)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dens = stats.beta.pdf(self._u(g), self.a, self.a) / (2.0 * self.scale)
-        return np.where(inside, dens, 0.0)
 
-    def gap_ppf(self, p):
-        return 2.0 * self.scale * robust_betaincinv(self.a, self.a, p)
+@dataclass(frozen=True)
+class BetaScoreLaw(_BetaGap, ScoreLaw):
+    r"""Scores :math:`S = s^* - w\,U` with :math:`U \sim \mathrm{Beta}(p_1, p_2)`.
 
-    def log_gap_cdf(self, g):
-        """``log P(s* - S <= g)``, finite down to the smallest positive ``g``."""
-        return _log_betainc_lower(self.a, self.a, self._u(g))
+    The score law of :class:`PowerDensity` seen from its pole
+    (:math:`p_1 = (d-1+\eta)/2`, :math:`p_2 = (d-1)/2`, :math:`w = 2`); tail
+    :math:`\gamma = p_1`, :math:`\kappa = w^{-p_1}/(p_1 B(p_1, p_2))`
+    (docs/theory.md section 2).
+
+    Parameters
+    ----------
+    shape1, shape2 : float
+        Beta parameters, ``> 0``.
+    endpoint : float
+        Top :math:`s^*` of the scores.
+    width : float
+        Length ``w > 0`` of the support ``[s* - w, s*]``.
+
+    Examples
+    --------
+    >>> law = BetaScoreLaw(1.0, 1.0, endpoint=1.0, width=2.0)
+    >>> float(law.cdf(0.0))
+    0.5
+    >>> law.tail().gamma
+    1.0
+    """
+
+    shape1: float
+    shape2: float
+    endpoint: float = 1.0  # type: ignore[assignment]
+    width: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("shape1", "shape2", "width"):
+            value = check_finite(getattr(self, name), name)
+            if not value > 0:
+                raise ValueError(f"{name}: got {getattr(self, name)!r}; expected a finite number > 0")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "endpoint", check_finite(self.endpoint, "endpoint"))
+
+    @property
+    def lower(self) -> float:  # type: ignore[override]
+        return self.endpoint - self.width
+
+    @property
+    def _shape1(self) -> float:  # type: ignore[override]
+        return self.shape1
+
+    @property
+    def _shape2(self) -> float:  # type: ignore[override]
+        return self.shape2
+
+    @property
+    def _width(self) -> float:  # type: ignore[override]
+        return self.width
+
+
+# ---------------------------------------------------------------------------
+# Zonal laws: density a function of <pole, k> only
+# ---------------------------------------------------------------------------
+
+
+def _uv_from_angle(phi: np.ndarray, zeta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``u = sin^2(phi/2)``, ``v = cos^2(phi/2) = 1 - u`` from ``phi`` and ``zeta = pi - phi``.
+
+    Whichever of ``u``, ``v`` is below 1/2 is computed from the smaller angle, so
+    both keep relative accuracy.
+    """
+    near = phi <= zeta
+    su = np.sin(0.5 * phi) ** 2
+    sv = np.sin(0.5 * zeta) ** 2
+    u = np.where(near, su, 1.0 - sv)
+    v = np.where(near, 1.0 - su, sv)
+    return u, v
+
+
+@dataclass(frozen=True, eq=False)
+class ZonalScoreLaw(ScoreLaw):
+    r"""Exact score law of a zonal key law seen from a query at angle ``theta`` from its pole.
+
+    Let :math:`\Phi` be the angle between the key and the pole (density
+    :math:`f_\Phi`), :math:`\theta` the angle between query and pole and
+    :math:`\psi = \arccos s`.  The ring of keys at angle :math:`\phi` lies
+    entirely inside the cap :math:`\{S \ge s\}` for :math:`\phi \le \psi - \theta`
+    or :math:`\phi \ge 2\pi - \theta - \psi`, meets it for
+    :math:`|\theta - \psi| \le \phi \le \min(\theta+\psi, 2\pi-\theta-\psi)`, and
+    there the fraction inside is :math:`P(V \ge v) = I_w(b, b)`, :math:`b = (d-2)/2`,
+
+    .. math:: w = \frac{1-v}{2} = \frac{\sin\frac{\psi+\theta-\phi}{2}\,
+              \sin\frac{\psi-\theta+\phi}{2}}{\sin\theta\,\sin\phi},
+
+    (``d = 2``: :math:`V = \pm 1`, the fraction is 1/2).  So
+
+    .. math:: P(S \ge s) = P(\Phi \le \psi-\theta) + P(\Phi \ge 2\pi-\theta-\psi)
+              + \int_{|\theta-\psi|}^{\min(\theta+\psi,\,2\pi-\theta-\psi)}
+              f_\Phi(\phi)\, I_{w(\phi)}(b,b)\, d\phi,
+
+    and the density of ``S`` at ``s`` is
+    :math:`\int f_\Phi(\phi) (w(1-w))^{b-1} / (2 B(b,b) \sin\theta \sin\phi)\,d\phi`
+    over the same ring interval.  The integrals run over the angle (the
+    x-range :math:`[\cos(\theta+\psi), \cos(\theta-\psi)]` of the event, as
+    angles), after :math:`\phi = c + h\sin\alpha`, which makes the integrand
+    smooth at both ends; every factor that vanishes at an end is computed from
+    the distance to that end, and the integral is done in log space, so tail
+    probabilities far below ``1e-300`` keep their relative accuracy.  Upper
+    tails :math:`P(S \ge s)` with :math:`s \ge 0` are computed directly, lower
+    tails through the mirror image (query ``-q``).  docs/theory.md section 2.
+
+    Parameters
+    ----------
+    law : ZonalKeyLaw
+        The key law.
+    theta : float
+        Angle between the query and the pole, in ``[0, pi]``.
+
+    Examples
+    --------
+    >>> law = ZonalScoreLaw(UniformSphere(3), theta=1.0)   # uniform: S ~ U(-1, 1)
+    >>> round(float(law.cdf(0.5)), 12)
+    0.75
+    >>> round(float(law.gap_ppf(0.25)), 10)
+    0.5
+    """
+
+    law: ZonalKeyLaw
+    theta: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.law, ZonalKeyLaw):
+            raise TypeError(f"law: got {type(self.law).__name__}; expected a ZonalKeyLaw")
+        theta = check_finite(self.theta, "theta")
+        if not 0.0 <= theta <= math.pi:
+            raise ValueError(f"theta: got {self.theta!r}; expected an angle in [0, pi]")
+        object.__setattr__(self, "theta", theta)
+
+    endpoint = 1.0
+    lower = -1.0
+
+    @property
+    def d(self) -> int:
+        """Ambient dimension."""
+        return self.law.d
+
+    # -- log probability of the cap {angle(q, K) <= psi} ----------------------
+    def _ring(self, theta: float, psi: float, alpha: np.ndarray) -> dict[str, np.ndarray]:
+        """Geometry of the ring interval at ``phi = L + h (1 + sin alpha)``."""
+        big_l = abs(theta - psi)
+        big_m = math.pi - theta - psi
+        h = min(theta, psi, math.pi - theta, math.pi - psi)
+        s = np.sin(alpha)
+        c = np.cos(alpha)
+        dl = np.where(s < 0, h * c * c / (1.0 - s), h * (1.0 + s))  # phi - L
+        du = np.where(s > 0, h * c * c / (1.0 + s), h * (1.0 - s))  # U - phi
+        phi = big_l + dl
+        zeta = abs(big_m) + du  # pi - phi
+        # half-angles of the four factors, each with its supplement, so that every
+        # sine is taken of an angle <= pi/2 known to full relative precision
+        near_l = np.sin(np.minimum(big_l + 0.5 * dl, abs(big_m) + du + 0.5 * dl))
+        near_m = np.sin(np.minimum(abs(big_m) + 0.5 * du, big_l + dl + 0.5 * du))
+        if theta >= psi:
+            sin_b, sin_d = np.sin(0.5 * dl), near_l
+        else:
+            sin_b, sin_d = near_l, np.sin(0.5 * dl)
+        if big_m >= 0:
+            sin_a, sin_e = np.sin(0.5 * du), near_m
+        else:
+            sin_a, sin_e = near_m, np.sin(0.5 * du)
+        log_sin_phi = np.log(np.sin(np.minimum(phi, zeta)))
+        log_sin_theta = math.log(math.sin(min(theta, math.pi - theta)))
+        base = -log_sin_theta - log_sin_phi
+        log_w = np.minimum(np.log(sin_a) + np.log(sin_b) + base, 0.0)
+        log_1mw = np.minimum(np.log(sin_e) + np.log(sin_d) + base, 0.0)
+        u, v = _uv_from_angle(phi, zeta)
+        return {
+            "log_f": self.law._log_phi_pdf(u, v),
+            "log_w": log_w,
+            "log_1mw": log_1mw,
+            "log_sin": log_sin_phi + log_sin_theta,
+            "log_jac": math.log(h) + np.log(c),
+        }
+
+    def _log_cap(self, theta: float, psi: float) -> float:
+        """``log P(angle(q, K) <= psi)`` for a query at angle ``theta`` from the pole."""
+        if psi <= 0.0:
+            return -math.inf
+        if psi >= math.pi:
+            return 0.0
+        law = self.law
+        if theta == 0.0:
+            return float(law._log_u_cdf(math.sin(0.5 * psi) ** 2))
+        if theta == math.pi:
+            return float(law._log_v_cdf(math.sin(0.5 * psi) ** 2))
+        terms = []
+        if psi > theta:
+            terms.append(float(law._log_u_cdf(math.sin(0.5 * (psi - theta)) ** 2)))
+        big_m = math.pi - theta - psi
+        if big_m < 0:
+            terms.append(float(law._log_v_cdf(math.sin(0.5 * big_m) ** 2)))
+        b = (self.d - 2) / 2.0
+        if self.d == 2:
+
+            def ell(alpha):
+                r = self._ring(theta, psi, alpha)
+                return r["log_f"] + r["log_jac"] - math.log(2.0)
+
+        else:
+
+            def ell(alpha):
+                r = self._ring(theta, psi, alpha)
+                log_w, log_1mw = r["log_w"], r["log_1mw"]
+                log_i = np.where(
+                    log_w <= -math.log(2.0),
+                    _log_betainc_lower(b, b, np.exp(log_w)),
+                    np.log1p(-special.betainc(b, b, np.exp(log_1mw))),
+                )
+                return r["log_f"] + log_i + r["log_jac"]
+
+        terms.append(_log_integral(ell, -0.5 * math.pi, 0.5 * math.pi))
+        return _logsumexp(terms)
+
+    def _log_pdf_at(self, theta: float, psi: float) -> float:
+        """``log`` density of ``S`` at ``s = cos(psi)``, ``0 < psi < pi``."""
+        law = self.law
+        log_sin_psi = math.log(math.sin(psi))
+        su, sv = math.sin(0.5 * psi) ** 2, math.cos(0.5 * psi) ** 2
+        if theta == 0.0:
+            return float(law._log_phi_pdf(np.float64(su), np.float64(sv))) - log_sin_psi
+        if theta == math.pi:
+            return float(law._log_phi_pdf(np.float64(sv), np.float64(su))) - log_sin_psi
+        if self.d == 2:
+            big_l = abs(theta - psi)
+            big_m = abs(math.pi - theta - psi)
+            f_l = float(law._log_phi_pdf(np.float64(math.sin(0.5 * big_l) ** 2), np.float64(math.cos(0.5 * big_l) ** 2)))
+            f_u = float(law._log_phi_pdf(np.float64(math.cos(0.5 * big_m) ** 2), np.float64(math.sin(0.5 * big_m) ** 2)))
+            return _logsumexp([f_l, f_u]) - math.log(2.0) - log_sin_psi
+        b = (self.d - 2) / 2.0
+        const = -math.log(2.0) - float(special.betaln(b, b))
+
+        def ell(alpha):
+            r = self._ring(theta, psi, alpha)
+            return r["log_f"] + (b - 1.0) * (r["log_w"] + r["log_1mw"]) + const - r["log_sin"] + r["log_jac"]
+
+        return _log_integral(ell, -0.5 * math.pi, 0.5 * math.pi)
+
+    # -- gap functions --------------------------------------------------------
+    def _log_gap_cdf_scalar(self, g: float) -> float:
+        if g <= 0.0:
+            return -math.inf
+        if g >= 2.0:
+            return 0.0
+        if g <= 1.0:
+            return self._log_cap(self.theta, 2.0 * math.asin(math.sqrt(0.5 * g)))
+        other = self._log_cap(math.pi - self.theta, 2.0 * math.asin(math.sqrt(0.5 * (2.0 - g))))
+        return math.log(-math.expm1(other)) if other < 0 else -math.inf
+
+    def _log_gap_sf_scalar(self, g: float) -> float:
+        if g <= 0.0:
+            return 0.0
+        if g >= 2.0:
+            return -math.inf
+        if g > 1.0:
+            return self._log_cap(math.pi - self.theta, 2.0 * math.asin(math.sqrt(0.5 * (2.0 - g))))
+        inner = self._log_cap(self.theta, 2.0 * math.asin(math.sqrt(0.5 * g)))
+        return math.log(-math.expm1(inner)) if inner < 0 else -math.inf
+
+    def log_gap_cdf(self, g: ArrayLike) -> Any:
+        """``log P(1 - S <= g)``, relative accuracy for any tiny value."""
+        return _map_scalar(self._log_gap_cdf_scalar, g)
+
+    def log_gap_sf(self, g: ArrayLike) -> Any:
+        """``log P(1 - S > g)``, relative accuracy for any tiny value."""
+        return _map_scalar(self._log_gap_sf_scalar, g)
+
+    def gap_cdf(self, g: ArrayLike) -> Any:
+        return _map_scalar(lambda x: math.exp(self._log_gap_cdf_scalar(x)), g)
+
+    def gap_sf(self, g: ArrayLike) -> Any:
+        return _map_scalar(lambda x: math.exp(self._log_gap_sf_scalar(x)), g)
+
+    @staticmethod
+    def _end_density(gamma: float, log_kappa: float) -> float:
+        """Limit of the gap density ``kappa gamma g^(gamma-1)`` at ``g = 0``."""
+        if gamma > 1.0:
+            return 0.0
+        return math.exp(min(log_kappa, 700.0)) if gamma == 1.0 else math.inf
+
+    def _gap_pdf_scalar(self, g: float) -> float:
+        if g < 0.0 or g > 2.0:
+            return 0.0
+        if g == 0.0:
+            return self._end_density(*self._log_tail(self.theta))
+        if g == 2.0:
+            return self._end_density(*self._log_tail(math.pi - self.theta))
+        if g <= 1.0:
+            return math.exp(self._log_pdf_at(self.theta, 2.0 * math.asin(math.sqrt(0.5 * g))))
+        # mirror image: the density of S at s is that of -S (query -q) at -s
+        return math.exp(self._log_pdf_at(math.pi - self.theta, 2.0 * math.asin(math.sqrt(0.5 * (2.0 - g)))))
+
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        return _map_scalar(self._gap_pdf_scalar, g)
+
+    def _log_tail(self, theta: float) -> tuple[float, float]:
+        """``(gamma, log kappa)`` seen from a query at angle ``theta`` from the pole."""
+        pole = self.law._pole_tail() if theta == 0.0 else None
+        if pole is not None:
+            return pole
+        gamma = (self.d - 1) / 2.0
+        u, v = math.sin(0.5 * theta) ** 2, math.cos(0.5 * theta) ** 2
+        return gamma, _log_kappa_uniform(gamma) + float(self.law._log_rel_density(np.float64(u), np.float64(v)))
 
     def tail(self) -> ScoreTail:
-        r""":math:`\gamma = a`, :math:`\kappa = (2\,\mathrm{scale})^{-a} / (a B(a,a))`."""
-        a = self.a
-        kappa = math.exp(-a * math.log(2.0 * self.scale) - math.log(a) - special.betaln(a, a))
-        return ScoreTail(endpoint=self.scale, gamma=a, kappa=kappa, kind="weibull")
+        r"""Top of the law: endpoint 1 and the local law of the key density at ``q``.
+
+        Smooth positive density at ``q`` (relative density :math:`r(q) = \rho(q)
+        |S^{d-1}|`): :math:`\gamma = (d-1)/2`, :math:`\kappa = \kappa_{unif}\, r(q)`;
+        at the pole of a law whose density is singular or vanishing there, the
+        law's own exact pole tail (docs/theory.md section 2).
+        """
+        gamma, log_kappa = self._log_tail(self.theta)
+        if not -700.0 < log_kappa < 700.0:
+            raise ValueError(
+                f"q: the score tail prefactor kappa = exp({log_kappa:.6g}) is outside the float64 range "
+                f"(the key density at q is {'negligible' if log_kappa < 0 else 'huge'}); "
+                "choose a query where the key density is moderate"
+            )
+        return ScoreTail(endpoint=1.0, gamma=gamma, kappa=math.exp(log_kappa), kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
+        r"""``size`` i.i.d. scores :math:`\cos\theta (1 - 2u) + \sin\theta\, 2\sqrt{u(1-u)}\, V` (exact)."""
         g = as_generator(rng)
-        u = g.beta(self.a, self.a, size=check_n(size, "size"))
-        return self.scale * (1.0 - 2.0 * u)
+        n = check_n(size, "size")
+        u, v = self.law._sample_u(n, g)
+        if self.d == 2:
+            side = np.where(g.random(n) < 0.5, -1.0, 1.0)
+        else:
+            b = (self.d - 2) / 2.0
+            side = 2.0 * g.beta(b, b, size=n) - 1.0
+        return math.cos(self.theta) * (v - u) + math.sin(self.theta) * 2.0 * np.sqrt(u * v) * side
+
+
+# ---------------------------------------------------------------------------
+# Mixtures of score laws
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class MixtureScoreLaw(ScoreLaw):
+    r"""Weighted mixture :math:`\sum_i w_i F_i` of score laws (docs/theory.md section 2).
+
+    The endpoint is the largest component endpoint :math:`s^*`; component ``i``
+    contributes through its own gap shifted by :math:`s^* - s_i^*`.  Its tail
+    comes from the components that reach :math:`s^*`: the smallest
+    :math:`\gamma` among them wins, with :math:`\kappa = \sum w_i \kappa_i` over
+    the components sharing that :math:`\gamma`.
+
+    Examples
+    --------
+    >>> law = MixtureScoreLaw((UniformScoreLaw(3), UniformScoreLaw(5)), (0.5, 0.5))
+    >>> law.tail()
+    ScoreTail(endpoint=1.0, gamma=1.0, kappa=0.25, kind='weibull')
+    """
+
+    laws: tuple[ScoreLaw, ...]
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        laws = tuple(self.laws) if isinstance(self.laws, (list, tuple)) else None
+        if not laws or not all(isinstance(law, ScoreLaw) for law in laws):
+            raise TypeError(f"laws: got {self.laws!r}; expected a non-empty sequence of ScoreLaw")
+        object.__setattr__(self, "laws", laws)
+        object.__setattr__(self, "weights", _normalized_weights(self.weights, len(laws)))
+
+    @property
+    def endpoint(self) -> float:  # type: ignore[override]
+        return max(float(law.endpoint) for law in self.laws)
+
+    @property
+    def lower(self) -> float:  # type: ignore[override]
+        return min(float(law.lower) for law in self.laws)
+
+    def _parts(self):
+        top = self.endpoint
+        for law, w in zip(self.laws, self.weights):
+            yield law, float(w), top - float(law.endpoint)
+
+    def gap_cdf(self, g: ArrayLike) -> Any:
+        g = np.asarray(g, dtype=float)
+        out = np.zeros(g.shape)
+        for law, w, shift in self._parts():
+            gi = g - shift
+            out = out + w * np.where(gi > 0, law.gap_cdf(np.maximum(gi, 0.0)), 0.0)
+        return _as_output(np.minimum(out, 1.0))
+
+    def gap_sf(self, g: ArrayLike) -> Any:
+        g = np.asarray(g, dtype=float)
+        out = np.zeros(g.shape)
+        for law, w, shift in self._parts():
+            gi = g - shift
+            out = out + w * np.where(gi > 0, law.gap_sf(np.maximum(gi, 0.0)), 1.0)
+        return _as_output(np.minimum(out, 1.0))
+
+    def _log_combine(self, g, method: str, outside: float):
+        g = np.asarray(g, dtype=float)
+        out = np.full(g.shape, -np.inf)
+        for law, w, shift in self._parts():
+            gi = g - shift
+            with np.errstate(divide="ignore"):
+                part = np.where(gi > 0, getattr(law, method)(np.maximum(gi, 0.0)), outside)
+            out = np.logaddexp(out, math.log(w) + part)
+        return _as_output(np.minimum(out, 0.0))
+
+    def log_gap_cdf(self, g: ArrayLike) -> Any:
+        """``log P(s* - S <= g)`` as a log-sum-exp of the components."""
+        return self._log_combine(g, "log_gap_cdf", -np.inf)
+
+    def log_gap_sf(self, g: ArrayLike) -> Any:
+        """``log P(s* - S > g)`` as a log-sum-exp of the components."""
+        return self._log_combine(g, "log_gap_sf", 0.0)
+
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        g = np.asarray(g, dtype=float)
+        out = np.zeros(g.shape)
+        for law, w, shift in self._parts():
+            gi = g - shift
+            out = out + w * np.where(gi >= 0, law.gap_pdf(np.maximum(gi, 0.0)), 0.0)
+        return _as_output(out)
+
+    def tail(self) -> ScoreTail:
+        top = self.endpoint
+        tails = [(w, law.tail()) for law, w, _ in self._parts() if float(law.endpoint) == top]
+        gamma = min(t.gamma for _, t in tails)
+        kappa = sum(w * t.kappa for w, t in tails if t.gamma == gamma)
+        return ScoreTail(endpoint=top, gamma=gamma, kappa=kappa, kind="weibull")
+
+    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
+        """``size`` i.i.d. scores: multinomial component counts, then each component, shuffled."""
+        g = as_generator(rng)
+        n = check_n(size, "size")
+        counts = g.multinomial(n, self.weights)
+        parts = [law.sample(int(c), g) for law, c in zip(self.laws, counts) if c > 0]
+        return g.permutation(np.concatenate(parts))
+
+
+def _normalized_weights(weights: Any, k: int) -> np.ndarray:
+    """Positive finite weights of length ``k``, normalized to sum 1, read-only."""
+    w = check_vector(weights, "weights", k)
+    if np.any(w <= 0):
+        raise ValueError(f"weights: got {w.tolist()}; expected positive numbers")
+    w = w / w.sum()
+    w.setflags(write=False)
+    return w
 
 
 # ---------------------------------------------------------------------------
@@ -229,20 +984,20 @@ class UniformScoreLaw(ScoreLaw):
 # ---------------------------------------------------------------------------
 
 
-class KeyLaw:
+class KeyLaw(abc.ABC):
     """A law of keys in R^d.  Subclasses define ``d``, ``sample`` and ``score_law``."""
 
     d: int
 
-    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         """``n`` i.i.d. keys, shape ``(n, d)``."""
-        raise NotImplementedError
 
-    def score_law(self, q) -> ScoreLaw:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def score_law(self, q: ArrayLike) -> ScoreLaw:
         """Exact law of ``<q, K>`` for a unit query ``q``."""
-        raise NotImplementedError
 
-    def score_tail(self, q) -> ScoreTail:
+    def score_tail(self, q: ArrayLike) -> ScoreTail:
         """Top of the score law seen from ``q`` (section 2)."""
         return self.score_law(q).tail()
 
@@ -257,9 +1012,115 @@ def uniform_directions(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def _beta_pair(a1: float, a2: float, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(U, 1 - U)`` with ``U ~ Beta(a1, a2)``, both from gamma variates (no cancellation)."""
+    g1 = rng.standard_gamma(a1, n)
+    g2 = rng.standard_gamma(a2, n)
+    total = g1 + g2
+    return g1 / total, g2 / total
+
+
+class ZonalKeyLaw(KeyLaw):
+    r"""A key law on :math:`S^{d-1}` whose density depends on :math:`\langle \mathrm{pole}, k\rangle` only.
+
+    Subclasses give the density relative to the uniform law,
+    :math:`r(k) = \rho(k)\,|S^{d-1}|`, as a function of
+    :math:`u = (1 - \langle \mathrm{pole}, k\rangle)/2` and :math:`v = 1 - u`
+    (``_log_rel_density``), and a sampler of ``(u, v)`` (``_sample_u``).  Keys
+    are :math:`K = (1-2u)\,\mathrm{pole} + 2\sqrt{uv}\,T` with :math:`T` a uniform
+    unit tangent vector at the pole; scores go through :class:`ZonalScoreLaw`
+    (docs/theory.md section 2).
+    """
+
+    d: int
+
+    @property
+    @abc.abstractmethod
+    def pole(self) -> np.ndarray:
+        """Unit vector about which the density is symmetric."""
+
+    @abc.abstractmethod
+    def _log_rel_density(self, u, v):
+        """``log(rho |S^{d-1}|)`` at a key with ``(1 - <pole, k>)/2 = u``, ``v = 1 - u``."""
+
+    @abc.abstractmethod
+    def _sample_u(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` i.i.d. ``(u, 1 - u)`` pairs."""
+
+    def _pole_tail(self) -> tuple[float, float] | None:
+        """``(gamma, log kappa)`` at the pole where the density is not smooth and positive there."""
+        return None
+
+    def _log_phi_pdf(self, u, v):
+        r"""``log`` density of the angle :math:`\Phi` to the pole at :math:`\sin^2(\phi/2) = u`.
+
+        Uniform part :math:`\sin^{d-2}\phi / B(1/2, (d-1)/2)` with
+        :math:`\sin\phi = 2\sqrt{uv}`, times the relative density.
+        """
+        k = (self.d - 2) / 2.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_unif = (
+                (self.d - 2) * math.log(2.0)
+                + special.xlogy(k, u)
+                + special.xlogy(k, v)
+                - float(special.betaln(0.5, (self.d - 1) / 2.0))
+            )
+            return log_unif + self._log_rel_density(u, v)
+
+    def _log_u_cdf(self, u: float) -> float:
+        """``log P(U <= u)`` by quadrature over the angle (override with closed forms)."""
+        if u <= 0.0:
+            return -math.inf
+        if u > 0.5:
+            other = self._log_v_cdf(1.0 - u)
+            return math.log(-math.expm1(other)) if other < 0 else -math.inf
+        top = 2.0 * math.asin(math.sqrt(u))
+        return _log_integral(lambda phi: self._log_phi_pdf(*_uv_from_angle(phi, math.pi - phi)), 0.0, top)
+
+    def _log_v_cdf(self, v: float) -> float:
+        """``log P(1 - U <= v)`` by quadrature over the angle to the antipole."""
+        if v <= 0.0:
+            return -math.inf
+        if v > 0.5:
+            other = self._log_u_cdf(1.0 - v)
+            return math.log(-math.expm1(other)) if other < 0 else -math.inf
+        top = 2.0 * math.asin(math.sqrt(v))
+        return _log_integral(lambda zeta: self._log_phi_pdf(*_uv_from_angle(math.pi - zeta, zeta)), 0.0, top)
+
+    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
+        g = as_generator(rng)
+        n = check_n(n)
+        u, v = self._sample_u(n, g)
+        pole = self.pole
+        t = g.standard_normal((n, self.d))
+        t -= np.outer(t @ pole, pole)
+        t /= np.linalg.norm(t, axis=1, keepdims=True)
+        return (v - u)[:, None] * pole[None, :] + (2.0 * np.sqrt(u * v))[:, None] * t
+
+    def score_law(self, q: ArrayLike) -> ScoreLaw:
+        """Exact law of ``<q, K>``: a :class:`ZonalScoreLaw` (section 2)."""
+        return ZonalScoreLaw(self, _angle(self._query(q), self.pole))
+
+
+def _read_only(x: np.ndarray) -> np.ndarray:
+    x = np.array(x, dtype=float, copy=True)
+    x.setflags(write=False)
+    return x
+
+
+def _axis(d: int, i: int = 0) -> np.ndarray:
+    e = np.zeros(d)
+    e[i] = 1.0
+    e.setflags(write=False)
+    return e
+
+
 @dataclass(frozen=True)
-class UniformSphere(KeyLaw):
+class UniformSphere(ZonalKeyLaw):
     r"""Keys uniform on the unit sphere :math:`S^{d-1}` (docs/theory.md section 2).
+
+    Scores from any unit query: :math:`(1-S)/2 \sim \mathrm{Beta}(a, a)`,
+    :math:`a = (d-1)/2` (:class:`UniformScoreLaw`).
 
     Examples
     --------
@@ -275,9 +1136,446 @@ class UniformSphere(KeyLaw):
     def __post_init__(self) -> None:
         object.__setattr__(self, "d", check_dimension(self.d))
 
+    @property
+    def pole(self) -> np.ndarray:
+        """Any axis serves; ``e_1``."""
+        return _axis(self.d)
+
+    def _log_rel_density(self, u, v):
+        return np.zeros(np.shape(u))
+
+    def _sample_u(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        a = (self.d - 1) / 2.0
+        return _beta_pair(a, a, n, rng)
+
+    def _log_u_cdf(self, u: float) -> float:
+        a = (self.d - 1) / 2.0
+        return float(_log_betainc_lower(a, a, u))
+
+    def _log_v_cdf(self, v: float) -> float:
+        return self._log_u_cdf(v)
+
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         return uniform_directions(check_n(n), self.d, as_generator(rng))
 
-    def score_law(self, q) -> UniformScoreLaw:
+    def score_law(self, q: ArrayLike) -> UniformScoreLaw:
         self._query(q)
         return UniformScoreLaw(self.d)
+
+
+def _vmf_log_mgf(d: int, kappa: float) -> float:
+    r""":math:`\log E_{unif}[e^{\kappa(X - 1)}]`, :math:`X = \langle\mu, K\rangle`, by log-space quadrature.
+
+    Equals :math:`\log[\Gamma(d/2) (2/\kappa)^{d/2-1} I_{d/2-1}(\kappa)] - \kappa`;
+    the quadrature never forms a Bessel function, so it neither underflows at
+    large ``d`` nor overflows at large ``kappa``.
+    """
+    if kappa == 0.0:
+        return 0.0
+    k = (d - 2) / 2.0
+    const = (d - 2) * math.log(2.0) - float(special.betaln(0.5, (d - 1) / 2.0))
+
+    def ell(phi):
+        u, v = _uv_from_angle(phi, math.pi - phi)
+        return const + special.xlogy(k, u) + special.xlogy(k, v) - 2.0 * kappa * u
+
+    return _log_integral(ell, 0.0, math.pi)
+
+
+@dataclass(frozen=True, eq=False)
+class VonMisesFisher(ZonalKeyLaw):
+    r"""Von Mises-Fisher keys: density :math:`C_d(\kappa)\, e^{\kappa\langle\mu, x\rangle}` on :math:`S^{d-1}`.
+
+    ``d = len(mu)``.  Sampling is exact (Wood 1994, written in terms of
+    :math:`u = (1 - \langle\mu, K\rangle)/2` so that concentrated laws keep
+    their precision).  The normalizer is computed by log-space quadrature,
+    never through unscaled Bessel functions (which underflow for large ``d``).
+    Seen from a query ``q`` the tail has :math:`\gamma = (d-1)/2` and
+    :math:`\kappa = \kappa_{unif}\, e^{\kappa\langle\mu,q\rangle}/E_{unif}[e^{\kappa X}]`
+    (docs/theory.md section 2).
+
+    Parameters
+    ----------
+    mu : array_like, shape (d,)
+        Mean direction, a unit vector (``d >= 2``).
+    kappa : float
+        Concentration, ``>= 0`` (0 is the uniform law).
+
+    Examples
+    --------
+    >>> law = VonMisesFisher([0.0, 0.0, 1.0], kappa=2.0)
+    >>> law.sample(5, rng=0).shape
+    (5, 3)
+    >>> round(law.mean_resultant_length, 10)   # coth(2) - 1/2
+    0.5373147207
+    >>> law.score_tail([0.0, 0.0, 1.0]).gamma
+    1.0
+    """
+
+    mu: np.ndarray
+    kappa: float
+    _log_mgf: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mu", _read_only(check_unit_vector(self.mu, "mu")))
+        object.__setattr__(self, "kappa", check_nonnegative(self.kappa, "kappa"))
+        object.__setattr__(self, "_log_mgf", _vmf_log_mgf(self.d, self.kappa))
+
+    @property
+    def d(self) -> int:  # type: ignore[override]
+        return int(self.mu.shape[0])
+
+    @property
+    def pole(self) -> np.ndarray:
+        return self.mu
+
+    @property
+    def log_normalizer(self) -> float:
+        r""":math:`\log C_d(\kappa) = \log[\kappa^{d/2-1} / ((2\pi)^{d/2} I_{d/2-1}(\kappa))]`."""
+        log_area = math.log(2.0) + (self.d / 2.0) * math.log(math.pi) - math.lgamma(self.d / 2.0)
+        return -log_area - self.kappa - self._log_mgf
+
+    @property
+    def mean_resultant_length(self) -> float:
+        r""":math:`A_d(\kappa) = E\langle\mu, K\rangle = I_{d/2}(\kappa)/I_{d/2-1}(\kappa)`, by quadrature.
+
+        :math:`A = \int_0^{\pi/2} \cos\phi \sinh(\kappa\cos\phi) \sin^{d-2}\phi\,d\phi /
+        \int_0^{\pi/2} \cosh(\kappa\cos\phi) \sin^{d-2}\phi\,d\phi`: both integrands
+        are positive, so small and large ``kappa`` keep relative accuracy.
+        """
+        if self.kappa == 0.0:
+            return 0.0
+        kap, k = self.kappa, float(self.d - 2)
+
+        def log_base(phi):
+            # kappa (x - 1) = -2 kappa sin^2(phi/2): the common factor e^kappa is left out
+            x = np.cos(phi)
+            return x, -2.0 * kap * np.sin(0.5 * phi) ** 2 + special.xlogy(k, np.sin(phi)) - math.log(2.0)
+
+        def ell_num(phi):
+            x, base = log_base(phi)
+            return np.log(x) + base + np.log(-np.expm1(-2.0 * kap * x))
+
+        def ell_den(phi):
+            x, base = log_base(phi)
+            return base + np.log1p(np.exp(-2.0 * kap * x))
+
+        half = 0.5 * math.pi
+        return math.exp(_log_integral(ell_num, 0.0, half) - _log_integral(ell_den, 0.0, half))
+
+    def mean(self) -> np.ndarray:
+        r""":math:`E K = A_d(\kappa)\,\mu`."""
+        return self.mean_resultant_length * np.asarray(self.mu)
+
+    def _log_rel_density(self, u, v):
+        return -2.0 * self.kappa * np.asarray(u, dtype=float) - self._log_mgf
+
+    def _sample_u(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        r"""Wood's rejection sampler for :math:`W = \langle\mu, K\rangle = 1 - 2u`.
+
+        :math:`b = (d-1)/(2\kappa + \sqrt{4\kappa^2 + (d-1)^2})`,
+        :math:`x_0 = (1-b)/(1+b)`; proposal :math:`W = (1 - (1+b)Z)/(1 - (1-b)Z)`,
+        :math:`Z \sim \mathrm{Beta}((d-1)/2, (d-1)/2)`, i.e.
+        :math:`u = bZ / ((1-Z) + bZ)`; accept when
+        :math:`\kappa(W - x_0) + (d-1)\log\frac{1 - x_0 W}{1 - x_0^2} \ge \log U`,
+        all terms written without cancellation.
+        """
+        m1 = self.d - 1.0
+        kap = self.kappa
+        b = m1 / (2.0 * kap + math.hypot(2.0 * kap, m1))
+        a = m1 / 2.0
+        us, vs = [], []
+        remaining = n
+        while remaining > 0:
+            batch = int(remaining * 1.3) + 16
+            z, omz = _beta_pair(a, a, batch, rng)  # Z, 1 - Z
+            den = omz + b * z
+            u = b * z / den
+            v = omz / den
+            # kappa (W - x0) with W - x0 = 2b/(1+b) - 2u ; (1 - x0 W)/(1 - x0^2) = (1+b)(b + (1-b)u)/(2b)
+            log_ratio = math.log1p(b) + np.log(b + (1.0 - b) * u) - math.log(2.0 * b)
+            score = kap * (2.0 * b / (1.0 + b) - 2.0 * u) + m1 * log_ratio
+            keep = np.log(rng.random(batch)) <= score
+            us.append(u[keep][:remaining])
+            vs.append(v[keep][:remaining])
+            remaining -= us[-1].shape[0]
+        return np.concatenate(us), np.concatenate(vs)
+
+
+@dataclass(frozen=True)
+class PowerDensity(ZonalKeyLaw):
+    r"""Keys with density :math:`\propto |k - e_1|^\eta` on :math:`S^{d-1}`.
+
+    Near :math:`e_1` the surface element is :math:`r^{d-2}\,dr` in the distance
+    :math:`r = |k - e_1|`, so the density is integrable iff
+    :math:`\eta + d - 2 > -1`, i.e. :math:`\eta > -(d-1)`.  With
+    :math:`u = (1 - \langle e_1, K\rangle)/2 = |K - e_1|^2/4` and :math:`a = (d-1)/2`,
+    :math:`u \sim \mathrm{Beta}(a + \eta/2, a)` exactly (sampled so, plus a
+    uniform tangent direction).  From :math:`q = e_1` the scores are
+    :math:`1 - 2u` (:class:`BetaScoreLaw`), tail :math:`\gamma = (d-1+\eta)/2`,
+    :math:`\kappa = 2^{-\gamma}/(\gamma B(\gamma, a))`; from any other query
+    :math:`\gamma = (d-1)/2` with :math:`\kappa` from the density at ``q``
+    (docs/theory.md section 2).
+
+    Parameters
+    ----------
+    d : int
+        Ambient dimension, ``>= 2``.
+    eta : float
+        Exponent, ``> -(d-1)``; 0 is the uniform law.
+
+    Examples
+    --------
+    >>> law = PowerDensity(3, eta=2.0)
+    >>> law.score_tail([1.0, 0.0, 0.0]).gamma
+    2.0
+    >>> law.score_tail([0.0, 1.0, 0.0]).gamma
+    1.0
+    """
+
+    d: int
+    eta: float
+
+    def __post_init__(self) -> None:
+        d = check_dimension(self.d)
+        eta = check_finite(self.eta, "eta")
+        if not eta > -(d - 1):
+            raise ValueError(
+                f"eta: got {self.eta!r}; expected eta > -(d-1) = {-(d - 1)} (|k - e_1|^eta must be integrable on S^{d - 1})"
+            )
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "eta", eta)
+
+    @property
+    def a(self) -> float:
+        """:math:`a = (d-1)/2`."""
+        return (self.d - 1) / 2.0
+
+    @property
+    def a_pole(self) -> float:
+        r""":math:`a + \eta/2 = (d - 1 + \eta)/2`, the exponent of the tail at :math:`e_1`."""
+        return self.a + self.eta / 2.0
+
+    @property
+    def pole(self) -> np.ndarray:
+        return _axis(self.d)
+
+    def _log_rel_density(self, u, v):
+        # (4u)^(eta/2) / E_unif[(4U)^(eta/2)],  E_unif[U^(eta/2)] = B(a + eta/2, a) / B(a, a)
+        with np.errstate(divide="ignore"):
+            return special.xlogy(self.eta / 2.0, u) - special.betaln(self.a_pole, self.a) + special.betaln(self.a, self.a)
+
+    def _sample_u(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return _beta_pair(self.a_pole, self.a, n, rng)
+
+    def _log_u_cdf(self, u: float) -> float:
+        return float(_log_betainc_lower(self.a_pole, self.a, u))
+
+    def _log_v_cdf(self, v: float) -> float:
+        return float(_log_betainc_lower(self.a, self.a_pole, v))
+
+    def _pole_tail(self) -> tuple[float, float] | None:
+        g = self.a_pole
+        return g, -g * math.log(2.0) - math.log(g) - float(special.betaln(g, self.a))
+
+    def score_law(self, q: ArrayLike) -> ScoreLaw:
+        """:class:`BetaScoreLaw` at ``q = e_1``, :class:`ZonalScoreLaw` elsewhere."""
+        theta = _angle(self._query(q), self.pole)
+        if theta == 0.0:
+            return BetaScoreLaw(self.a_pole, self.a, endpoint=1.0, width=2.0)
+        return ZonalScoreLaw(self, theta)
+
+
+@dataclass(frozen=True)
+class GreatSubsphere(KeyLaw):
+    r"""Keys uniform on the unit sphere of :math:`\mathrm{span}(e_1, \dots, e_m)`, :math:`2 \le m \le d`.
+
+    For a query with projection :math:`P q` of norm :math:`r > 0` on the span,
+    :math:`S = r X` with :math:`X` the uniform score law of :math:`S^{m-1}`:
+    endpoint ``r`` (``< 1`` for queries off the span), :math:`\gamma = (m-1)/2`,
+    :math:`\kappa = \kappa_m r^{-\gamma}` (local dimension wins over ambient
+    dimension; docs/theory.md section 2).
+
+    Examples
+    --------
+    >>> law = GreatSubsphere(5, 3)
+    >>> law.sample(2, rng=0).shape
+    (2, 5)
+    >>> law.score_tail([1.0, 0.0, 0.0, 0.0, 0.0]).gamma
+    1.0
+    >>> round(law.score_law([0.6, 0.0, 0.0, 0.8, 0.0]).endpoint, 12)
+    0.6
+    """
+
+    d: int
+    m: int
+
+    def __post_init__(self) -> None:
+        d = check_dimension(self.d)
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "m", check_int(self.m, "m", minimum=2, maximum=d))
+
+    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
+        n = check_n(n)
+        keys = np.zeros((n, self.d))
+        keys[:, : self.m] = uniform_directions(n, self.m, as_generator(rng))
+        return keys
+
+    def score_law(self, q: ArrayLike) -> UniformScoreLaw:
+        q = self._query(q)
+        inside = float(np.linalg.norm(q[: self.m]))
+        outside = float(np.linalg.norm(q[self.m :]))
+        # r = |P q|; from the orthogonal part when that is small, so q in the span gives r = 1 exactly
+        r = inside if inside < outside else math.sqrt((1.0 - outside) * (1.0 + outside))
+        if r == 0.0:
+            raise ValueError(
+                f"q: is orthogonal to span(e_1..e_{self.m}); every score is 0, which has no score law"
+            )
+        return UniformScoreLaw(self.m, scale=min(r, 1.0))
+
+
+@dataclass(frozen=True, eq=False)
+class Mixture(KeyLaw):
+    r"""Mixture :math:`\sum_i w_i \mu_i` of key laws of one dimension.
+
+    Sampling is exact (multinomial counts, then each component, shuffled).
+    The score law is the weighted mixture of the component score laws
+    (:class:`MixtureScoreLaw`; docs/theory.md section 2).
+
+    Parameters
+    ----------
+    laws : sequence of KeyLaw
+        Components, all with the same ``d``.
+    weights : array_like, optional
+        Positive weights (normalized here); equal weights by default.
+
+    Examples
+    --------
+    >>> law = Mixture([UniformSphere(3), GreatSubsphere(3, 2)], [0.9, 0.1])
+    >>> law.score_tail([1.0, 0.0, 0.0]).gamma    # the subsphere's local dimension wins
+    0.5
+    """
+
+    laws: tuple[KeyLaw, ...]
+    weights: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.laws, KeyLaw) or not isinstance(self.laws, (list, tuple)):
+            raise TypeError(f"laws: got {type(self.laws).__name__}; expected a non-empty list or tuple of KeyLaw")
+        laws = tuple(self.laws)
+        if not laws:
+            raise ValueError("laws: got an empty sequence; expected at least one KeyLaw")
+        for i, law in enumerate(laws):
+            if not isinstance(law, KeyLaw):
+                raise TypeError(f"laws: item {i} is {type(law).__name__}; expected a KeyLaw")
+        dims = [law.d for law in laws]
+        if len(set(dims)) != 1:
+            raise ValueError(f"laws: got dimensions {dims}; all components must have the same d")
+        weights = np.ones(len(laws)) if self.weights is None else self.weights
+        object.__setattr__(self, "laws", laws)
+        object.__setattr__(self, "weights", _normalized_weights(weights, len(laws)))
+
+    @property
+    def d(self) -> int:  # type: ignore[override]
+        return self.laws[0].d
+
+    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
+        g = as_generator(rng)
+        n = check_n(n)
+        counts = g.multinomial(n, self.weights)
+        parts = [law.sample(int(c), g) for law, c in zip(self.laws, counts) if c > 0]
+        return g.permutation(np.concatenate(parts, axis=0), axis=0)
+
+    def score_law(self, q: ArrayLike) -> MixtureScoreLaw:
+        q = self._query(q)
+        return MixtureScoreLaw(tuple(law.score_law(q) for law in self.laws), self.weights)
+
+
+@dataclass(frozen=True, eq=False)
+class Empirical(KeyLaw):
+    r"""A finite set of keys, resampled with replacement.
+
+    Keys may have any norms (real keys need not lie on the sphere).  An
+    empirical law has no density, so it has no exact score law: its score tail
+    must be estimated from data (``estimate.py``).
+
+    Examples
+    --------
+    >>> law = Empirical([[1.0, 0.0], [0.0, 2.0]])
+    >>> law.sample(3, rng=0).shape
+    (3, 2)
+    """
+
+    keys: np.ndarray
+
+    def __post_init__(self) -> None:
+        keys = check_matrix(self.keys, "keys")
+        if keys.shape[1] < 2:
+            raise ValueError(f"keys: got shape {keys.shape}; expected at least 2 columns (d >= 2)")
+        object.__setattr__(self, "keys", _read_only(keys))
+
+    @property
+    def d(self) -> int:  # type: ignore[override]
+        return int(self.keys.shape[1])
+
+    def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
+        g = as_generator(rng)
+        rows = g.integers(0, self.keys.shape[0], size=check_n(n))
+        return self.keys[rows]
+
+    def score_law(self, q: ArrayLike) -> ScoreLaw:
+        raise TypeError(
+            "score_law: an Empirical law has no density, so no exact score law; "
+            "estimate the score tail from the scores <q, keys> instead (attnscale.estimate)"
+        )
+
+    def score_tail(self, q: ArrayLike) -> ScoreTail:
+        raise TypeError(
+            "score_tail: an Empirical law has no exact score tail; "
+            "estimate it from the scores <q, keys> (attnscale.estimate)"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Names for the command line
+# ---------------------------------------------------------------------------
+
+LAW_NAMES = ("uniform", "vmf", "subsphere", "power")
+
+_LAW_PARAMS = {"uniform": (), "vmf": ("kappa", "mu_axis"), "subsphere": ("m",), "power": ("eta",)}
+
+
+def law_from_name(name: str, d: int, **params: Any) -> KeyLaw:
+    r"""Build a key law from its command-line name.
+
+    ``uniform``; ``vmf`` (``kappa``, ``mu_axis``: :math:`\mu = e_{mu\_axis}`,
+    1-based, default 1); ``subsphere`` (``m``); ``power`` (``eta``).  Parameters
+    passed as ``None`` count as not given.
+
+    Examples
+    --------
+    >>> law_from_name("vmf", 3, kappa=2.0).mu.tolist()
+    [1.0, 0.0, 0.0]
+    >>> law_from_name("subsphere", 4, m=2)
+    GreatSubsphere(d=4, m=2)
+    """
+    check_choice(name, "law", LAW_NAMES)
+    d = check_dimension(d)
+    given = {k: v for k, v in params.items() if v is not None}
+    allowed = _LAW_PARAMS[name]
+    extra = sorted(set(given) - set(allowed))
+    if extra:
+        raise ValueError(
+            f"{extra[0]}: not a parameter of law {name!r}; allowed: {', '.join(allowed) or 'none'}"
+        )
+    for key in allowed:
+        if key not in given and key != "mu_axis":
+            raise ValueError(f"{key}: required for law {name!r}")
+    if name == "uniform":
+        return UniformSphere(d)
+    if name == "vmf":
+        axis = check_int(given.get("mu_axis", 1), "mu_axis", minimum=1, maximum=d)
+        return VonMisesFisher(_axis(d, axis - 1), given["kappa"])
+    if name == "subsphere":
+        return GreatSubsphere(d, given["m"])
+    return PowerDensity(d, given["eta"])
