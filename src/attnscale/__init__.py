@@ -1,20 +1,56 @@
 """attnscale: the long-context scaling theory of softmax attention, computable and checkable.
 
 See docs/theory.md for the mathematics and docs/architecture.md for the layers.
+
+Examples
+--------
+>>> import attnscale as ats
+>>> tail = ats.UniformSphere(3).score_tail([1.0, 0.0, 0.0])
+>>> ats.regime(10**6, 5e5, tail).name
+'critical'
 """
 
-from .laws import KeyLaw, ScoreLaw, UniformScoreLaw, UniformSphere
+from .attention import Attention, AttentionStats, attention, attention_stats
+from .laws import (
+    Empirical,
+    GreatSubsphere,
+    KeyLaw,
+    Mixture,
+    PowerDensity,
+    ScoreLaw,
+    UniformScoreLaw,
+    UniformSphere,
+    VonMisesFisher,
+    law_from_name,
+)
+from .limits import CriticalLimit, LimitDraws, mean_resultant_length
+from .sampler import TopSample, sample_top
 from .tails import Regime, ScoreTail, critical_beta, regime
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attention",
+    "AttentionStats",
+    "CriticalLimit",
+    "Empirical",
+    "GreatSubsphere",
     "KeyLaw",
+    "LimitDraws",
+    "Mixture",
+    "PowerDensity",
     "Regime",
     "ScoreLaw",
     "ScoreTail",
+    "TopSample",
     "UniformScoreLaw",
     "UniformSphere",
+    "VonMisesFisher",
+    "attention",
+    "attention_stats",
     "critical_beta",
+    "law_from_name",
+    "mean_resultant_length",
     "regime",
+    "sample_top",
 ]
