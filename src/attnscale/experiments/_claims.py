@@ -48,6 +48,28 @@ class Claim:
         ok = bool(math.isfinite(measured) and math.isfinite(half_width) and lo <= theory <= hi)
         return cls(experiment, claim, float(theory), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
 
+    @classmethod
+    def at_least(
+        cls,
+        claim: str,
+        bound: float,
+        measured: float,
+        half_width: float,
+        section: str,
+        experiment: str = "",
+        note: str = "",
+    ) -> Claim:
+        """Claim that the measured value exceeds ``bound`` even at the low end of its interval.
+
+        Examples
+        --------
+        >>> Claim.at_least("drift above 10%", bound=0.1, measured=0.3, half_width=0.05, section="3").ok
+        True
+        """
+        lo, hi = measured - half_width, measured + half_width
+        ok = bool(math.isfinite(measured) and math.isfinite(half_width) and lo >= bound)
+        return cls(experiment, claim, float(bound), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
+
     def as_row(self) -> dict[str, Any]:
         """A JSON-able dict (the row of claims.json)."""
         row = asdict(self)
