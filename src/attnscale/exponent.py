@@ -1,0 +1,495 @@
+r"""The exact finite-n critical curve and the measured critical exponent (docs/theory.md section 5).
+
+For fixed keys the top weight :math:`W_1` increases with :math:`\beta`, so
+:math:`\beta_{1/2}(n)`, the :math:`\beta` at which :math:`E\,W_1 = 1/2` for
+``n`` keys, is found by root finding in :math:`\log\beta` on *common random
+numbers*: the top-``m`` order statistics and the remainder's normals of
+:func:`attnscale.sampler.sample_top` are drawn once, and the average of
+:math:`W_1(\beta)` over those fixed draws is a smooth increasing function of
+:math:`\beta`.  Over a log grid of ``n``,
+
+.. math::
+    \log \beta_{1/2}(n) = s \log n + b + g\, n^{-1/\gamma}
+
+is fitted by least squares; :math:`s` estimates :math:`1/\gamma` (uniform keys:
+:math:`2/(d-1)`).  The standard error of :math:`s` is the sandwich (delta
+method) error of the fit given the covariance of the
+:math:`\log\beta_{1/2}(n)` across ``n``, itself computed from per-draw
+influence values (the same draws are used at every ``n``, so the errors are
+correlated, and the covariance says by how much).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from ._validate import (
+    RngLike,
+    as_generator,
+    check_dimension,
+    check_int,
+    check_n,
+    check_positive,
+    check_vector,
+)
+from .laws import KeyLaw, ScoreLaw, UniformScoreLaw
+from .sampler import (
+    _base_from_exponentials,
+    _choose_m,
+    _ensure_grid,
+    _gaps,
+    _grid_for_n,
+    _statistics,
+    as_score_law,
+)
+from .tails import critical_beta
+
+__all__ = ["BetaHalf", "ExponentFit", "ExponentResult", "beta_half", "exponent_curve", "fit_exponent"]
+
+#: Laws that :func:`exponent_curve` accepts by name.
+LAW_NAMES = ("uniform",)
+#: Draws of the pilot that locates beta_half before ``m`` is chosen.
+PILOT_SIZE = 2000
+#: ``m`` of the pilot.
+PILOT_M = 64
+#: Relative step in beta of the central difference for d E[W_1] / d log beta.
+_DLOG = 1e-4
+#: Root tolerance in log beta.
+_XTOL = 1e-10
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BetaHalf:
+    r"""The :math:`\beta` at which :math:`E\,W_1 = 1/2` for ``n`` keys (docs/theory.md section 5).
+
+    Attributes
+    ----------
+    n : int
+        Context length.
+    beta_half : float
+        :math:`\beta_{1/2}(n)` estimated on ``size`` common draws.
+    log_se : float
+        Standard error of :math:`\log\beta_{1/2}` (delta method:
+        :math:`\mathrm{sd}(W_1)/(\sqrt{\mathrm{size}}\; dE W_1/d\log\beta)`).
+    m : int
+        Keys sampled exactly per draw.
+    size : int
+        Number of draws.
+    """
+
+    n: int
+    beta_half: float
+    log_se: float
+    m: int
+    size: int
+
+
+@dataclass(frozen=True)
+class ExponentFit:
+    r"""Fit of :math:`\log\beta_{1/2} = s\log n + b + g\,n^{-1/\gamma}` (docs/theory.md section 5).
+
+    Attributes
+    ----------
+    slope, slope_se : float
+        :math:`s` and its standard error.
+    intercept, correction : float
+        :math:`b` and :math:`g` (``correction`` is 0 when no ``gamma_hint`` was given).
+    chi2 : float or None
+        :math:`r^\top C^{-1} r` of the residuals with the given covariance ``C``
+        (None without one); compare with ``dof``.
+    dof : int
+        Points minus fitted parameters.
+    se_kind : str
+        ``"sandwich+residual"`` (given covariance of the log beta_half plus
+        residual scatter) or ``"residual"`` (residual scatter only).
+    """
+
+    slope: float
+    slope_se: float
+    intercept: float
+    correction: float
+    chi2: float | None
+    dof: int
+    se_kind: str
+
+
+@dataclass(frozen=True)
+class ExponentRow:
+    """One point of the critical curve: ``n``, :math:`\\beta_{1/2}`, its ratio to :math:`\\beta^*(n)`, SE of its log."""
+
+    n: int
+    beta_half: float
+    beta_half_over_beta_star: float
+    log_se: float
+    m: int
+
+
+@dataclass(frozen=True)
+class ExponentResult:
+    r"""The exact finite-n critical curve and its fitted exponent (docs/theory.md section 5).
+
+    ``target`` is :math:`1/\gamma` of the law's tail (uniform keys:
+    :math:`2/(d-1)`), the limit of the slope; ``table`` the curve, whose
+    column ``beta_half_over_beta_star`` shows how far the finite-n answer
+    still is from the asymptotic scale :math:`\beta^*(n)` (constant once the
+    asymptotic law holds).
+    """
+
+    slope: float
+    slope_se: float
+    target: float
+    gamma: float
+    fit: ExponentFit
+    table: tuple[ExponentRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: ``slope``, ``slope_se``, ``target``, ``table`` and the fit details.
+
+        Examples
+        --------
+        >>> row = ExponentRow(10**6, 2.0, 1.0, 0.01, 16)
+        >>> fit = ExponentFit(1.0, 0.01, 0.0, 0.0, None, 1, "residual")
+        >>> sorted(ExponentResult(1.0, 0.01, 1.0, 1.0, fit, (row,)).to_dict())
+        ['chi2', 'dof', 'gamma', 'slope', 'slope_se', 'table', 'target']
+        """
+        return {
+            "slope": self.slope,
+            "slope_se": self.slope_se,
+            "target": self.target,
+            "gamma": self.gamma,
+            "chi2": self.fit.chi2,
+            "dof": self.fit.dof,
+            "table": [
+                {
+                    "n": row.n,
+                    "beta_half": row.beta_half,
+                    "beta_half_over_beta_star": row.beta_half_over_beta_star,
+                    "log_se": row.log_se,
+                    "m": row.m,
+                }
+                for row in self.table
+            ],
+        }
+
+
+# ---------------------------------------------------------------------------
+# beta_half
+# ---------------------------------------------------------------------------
+
+
+def beta_half(
+    law: KeyLaw | ScoreLaw,
+    n: Any,
+    size: int = 20000,
+    rng: RngLike = None,
+    m: int | None = None,
+    *,
+    q: Any = None,
+    accuracy: float = 1e-4,
+) -> BetaHalf:
+    r"""The inverse temperature at which :math:`E\,W_1 = 1/2` for ``n`` keys (docs/theory.md section 5).
+
+    The top-``m`` order statistics of ``size`` contexts and their remainder
+    normals are drawn once (:func:`attnscale.sampler.sample_top`, section 4);
+    :math:`\bar W_1(\beta)`, their average top weight, is then a smooth
+    increasing function of :math:`\beta` and its root
+    :math:`\bar W_1 = 1/2` is found by Brent's method in :math:`\log\beta`.
+
+    Parameters
+    ----------
+    law : KeyLaw or ScoreLaw
+        Key law (with query ``q``, default :math:`e_1`) or score law.
+    n : int
+        Context length, ``3 <= n <= 1e18`` (for ``n <= 2``, :math:`E W_1 \ge 1/2` at every beta).
+    size : int
+        Number of common draws.
+    rng : Generator, int, SeedSequence or None
+        Randomness.
+    m : int, optional
+        Keys sampled exactly; default: chosen by
+        :func:`attnscale.sampler.choose_m` for the error of :math:`W_1` at a
+        pilot estimate of :math:`\beta_{1/2}`.
+    accuracy : float
+        Bound on the error of :math:`W_1` from the Gaussian remainder, used to choose ``m``.
+
+    Returns
+    -------
+    BetaHalf
+
+    Examples
+    --------
+    >>> from attnscale.laws import UniformScoreLaw
+    >>> r = beta_half(UniformScoreLaw(3), 10**6, size=2000, rng=0)
+    >>> round(r.beta_half / 5e5, 1)  # beta*(n) = n / 2 for d = 3
+    0.8
+    """
+    score_law = as_score_law(law, q)
+    n = check_n(n)
+    if n < 3:
+        raise ValueError(f"n: got {n}; beta_half needs n >= 3 (for n <= 2, E W_1 >= 1/2 at every beta)")
+    size = check_int(size, "size", minimum=2)
+    accuracy = check_positive(accuracy, "accuracy")
+    gen = as_generator(rng)
+    m_used = _pick_m(score_law, n, m, accuracy, gen)
+    e = gen.standard_exponential((size, m_used))
+    z = gen.standard_normal((size, 3))
+    log_b, influence = _solve(score_law, n, e, z, gen)
+    return BetaHalf(n=n, beta_half=math.exp(log_b), log_se=float(np.std(influence, ddof=1) / math.sqrt(size)), m=m_used, size=size)
+
+
+def _pick_m(score_law: ScoreLaw, n: int, m: int | None, accuracy: float, gen: np.random.Generator) -> int:
+    """``m`` given, or from :func:`choose_m` (error of W_1 only) at a pilot beta_half."""
+    if m is not None:
+        return min(check_int(m, "m", minimum=1), n)
+    pilot_m = min(PILOT_M, n)
+    e = gen.standard_exponential((PILOT_SIZE, pilot_m))
+    z = gen.standard_normal((PILOT_SIZE, 3))
+    log_b, _ = _solve(score_law, n, e, z, gen, influence=False)
+    return _choose_m(_grid_for_n(score_law, n), n, math.exp(log_b), accuracy, full=False)
+
+
+def _solve(
+    score_law: ScoreLaw, n: int, e: np.ndarray, z: np.ndarray, gen: np.random.Generator, influence: bool = True
+) -> tuple[float, np.ndarray]:
+    r"""Root of :math:`\bar W_1(\beta) = 1/2` on the draws ``(e, z)``, and per-draw influence values.
+
+    ``e`` are the unit exponentials of the Rényi representation (their width
+    is ``m``; with ``n`` keys the enumerated width is used when ``n - m`` is
+    small), ``z`` the remainder normals.  The influence of draw ``i`` on
+    :math:`\log\beta_{1/2}` is :math:`-(W_{1,i} - \bar W_1)/D` with
+    :math:`D = d\bar W_1/d\log\beta` by a central difference.
+    """
+    base = _base_from_exponentials(n, e, z, gen)
+    grid = _ensure_grid(score_law, None, float(base.v[:, 0].min()))
+    gaps = _gaps(grid, base.v)
+
+    def w1(log_beta: float) -> np.ndarray:
+        return _statistics(grid, base, gaps, math.exp(log_beta), full=False)[0]
+
+    def f(log_beta: float) -> float:
+        return float(np.mean(w1(log_beta))) - 0.5
+
+    lo, hi = _bracket(f, math.log(critical_beta(n, score_law.tail())))
+    log_b = optimize.brentq(f, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps)
+    if not influence:
+        return log_b, np.zeros(0)
+    w_mid = w1(log_b)
+    slope = (np.mean(w1(log_b + _DLOG)) - np.mean(w1(log_b - _DLOG))) / (2 * _DLOG)
+    return log_b, -(w_mid - w_mid.mean()) / slope
+
+
+def _bracket(f, start: float) -> tuple[float, float]:
+    """An interval ``[lo, hi]`` in log beta with ``f(lo) < 0 < f(hi)``, widening by factors of e^2."""
+    lo = hi = start
+    f_lo = f_hi = f(start)
+    step = 2.0
+    for _ in range(200):
+        if f_lo < 0 < f_hi:
+            return lo, hi
+        if f_hi <= 0:
+            lo, f_lo = hi, f_hi
+            hi = hi + step
+            f_hi = f(hi)
+        else:
+            hi, f_hi = lo, f_lo
+            lo = lo - step
+            f_lo = f(lo)
+    raise RuntimeError("beta_half: no sign change of E W_1 - 1/2 found")  # pragma: no cover - n >= 3
+
+
+# ---------------------------------------------------------------------------
+# Fit
+# ---------------------------------------------------------------------------
+
+
+def fit_exponent(ns: Any, beta_halves: Any, gamma_hint: float | None, log_cov: Any = None) -> ExponentFit:
+    r"""Least-squares fit of :math:`\log\beta_{1/2} = s\log n + b + g\,n^{-1/\gamma}` (docs/theory.md section 5).
+
+    Ordinary least squares; without the correction term (``gamma_hint=None``)
+    the fit is biased at small n.  The variance of :math:`s` is the sum of
+
+    - the sandwich :math:`[(X^\top X)^{-1} X^\top C X (X^\top X)^{-1}]_{ss}`
+      when the covariance ``C`` of the :math:`\log\beta_{1/2}` is given (the
+      sampling noise, correlated across ``n`` when the draws are common), and
+    - the classical residual-based variance
+      :math:`[(X^\top X)^{-1}]_{ss}\, r^\top r/(N - k)` (misfit of the model
+      and noise not in ``C``; needs more points than parameters).
+
+    With common draws ``C`` is nearly rank one and tiny differences between
+    the points are real structure, so the residual term is what keeps the
+    error honest; with independent points it double counts at most a factor
+    :math:`\sqrt 2`.  ``chi2`` reports :math:`r^\top C^+ r`.
+
+    Parameters
+    ----------
+    ns, beta_halves : array_like
+        The grid of ``n`` and the :math:`\beta_{1/2}(n)`.
+    gamma_hint : float or None
+        :math:`\gamma` of the correction :math:`n^{-1/\gamma}`; None fits a straight line.
+    log_cov : array_like, optional
+        Covariance matrix of :math:`\log\beta_{1/2}(n)`.
+
+    Returns
+    -------
+    ExponentFit
+
+    Examples
+    --------
+    >>> ns = np.array([1e3, 1e4, 1e5, 1e6, 1e7])
+    >>> fit = fit_exponent(ns, np.exp(np.log(ns) - 0.7 + 3.0 / ns), 1.0)
+    >>> round(fit.slope, 8), round(fit.intercept, 8), round(fit.correction, 6)
+    (1.0, -0.7, 3.0)
+    """
+    ns = check_vector(ns, "ns")
+    bh = check_vector(beta_halves, "beta_halves", ns.size)
+    if np.any(ns < 1):
+        raise ValueError("ns: expected context lengths >= 1")
+    if np.any(bh <= 0):
+        raise ValueError("beta_halves: expected positive inverse temperatures")
+    columns = [np.log(ns), np.ones_like(ns)]
+    if gamma_hint is not None:
+        columns.append(ns ** (-1.0 / check_positive(gamma_hint, "gamma_hint")))
+    x = np.column_stack(columns)
+    k = x.shape[1]
+    if ns.size < k + 1:
+        raise ValueError(f"ns: got {ns.size} points; the fit needs at least {k + 1} (more than its {k} parameters)")
+    y = np.log(bh)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ coef
+    xtx_inv = np.linalg.pinv(x.T @ x)
+    dof = ns.size - k
+    var_resid = xtx_inv[0, 0] * float(resid @ resid) / dof if dof > 0 else 0.0
+    if log_cov is not None:
+        cov = np.asarray(log_cov, dtype=float)
+        if cov.shape != (ns.size, ns.size) or not np.all(np.isfinite(cov)):
+            raise ValueError(f"log_cov: got shape {cov.shape}; expected a finite ({ns.size}, {ns.size}) matrix")
+        var_sandwich = (xtx_inv @ x.T @ cov @ x @ xtx_inv)[0, 0]
+        chi2 = float(resid @ np.linalg.pinv(cov) @ resid)
+        var, kind = var_sandwich + var_resid, "sandwich+residual"
+    else:
+        chi2 = None
+        var, kind = var_resid, "residual"
+    return ExponentFit(
+        slope=float(coef[0]),
+        slope_se=float(math.sqrt(max(var, 0.0))),
+        intercept=float(coef[1]),
+        correction=float(coef[2]) if k == 3 else 0.0,
+        chi2=chi2,
+        dof=dof,
+        se_kind=kind,
+    )
+
+
+# ---------------------------------------------------------------------------
+# The curve
+# ---------------------------------------------------------------------------
+
+
+def exponent_curve(
+    law: str | KeyLaw | ScoreLaw,
+    d: int | None = None,
+    n_min: Any = 10**6,
+    n_max: Any = 10**15,
+    points: int = 10,
+    size: int = 20000,
+    seed: int = 0,
+    *,
+    q: Any = None,
+    m: int | None = None,
+    accuracy: float = 1e-4,
+) -> ExponentResult:
+    r"""The exact finite-n critical curve :math:`\beta_{1/2}(n)` and its fitted exponent (docs/theory.md section 5).
+
+    :math:`\beta_{1/2}` on ``points`` log-spaced ``n`` in ``[n_min, n_max]``,
+    each on the same ``size`` draws (common random numbers across ``n`` too),
+    then :func:`fit_exponent` with :math:`\gamma` of the law's tail and the
+    covariance of the :math:`\log\beta_{1/2}` from the per-draw influence
+    values.
+
+    Parameters
+    ----------
+    law : "uniform", KeyLaw or ScoreLaw
+        ``"uniform"`` needs ``d`` (uniform keys on :math:`S^{d-1}`).
+    d : int, optional
+        Dimension for a law given by name.
+    n_min, n_max : int
+        Range of ``n``, ``3 <= n_min < n_max <= 1e18``.
+    points : int
+        Number of ``n``, >= 4 (the fit has three parameters and needs a residual).
+    size : int
+        Draws per point.
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    ExponentResult
+        ``to_dict()`` gives ``{"slope", "slope_se", "target", "table": [{"n", "beta_half",
+        "beta_half_over_beta_star", ...}], ...}``.
+
+    Examples
+    --------
+    >>> r = exponent_curve("uniform", 3, n_min=1e4, n_max=1e8, points=4, size=1000, seed=1)
+    >>> r.target
+    1.0
+    >>> abs(r.slope - 1.0) < 5 * r.slope_se + 0.01
+    True
+    """
+    score_law = _law_from(law, d, q)
+    n_lo = check_n(n_min, "n_min")
+    n_hi = check_n(n_max, "n_max")
+    if n_lo < 3 or n_lo >= n_hi:
+        raise ValueError(f"n_min, n_max: got {n_lo}, {n_hi}; expected 3 <= n_min < n_max <= 1e18")
+    points = check_int(points, "points", minimum=4)
+    size = check_int(size, "size", minimum=2)
+    accuracy = check_positive(accuracy, "accuracy")
+    gen = as_generator(check_int(seed, "seed", minimum=0))
+    ns = _n_grid(n_lo, n_hi, points)
+    # one m for every n (the largest picked), so that the curve is smooth in n on the common draws
+    width = max(_pick_m(score_law, n, m, accuracy, gen) for n in ns)
+    e = gen.standard_exponential((size, width))
+    z = gen.standard_normal((size, 3))
+    tail = score_law.tail()
+    rows, influences = [], []
+    for n in ns:
+        log_b, infl = _solve(score_law, n, e, z, gen)
+        influences.append(infl)
+        beta = math.exp(log_b)
+        se = float(np.std(infl, ddof=1) / math.sqrt(size))
+        rows.append(ExponentRow(n, beta, beta / critical_beta(n, tail), se, min(width, n)))
+    cov = np.cov(np.array(influences)) / size
+    fit = fit_exponent(np.array(ns, dtype=float), [r.beta_half for r in rows], tail.gamma, log_cov=cov)
+    return ExponentResult(
+        slope=fit.slope, slope_se=fit.slope_se, target=1.0 / tail.gamma, gamma=tail.gamma, fit=fit, table=tuple(rows)
+    )
+
+
+def _law_from(law: Any, d: Any, q: Any) -> ScoreLaw:
+    if isinstance(law, str):
+        if law not in LAW_NAMES:
+            raise ValueError(f"law: got {law!r}; expected one of {', '.join(LAW_NAMES)}, or a KeyLaw/ScoreLaw object")
+        if d is None:
+            raise ValueError("d: required with law='uniform' (keys uniform on S^{d-1}, d >= 2)")
+        return UniformScoreLaw(check_dimension(d))
+    if d is not None:
+        raise ValueError(f"d: got {d!r}; only used with a law given by name")
+    return as_score_law(law, q)
+
+
+def _n_grid(n_lo: int, n_hi: int, points: int) -> list[int]:
+    """``points`` integers log-spaced in ``[n_lo, n_hi]`` (distinct, increasing)."""
+    raw = np.exp(np.linspace(math.log(n_lo), math.log(n_hi), points))
+    ns = sorted({min(max(int(round(x)), n_lo), n_hi) for x in raw})
+    if len(ns) < points:
+        raise ValueError(f"points: got {points}; only {len(ns)} distinct integers in [{n_lo}, {n_hi}]")
+    return ns
