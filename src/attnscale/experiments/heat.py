@@ -86,17 +86,16 @@ def config(quick: bool, seed: int) -> dict:
 
 def _long(part: str, sphere: int, beta: float, columns: dict) -> pa.Table:
     """Tidy rows ``(part, sphere, beta, index, key, value)`` of equal-length columns."""
-    parts, keys, values, index = [], [], [], []
+    keys, values, index = [], [], []
     for key, col in columns.items():
         col = np.asarray(col, dtype=float).ravel()
         keys += [key] * col.size
         values.append(col)
         index.append(np.arange(col.size))
     size = len(keys)
-    parts = [part] * size
     return pa.table(
         {
-            "part": parts,
+            "part": [part] * size,
             "sphere": np.full(size, sphere, dtype=np.int64),
             "beta": np.full(size, beta, dtype=float),
             "index": np.concatenate(index).astype(np.int64),
