@@ -1,0 +1,188 @@
+"""Rules used in practice against their published formulas, written here independently."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from attnscale.schedules import (
+    RULES,
+    critical_multiplier,
+    entropy_invariant_multiplier,
+    llama4_multiplier,
+    logn_multiplier,
+    rule_multiplier,
+    schedules_summary,
+    ssmax_multiplier,
+    standard_multiplier,
+    yarn_multiplier,
+)
+from attnscale.tails import ScoreTail
+
+# (n, L) pairs: below, at and far above the training length, up to n = 1e18.
+GRID = [(1, 2), (100, 512), (512, 512), (513, 512), (4096, 512), (131072, 4096), (10**6, 2048), (10**18, 8192)]
+
+
+@pytest.mark.parametrize("n,L", GRID)
+def test_yarn_is_the_square_of_the_rope_mscale(n, L):
+    # YaRN code: mscale = 0.1 * ln(scale) + 1 if scale > 1 else 1, applied to cos and sin.
+    scale = n / L
+    mscale = 0.1 * np.log(scale) + 1.0 if scale > 1 else 1.0
+    assert yarn_multiplier(n, L) == pytest.approx(mscale * mscale, rel=1e-14)
+
+
+def test_yarn_known_values():
+    # s = e^10: (0.1 * 10 + 1)^2 = 4 exactly in exact arithmetic.
+    L = 1000
+    n = round(L * math.exp(10.0))
+    assert yarn_multiplier(n, L) == pytest.approx((0.1 * math.log(n / L) + 1) ** 2, rel=1e-15)
+    assert yarn_multiplier(n, L) == pytest.approx(4.0, rel=1e-9)
+    assert yarn_multiplier(2 * L, L, coefficient=0.0) == 1.0
+
+
+@pytest.mark.parametrize("n,L", GRID)
+def test_logn_matches_qwen_and_longrope(n, L):
+    qwen = math.log(n, L) if n > L else 1.0  # Qwen's logn_list
+    assert logn_multiplier(n, L) == pytest.approx(qwen, rel=1e-14)
+    if n > L:  # LongRoPE: attention_factor = sqrt(1 + ln(s)/ln(L)) on cos and sin, s = n / L
+        factor = math.sqrt(1.0 + math.log(n / L) / math.log(L))
+        assert logn_multiplier(n, L) == pytest.approx(factor**2, rel=1e-12)
+
+
+def test_logn_known_values():
+    assert logn_multiplier(32768, 2048) == pytest.approx(15.0 / 11.0, rel=1e-15)  # 2^15 over 2^11
+    assert logn_multiplier(2048, 2048) == 1.0
+
+
+@pytest.mark.parametrize("n,L", GRID)
+def test_entropy_invariant_is_log_base_512(n, L):
+    assert entropy_invariant_multiplier(n) == pytest.approx(math.log(n, 512) if n > 1 else 0.0, rel=1e-14, abs=0)
+    assert rule_multiplier("entropy", n, L) == entropy_invariant_multiplier(n)
+    assert entropy_invariant_multiplier(2**27) == pytest.approx(3.0, rel=1e-15)  # 512^3
+    assert entropy_invariant_multiplier(64, base=8) == pytest.approx(2.0, rel=1e-15)
+
+
+@pytest.mark.parametrize("n,L", GRID)
+def test_ssmax_is_s_log_n(n, L):
+    for s in (0.05, 0.43, 1.7):
+        assert ssmax_multiplier(n, s) == pytest.approx(s * np.log(float(n)), rel=1e-14, abs=0)
+    # the registry default s = 1 / ln L makes SSMax equal the standard rule at n = L
+    assert rule_multiplier("ssmax", L, L) == pytest.approx(1.0, rel=1e-15)
+    assert rule_multiplier("ssmax", n, L, s=0.3) == ssmax_multiplier(n, 0.3)
+
+
+@pytest.mark.parametrize("n", [1, 8190, 8191, 8192, 8193, 16383, 16384, 10**6, 10**18])
+def test_llama4_matches_the_reference_code(n):
+    # Llama 4: attn_scales = log(floor((positions + 1) / floor_scale) + 1) * attn_scale + 1,
+    # for the query at 0-based position p = n - 1.
+    p = n - 1
+    expected = math.log(math.floor((p + 1.0) / 8192) + 1.0) * 0.1 + 1.0
+    assert llama4_multiplier(n) == pytest.approx(expected, rel=1e-14)
+    assert llama4_multiplier(n, floor_scale=100, attn_scale=0.25) == pytest.approx(
+        math.log(math.floor(n / 100) + 1.0) * 0.25 + 1.0, rel=1e-14
+    )
+
+
+def test_llama4_steps():
+    assert llama4_multiplier(8191) == 1.0
+    assert llama4_multiplier(8192) == pytest.approx(1 + 0.1 * math.log(2), rel=1e-15)
+    assert llama4_multiplier(3 * 8192 - 1) == pytest.approx(1 + 0.1 * math.log(3), rel=1e-15)
+
+
+@pytest.mark.parametrize("n,L", [(p, q) for p, q in GRID if q >= 2])
+def test_critical_rule_is_ratio_of_critical_scales(n, L):
+    for gamma, kappa in ((0.5, 3.0), (1.0, 0.25), (4.5, 1e-3), (63.5, 2.0)):
+        tail = ScoreTail(0.7, gamma, kappa)
+        expected = math.exp((math.log(n) - math.log(L)) / gamma)  # (n/L)^(1/gamma), kappa cancels
+        if math.log(n / L) / gamma > 700:
+            with pytest.raises(ValueError, match="n"):
+                critical_multiplier(n, L, tail)
+            continue
+        assert critical_multiplier(n, L, tail) == pytest.approx(expected, rel=1e-12)
+
+
+def test_standard_is_one():
+    for n, L in GRID:
+        assert standard_multiplier(n) == 1.0
+        assert rule_multiplier("standard", n, L) == 1.0
+
+
+def test_registry_names_sources_and_defaults():
+    assert list(RULES) == ["standard", "yarn", "logn", "entropy", "ssmax", "llama4", "critical"]
+    for rule in RULES.values():
+        assert rule.source and rule.formula
+    assert RULES["critical"].needs_tail and not RULES["yarn"].needs_tail
+
+
+def test_summary_c_and_regime_against_direct_computation():
+    L, n, beta0 = 512, 131072, 40.0
+    tail = ScoreTail(endpoint=0.8, gamma=3.0, kappa=0.02)
+    out = schedules_summary(L, n, tail, base_beta=beta0, params={"ssmax": {"s": 0.2}})
+    bstar = (0.02 * n) ** (1 / 3.0)
+    assert out["tail"]["beta_star"] == pytest.approx(bstar, rel=1e-13)
+    expected_m = {
+        "standard": 1.0,
+        "yarn": (0.1 * math.log(n / L) + 1) ** 2,
+        "logn": math.log(n) / math.log(L),
+        "entropy": math.log(n) / math.log(512),
+        "ssmax": 0.2 * math.log(n),
+        "llama4": 1 + 0.1 * math.log(1 + n // 8192),
+        "critical": (n / L) ** (1 / 3.0),
+    }
+    assert [r["name"] for r in out["rules"]] == list(expected_m)
+    for row in out["rules"]:
+        m = expected_m[row["name"]]
+        c = beta0 * m / bstar
+        assert row["multiplier"] == pytest.approx(m, rel=1e-12)
+        assert row["c"] == pytest.approx(c, rel=1e-12)
+        assert row["regime"] == ("subcritical" if c < 0.1 else "supercritical" if c > 10 else "critical")
+    # the critical rule keeps c at its training-length value
+    crit = out["rules"][-1]["c"]
+    assert crit == pytest.approx(beta0 / (0.02 * L) ** (1 / 3.0), rel=1e-12)
+
+
+def test_summary_without_tail_and_global_regime():
+    out = schedules_summary(4096, 10**6)
+    assert "critical" not in [r["name"] for r in out["rules"]]
+    assert all(r["c"] is None and r["regime"] is None for r in out["rules"])
+    low = schedules_summary(4096, 10**6, ScoreTail(1.0, 1.0, 1.0), base_beta=0.5)
+    assert low["rules"][0]["regime"] == "global"  # beta <= 1: the kernel covers the sphere
+
+
+def test_no_overflow_at_huge_n():
+    tail = ScoreTail(1.0, 2.0, 1.0)
+    out = schedules_summary(2, 10**18, tail, base_beta=1e12)
+    for row in out["rules"]:
+        assert math.isfinite(row["multiplier"]) and math.isfinite(row["c"])
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: yarn_multiplier(0, 512), "n"),
+        (lambda: yarn_multiplier(10, 1), "train_len"),
+        (lambda: yarn_multiplier(10, 512, coefficient=-1), "coefficient"),
+        (lambda: logn_multiplier(10**19, 512), "n"),
+        (lambda: entropy_invariant_multiplier(10, base=1), "base"),
+        (lambda: ssmax_multiplier(10, 0.0), "s"),
+        (lambda: llama4_multiplier(10, floor_scale=0), "floor_scale"),
+        (lambda: llama4_multiplier(10, attn_scale=float("nan")), "attn_scale"),
+        (lambda: rule_multiplier("temperature", 10, 512), "name"),
+        (lambda: schedules_summary(512, 10, base_beta=-1.0), "base_beta"),
+        (lambda: schedules_summary(512, 10, params={"nope": {}}), "params"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_bad_types_raise_type_error():
+    with pytest.raises(TypeError, match="tail"):
+        rule_multiplier("critical", 10, 512)
+    with pytest.raises(TypeError, match="params"):
+        rule_multiplier("yarn", 10, 512, s=3.0)
+    with pytest.raises(TypeError, match="tail"):
+        schedules_summary(512, 10, tail=(1.0, 1.0, 1.0))
