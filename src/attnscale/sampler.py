@@ -102,6 +102,9 @@ KAPPA_LAGUERRE = 0.8
 Y_STOP = 60.0
 #: Gauss-Laguerre nodes.
 LAGUERRE_ORDER = 16
+#: Elements of the temporary arrays of one vectorized quadrature pass; table rows per pass.
+_BLOCK_ELEMENTS = 2**20
+_ROW_BLOCK = 16
 #: Exponents beyond this are zero anyway; capping keeps ``y**2`` finite for any finite beta.
 _Y_CAP = 1e100
 #: The lattice reaches this factor below the typical smallest uniform when built before drawing.
@@ -477,15 +480,19 @@ def _gaps(grid: _Grid, v: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def _powers(y: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
-    r""":math:`e^{-a y} y^b` for a = 1..n_a, b = 0..n_b-1; shape ``y.shape + (n_a, n_b)``."""
+def _moment_sums(y: np.ndarray, w: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
+    r""":math:`\sum_k w_k e^{-a y_k} y_k^b` over the last axis, for a = 1..n_a, b = 0..n_b-1.
+
+    ``y >= 0`` and ``w`` of shape ``(rows, k)``; returns ``(rows, n_a, n_b)``.
+    """
     y = np.minimum(y, _Y_CAP)
-    a = np.arange(1, n_a + 1, dtype=float)
-    e = np.exp(-y[..., None] * a)
-    out = np.empty(y.shape + (n_a, n_b))
-    out[..., 0] = e
-    for b in range(1, n_b):
-        out[..., b] = out[..., b - 1] * y[..., None]
+    out = np.empty(y.shape[:-1] + (n_a, n_b))
+    for a in range(1, n_a + 1):
+        t = np.exp(-a * y) * w
+        for b in range(n_b):
+            out[..., a - 1, b] = t.sum(axis=-1)
+            if b + 1 < n_b:
+                t = t * y
     return out
 
 
@@ -551,11 +558,14 @@ def _table(grid: _Grid, beta: float, j_lo: int, j_hi: int, n_a: int, n_b: int) -
     cell, left, right = _subcells(grid, beta, j_lo, j_stop)
     nodes, weights = _cell_nodes(left, right)
     node_g = _gaps(grid, nodes)
-    above = cell[None, :] >= rows[:, None]
-    y = beta * (node_g[None, :, :] - grid.g[rows][:, None, None])
-    y = np.where(above[:, :, None], np.maximum(y, 0.0), _Y_CAP)
-    mom = (_powers(y, n_a, n_b) * weights[None, :, :, None, None]).sum(axis=(1, 2))
-    near_mass = np.where(above, weights.sum(axis=1)[None, :], 0.0).sum(axis=1)
+    above = np.repeat(cell, GL_ORDER)[None, :] >= rows[:, None]
+    y = beta * (node_g.ravel()[None, :] - grid.g[rows][:, None])
+    y = np.where(above, np.maximum(y, 0.0), _Y_CAP)
+    w = weights.ravel()
+    mom = np.concatenate(
+        [_moment_sums(y[i : i + _ROW_BLOCK], w[None, :], n_a, n_b) for i in range(0, rows.size, _ROW_BLOCK)]
+    )
+    near_mass = np.where(above, w[None, :], 0.0).sum(axis=1)
     mass = near_mass + grid.tail_mass[j_stop]
     return _Table(j_lo=j_lo, mom=mom, mass=mass)
 
@@ -573,14 +583,19 @@ def _partial_cells(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Moments from the partial cell ``[v_P, t_{j+1}]`` (split into ``k`` pieces) plus the shifted table row."""
     kappa = beta * np.maximum(grid.g[j_next] - g_p, 0.0)
-    edges = v_p[:, None] + (grid.v[j_next] - v_p)[:, None] * (np.arange(k + 1) / k)
-    nodes, weights = _cell_nodes(edges[:, :-1], edges[:, 1:])
-    y = beta * (_gaps(grid, nodes) - g_p[:, None, None])
-    part = (_powers(np.maximum(y, 0.0), n_a, n_b) * weights[..., None, None]).sum(axis=(1, 2))
+    part = np.empty((v_p.size, n_a, n_b))
+    part_mass = np.empty(v_p.size)
+    block = max(1, _BLOCK_ELEMENTS // (k * GL_ORDER))
+    for i in range(0, v_p.size, block):
+        sl = slice(i, i + block)
+        edges = v_p[sl, None] + (grid.v[j_next[sl]] - v_p[sl])[:, None] * (np.arange(k + 1) / k)
+        nodes, weights = _cell_nodes(edges[:, :-1], edges[:, 1:])
+        nodes, weights = nodes.reshape(nodes.shape[0], -1), weights.reshape(weights.shape[0], -1)
+        y = beta * (_gaps(grid, nodes) - g_p[sl, None])
+        part[sl] = _moment_sums(np.maximum(y, 0.0), weights, n_a, n_b)
+        part_mass[sl] = weights.sum(axis=1)
     r = j_next - tab.j_lo
-    shifted = _shift(tab.mom[r], kappa)
-    mass = weights.sum(axis=(1, 2)) + tab.mass[r]
-    return part + shifted, mass
+    return part + _shift(tab.mom[r], kappa), part_mass + tab.mass[r]
 
 
 def _laguerre(grid: _Grid, beta: float, v_p: np.ndarray, g_p: np.ndarray, n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
