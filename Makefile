@@ -26,9 +26,8 @@ install: $(VENV)/.stamp-install
 install-dev: $(VENV)/.stamp-dev
 
 report: $(VENV)/.stamp-install
-	$(BIN)/attnscale critical --law uniform --d 3 --n 1e6 --beta 5e5
-	$(BIN)/attnscale simulate --law uniform --d 3 --n 1e5 --c 1 --reps 200 --seed 0 --method brute
-	$(BIN)/attnscale simulate --law uniform --d 3 --n 1e5 --c 1 --reps 20000 --seed 0 --method limit
+	$(BIN)/attnscale report --quick --out attnscale-report
+	@echo "open attnscale-report/index.html"
 
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -n 2 --durations=15

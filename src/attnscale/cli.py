@@ -225,6 +225,52 @@ def simulate(
 
 
 @app.command()
+def exponent(
+    law: LawOpt = "uniform",
+    d: DimOpt = 3,
+    n_min: Annotated[str, typer.Option("--n-min", help="Smallest n of the grid.")] = "1e6",
+    n_max: Annotated[str, typer.Option("--n-max", help="Largest n of the grid (up to 1e18).")] = "1e15",
+    points: Annotated[int, typer.Option("--points", help="Number of n on the log grid (>= 4).")] = 10,
+    size: Annotated[int, typer.Option("--size", help="Common draws per point.")] = 20000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws.")] = 0,
+    kappa: KappaOpt = 10.0,
+    subdim: SubdimOpt = 2,
+    eta: EtaOpt = 1.0,
+    query_cos: QueryCosOpt = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exact finite-n critical curve beta_half(n) and its fitted exponent (theory section 5)."""
+    from .exponent import exponent_curve
+
+    spec = _law_spec(law, d, kappa, subdim, eta, query_cos)
+    key_law, q = spec.build()
+    result = exponent_curve(
+        key_law,
+        None,
+        check_n(n_min, "--n-min"),
+        check_n(n_max, "--n-max"),
+        check_int(points, "--points", minimum=4),
+        check_int(size, "--size"),
+        check_int(seed, "--seed", minimum=0),
+        q=q,
+    )
+    payload = result.to_dict()
+    if as_json:
+        _emit(payload, True, "")
+        return
+    _emit({k: v for k, v in payload.items() if k != "table"}, False, "attnscale exponent")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="critical curve")
+    for col in ("n", "beta_half", "beta_half / beta*(n)"):
+        table.add_column(col, justify="right")
+    for row in payload["table"]:
+        table.add_row(f"{row['n']:.3g}", f"{row['beta_half']:.6g}", f"{row['beta_half_over_beta_star']:.4f}")
+    Console().print(table)
+
+
+@app.command()
 def report(
     quick: Annotated[bool, typer.Option("--quick", help="Small Monte Carlo: minutes on 2 cores.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("attnscale-report"),
