@@ -1,7 +1,8 @@
 """Score tails, the critical scale ``beta*(n)`` and the regime of a context.
 
-Implements docs/theory.md section 2 (score tail and critical scale) and the
-regime names of section 3.
+Implements docs/theory.md section 2 (score tail and critical scale: the Weibull
+class, the Gumbel class and the atom-plus-gap class) and the regime names of
+section 3.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from dataclasses import dataclass
 
 from ._validate import check_beta, check_choice, check_finite, check_n, check_positive
 
-#: Tail classes.  ``weibull``: bounded scores, ``P(s* - S <= eps) ~ kappa eps^gamma``.
-TAIL_KINDS = ("weibull",)
+#: Tail classes (docs/theory.md section 2).
+#:
+#: - ``weibull``: bounded scores, :math:`P(s^* - S \le \varepsilon) \sim \kappa\varepsilon^\gamma`;
+#: - ``gumbel``: unbounded scores (``endpoint = inf``) with
+#:   :math:`-\log P(S > s) \sim \kappa s^\gamma` (Gaussian scores :math:`N(0, \sigma^2)`:
+#:   :math:`\gamma = 2`, :math:`\kappa = 1/(2\sigma^2)`);
+#: - ``atom``: ``kappa`` keys sit exactly at the endpoint, every other key at least ``gap`` below
+#:   (``gamma = 0``: the :math:`\gamma \to 0` end of the Weibull class).
+TAIL_KINDS = ("weibull", "gumbel", "atom")
 
 #: Largest log(beta*) returned (a little below log of the float64 maximum).
 LOG_MAX_BETA = 700.0
@@ -21,40 +29,73 @@ LOG_MAX_BETA = 700.0
 CRITICAL_BAND = (0.1, 10.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ScoreTail:
-    r"""Top of a score law: :math:`P(s^* - S \le \varepsilon) \sim \kappa\,\varepsilon^\gamma`.
+    r"""Top of a score law, in one of three classes (docs/theory.md section 2).
 
     Parameters
     ----------
     endpoint : float
-        Essential supremum :math:`s^*` of the score :math:`S = \langle q, K\rangle`.
+        Essential supremum :math:`s^*` of the score :math:`S = \langle q, K\rangle`
+        (``inf`` for the Gumbel class).
     gamma : float
-        Local exponent :math:`\gamma > 0` (uniform keys on :math:`S^{d-1}`: :math:`(d-1)/2`).
+        ``weibull``: local exponent :math:`\gamma > 0` of
+        :math:`P(s^* - S \le \varepsilon) \sim \kappa\varepsilon^\gamma` (uniform keys on
+        :math:`S^{d-1}`: :math:`(d-1)/2`); ``gumbel``: exponent :math:`\gamma > 0` of
+        :math:`-\log P(S > s) \sim \kappa s^\gamma`; ``atom``: 0.
     kappa : float
-        Prefactor :math:`\kappa > 0`.
+        ``weibull``/``gumbel``: prefactor :math:`\kappa > 0`; ``atom``: number of keys
+        :math:`m > 0` in the atom at the endpoint (the query's own key: 1).
     kind : str
-        Tail class; ``"weibull"`` (bounded scores, docs/theory.md section 2).
+        ``"weibull"`` (default), ``"gumbel"`` or ``"atom"``.
+    gap : float, optional
+        ``atom`` only: distance :math:`\Delta > 0` from the atom down to every other score.
 
     Examples
     --------
     >>> ScoreTail(endpoint=1.0, gamma=1.0, kappa=0.5)
     ScoreTail(endpoint=1.0, gamma=1.0, kappa=0.5, kind='weibull')
+    >>> ScoreTail(endpoint=math.inf, gamma=2.0, kappa=0.5, kind="gumbel").endpoint
+    inf
+    >>> ScoreTail(endpoint=1.0, gamma=0.0, kappa=1.0, kind="atom", gap=0.5)
+    ScoreTail(endpoint=1.0, gamma=0.0, kappa=1.0, kind='atom', gap=0.5)
     """
 
     endpoint: float
     gamma: float
     kappa: float
     kind: str = "weibull"
+    gap: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "endpoint", check_finite(self.endpoint, "endpoint"))
-        object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
+        kind = check_choice(self.kind, "kind", TAIL_KINDS)
+        if kind == "gumbel":
+            endpoint = _real_or_inf(self.endpoint, "endpoint")
+            if endpoint != math.inf:
+                raise ValueError(f"endpoint: got {self.endpoint!r}; a gumbel tail is unbounded, expected inf")
+        else:
+            endpoint = check_finite(self.endpoint, "endpoint")
+        object.__setattr__(self, "endpoint", endpoint)
+        if kind == "atom":
+            gamma = check_finite(self.gamma, "gamma")
+            if gamma != 0.0:
+                raise ValueError(f"gamma: got {self.gamma!r}; an atom tail has gamma = 0")
+            object.__setattr__(self, "gamma", 0.0)
+            if self.gap is None:
+                raise ValueError("gap: required for an atom tail (distance from the atom to the other scores)")
+            object.__setattr__(self, "gap", check_positive(self.gap, "gap"))
+        else:
+            object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
+            if self.gap is not None:
+                raise ValueError(f"gap: got {self.gap!r}; only an atom tail has a gap")
         object.__setattr__(self, "kappa", check_positive(self.kappa, "kappa"))
-        check_choice(self.kind, "kind", TAIL_KINDS)
+
+    def __repr__(self) -> str:
+        text = f"ScoreTail(endpoint={self.endpoint!r}, gamma={self.gamma!r}, kappa={self.kappa!r}, kind={self.kind!r}"
+        return text + (f", gap={self.gap!r})" if self.gap is not None else ")")
 
     def gap_quantile(self, k: float, n: float) -> float:
-        r"""First-order position of the ``k``-th largest gap, :math:`(k / (\kappa n))^{1/\gamma}`.
+        r"""First-order position of the ``k``-th largest gap, :math:`(k / (\kappa n))^{1/\gamma}` (Weibull class).
 
         Uses the mean arrival time ``k`` of the ``k``-th Poisson point (section 2).
 
@@ -63,7 +104,20 @@ class ScoreTail:
         >>> ScoreTail(1.0, 1.0, 0.25).gap_quantile(1, 100)
         0.04
         """
+        if self.kind != "weibull":
+            raise ValueError(f"kind: got {self.kind!r}; gap_quantile is defined for the weibull class only")
         return (float(k) / (self.kappa * float(n))) ** (1.0 / self.gamma)
+
+
+def _real_or_inf(value, name: str) -> float:
+    """A float that may be infinite but not NaN."""
+    try:
+        return check_finite(value, name)
+    except ValueError:
+        x = float(value)
+        if math.isnan(x):
+            raise
+        return x
 
 
 @dataclass(frozen=True)
@@ -79,7 +133,18 @@ class Regime:
 
 
 def critical_beta(n: float, tail: ScoreTail) -> float:
-    r"""Critical inverse temperature :math:`\beta^*(n) = (\kappa n)^{1/\gamma}` (section 2).
+    r"""Critical inverse temperature :math:`\beta^*(n)` of a context of ``n`` keys (section 2).
+
+    - ``weibull``: :math:`\beta^*(n) = (\kappa n)^{1/\gamma}`;
+    - ``gumbel``: the hazard rate at the top of ``n`` scores,
+      :math:`a_n = \gamma\,\kappa^{1/\gamma} (\log n)^{1 - 1/\gamma}` (Gaussian scores:
+      :math:`\sqrt{2\log n}/\sigma`); at :math:`\beta = c\,a_n` the ordered weights tend to
+      Poisson-Dirichlet(1/c) for :math:`c > 1`.  Needs ``n >= 2``;
+    - ``atom`` (``m = kappa`` keys at the endpoint, the rest ``gap`` lower): the
+      :math:`\beta` at which the atom holds half the mass,
+      :math:`\log((n - m)/m)/\Delta`; needs ``n > 2m`` (with fewer keys the atom
+      holds half the mass already at :math:`\beta = 0`).  Simplex model
+      (:math:`m = 1`, :math:`\Delta = 1 - \rho`): :math:`\log(n-1)/(1-\rho)`.
 
     Parameters
     ----------
@@ -97,19 +162,38 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
     --------
     >>> round(critical_beta(1e6, ScoreTail(1.0, 1.0, 0.25)), 6)
     250000.0
+    >>> gauss = ScoreTail(math.inf, 2.0, 0.5, kind="gumbel")   # sigma = 1
+    >>> bool(abs(critical_beta(1e6, gauss) - math.sqrt(2 * math.log(1e6))) < 1e-12)
+    True
+    >>> round(critical_beta(1001, ScoreTail(1.0, 0.0, 1.0, kind="atom", gap=0.5)), 10)   # 2 log(1000)
+    13.815510558
     """
     n_int = check_n(n)
     if not isinstance(tail, ScoreTail):
         raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail")
-    log_beta = (math.log(tail.kappa) + math.log(n_int)) / tail.gamma
+    if tail.kind == "atom":
+        m = tail.kappa
+        if not n_int > 2.0 * m:
+            raise ValueError(
+                f"n: got {n_int}; an atom of {m:g} keys holds half the mass already at beta = 0 unless n > {2.0 * m:g}"
+            )
+        return (math.log(float(n_int) - m) - math.log(m)) / tail.gap
+    if tail.kind == "gumbel":
+        if n_int < 2:
+            raise ValueError(f"n: got {n_int}; the gumbel critical scale needs n >= 2")
+        g = tail.gamma
+        log_beta = math.log(g) + math.log(tail.kappa) / g + (1.0 - 1.0 / g) * math.log(math.log(n_int))
+    else:
+        log_beta = (math.log(tail.kappa) + math.log(n_int)) / tail.gamma
     if log_beta > LOG_MAX_BETA:
         raise ValueError(
             f"n: beta*(n) = exp({log_beta:.4g}) for n={n_int:.3g}, gamma={tail.gamma:g}, kappa={tail.kappa:g} "
             "exceeds the float64 range"
         )
-    product = tail.kappa * float(n_int)
-    if 0.0 < product < math.inf:
-        return product ** (1.0 / tail.gamma)
+    if tail.kind == "weibull":
+        product = tail.kappa * float(n_int)
+        if 0.0 < product < math.inf:
+            return product ** (1.0 / tail.gamma)
     return math.exp(log_beta)
 
 
