@@ -95,3 +95,25 @@ def test_simulate_is_reproducible_and_limit_needs_no_keys():
     a, b = (json.loads(run_cli(*args).stdout) for _ in range(2))
     assert a == b
     assert 0.5 < a["max_weight"]["mean"] < 1.0
+
+
+def test_heat_json_contract():
+    out = json.loads(run_cli("heat", "--sphere", "1", "--json").stdout)
+    assert set(out) == {"displacement_order", "density_order", "density_order_without_laplacian", "table"}
+    assert abs(out["density_order"] + 2) < 0.1 and abs(out["density_order_without_laplacian"] + 1) < 0.1
+    proc = run_cli("heat", "--sphere", "3", check=False)
+    assert proc.returncode == 2 and "--sphere" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_exponent_json_contract():
+    out = json.loads(
+        run_cli("exponent", "--d", "3", "--n-min", "1e3", "--n-max", "1e7", "--points", "5", "--size", "1000", "--json").stdout
+    )
+    assert {"slope", "slope_se", "target", "table"} <= set(out)
+    assert abs(out["slope"] - 1.0) < max(4 * out["slope_se"], 1e-3)
+    assert {"n", "beta_half", "beta_half_over_beta_star"} <= set(out["table"][0])
+
+
+def test_simulate_fast_at_1e18():
+    out = json.loads(run_cli("simulate", "--d", "3", "--n", "1e18", "--c", "1", "--reps", "200", "--method", "fast", "--json").stdout)
+    assert out["n"] == 10**18 and 0.3 < out["max_weight"]["mean"] < 0.8

@@ -271,6 +271,33 @@ def exponent(
 
 
 @app.command()
+def heat(
+    sphere: Annotated[int, typer.Option("--sphere", help="1: the circle S^1; 2: the sphere S^2.")] = 1,
+    quick: Annotated[bool, typer.Option("--quick/--full", help="5 (quick) or 9 values of beta.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Attention as one backward heat step: fitted error orders of the map and the pushed density (section 6)."""
+    from .heat import heat_summary
+
+    if sphere not in (1, 2):
+        raise UsageError(f"--sphere: got {sphere}; expected 1 (circle) or 2 (sphere)")
+    payload = heat_summary(sphere, quick=quick)
+    if as_json:
+        _emit(payload, True, "")
+        return
+    _emit({k: v for k, v in payload.items() if k != "table"}, False, f"attnscale heat --sphere {sphere}")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="errors against beta")
+    for col in payload["table"][0]:
+        table.add_column(col, justify="right")
+    for row in payload["table"]:
+        table.add_row(*(f"{v:.4g}" for v in row.values()))
+    Console().print(table)
+
+
+@app.command()
 def report(
     quick: Annotated[bool, typer.Option("--quick", help="Small Monte Carlo: minutes on 2 cores.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("attnscale-report"),

@@ -25,6 +25,7 @@ EXPERIMENTS = (
     "subcritical",
     "supercritical",
     "large_d",
+    "heat",
 )
 
 __all__ = ["EXPERIMENTS", "Claim"]
