@@ -118,7 +118,7 @@ def test_conditional_moments_match_mpmath(d, p, beta):
     accurate to ~1e-12, and gaps from the verified spline carry QUANTILE_RTOL = 1e-10 relative,
     which beta * G = O(100) turns into ~1e-8 in y differences.
     """
-    grid = _build_grid(UniformScoreLaw(d), -45.0)
+    grid = _build_grid(UniformScoreLaw(d), -45.0, 37.0)
     v_p = math.log(p) - math.log1p(-p)
     g_p = _gaps(grid, np.array([v_p]))
     mom, _ = _moments_at(grid, beta, np.array([v_p]), g_p, 4, 3)
@@ -143,7 +143,7 @@ def test_remainder_sums_coupled_with_brute_force(d, c):
     n, m, reps = 100_000, 16, 400
     beta = beta_for(d, n, c)
     law = UniformScoreLaw(d)
-    grid = _build_grid(law, -20.0)
+    grid = _build_grid(law, -20.0, 37.0)
     rng = np.random.default_rng(2024 + d)
     resid = np.empty((reps, 3))
     for i in range(reps):
@@ -229,7 +229,7 @@ def test_gaussian_step_has_the_conditional_mean_and_covariance():
     from attnscale.sampler import _remainder_sums
 
     law, n, beta, reps = UniformScoreLaw(5), 10**6, 5.0, 40_000  # sums far from their clipping bounds
-    grid = _build_grid(law, -20.0)
+    grid = _build_grid(law, -20.0, 37.0)
     v_p = np.full(reps, math.log(30.0 / n))
     mom, _ = _moments_at(grid, beta, v_p, _gaps(grid, v_p), 4, 3)
     count = 5000

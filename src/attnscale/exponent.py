@@ -41,9 +41,10 @@ from .laws import KeyLaw, ScoreLaw, UniformScoreLaw
 from .sampler import (
     _base_from_exponentials,
     _choose_m,
-    _ensure_grid,
+    _covering_grid,
     _gaps,
-    _grid_for_n,
+    _grid_for_base,
+    _pilot_grid,
     _statistics,
     as_score_law,
 )
@@ -255,7 +256,8 @@ def _pick_m(score_law: ScoreLaw, n: int, m: int | None, accuracy: float, gen: np
     e = gen.standard_exponential((PILOT_SIZE, pilot_m))
     z = gen.standard_normal((PILOT_SIZE, 3))
     log_b, _ = _solve(score_law, n, e, z, gen, influence=False)
-    return _choose_m(_grid_for_n(score_law, n), n, math.exp(log_b), accuracy, full=False)
+    beta = math.exp(log_b)
+    return _choose_m(_pilot_grid(score_law, n, beta), n, beta, accuracy, full=False)
 
 
 def _solve(
@@ -270,11 +272,13 @@ def _solve(
     :math:`D = d\bar W_1/d\log\beta` by a central difference.
     """
     base = _base_from_exponentials(n, e, z, gen)
-    grid = _ensure_grid(score_law, None, float(base.v[:, 0].min()))
-    gaps = _gaps(grid, base.v)
+    grids = [_covering_grid(score_law, None, float(base.v[:, 0].min()), float(base.v.max()), 0.0, None)]
+    gaps = _gaps(grids[0], base.v)
 
     def w1(log_beta: float) -> np.ndarray:
-        return _statistics(grid, base, gaps, math.exp(log_beta), full=False)[0]
+        beta = math.exp(log_beta)
+        grids[0] = _grid_for_base(score_law, grids[0], base, beta)  # widened only where this beta needs it
+        return _statistics(grids[0], base, gaps, beta, full=False)[0]
 
     def f(log_beta: float) -> float:
         return float(np.mean(w1(log_beta))) - 0.5

@@ -107,8 +107,6 @@ _BLOCK_ELEMENTS = 2**20
 _ROW_BLOCK = 16
 #: Exponents beyond this are zero anyway; capping keeps ``y**2`` finite for any finite beta.
 _Y_CAP = 1e100
-#: The lattice reaches this factor below the typical smallest uniform when built before drawing.
-_V_MARGIN = math.log(1e-12)
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(GL_ORDER)
 _LAG_X, _LAG_W = np.polynomial.laguerre.laggauss(LAGUERRE_ORDER)
@@ -238,7 +236,7 @@ def sample_top(
     gen = as_generator(rng)
     grid = None
     if m is None:
-        grid = _grid_for_n(score_law, n)
+        grid = _pilot_grid(score_law, n, beta)
         m_used = _choose_m(grid, n, beta, accuracy, full=True)
     else:
         m_used = _enumerated_width(n, check_int(m, "m", minimum=1))
@@ -246,7 +244,7 @@ def sample_top(
     parts = []
     for start in range(0, size, rows):
         base = _draw_base(n, m_used, min(rows, size - start), gen)
-        grid = _ensure_grid(score_law, grid, float(base.v[:, 0].min()))
+        grid = _grid_for_base(score_law, grid, base, beta)
         gaps = _gaps(grid, base.v)
         parts.append(_statistics(grid, base, gaps, beta, full=True))
     cat = [np.concatenate(x, axis=0) for x in zip(*parts)]
@@ -300,7 +298,7 @@ def choose_m(law: KeyLaw | ScoreLaw, n: Any, beta: float, accuracy: float = 1e-3
     n = check_n(n)
     beta = check_beta(beta)
     accuracy = check_positive(accuracy, "accuracy")
-    return _choose_m(_grid_for_n(score_law, n), n, beta, accuracy, full=True)
+    return _choose_m(_pilot_grid(score_law, n, beta), n, beta, accuracy, full=True)
 
 
 def as_score_law(law: Any, q: Any = None) -> ScoreLaw:
@@ -416,12 +414,6 @@ class _Grid:
     tail_mass: np.ndarray
 
 
-def _lattice(v_lo: float) -> np.ndarray:
-    j0 = math.floor(v_lo / PANEL)
-    j1 = math.ceil(V_MAX / PANEL)
-    return np.arange(j0, j1 + 1) * PANEL
-
-
 def _cell_nodes(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes (in ``v``) and ``dp``-weights on cells ``[left, right]``."""
     half = 0.5 * (right - left)
@@ -430,34 +422,108 @@ def _cell_nodes(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.nda
     return nodes, weights
 
 
-def _build_grid(law: ScoreLaw, v_lo: float) -> _Grid:
-    v = _lattice(v_lo)
+def _lattice(v_lo: float, v_hi: float) -> np.ndarray:
+    """Lattice points ``j * PANEL`` covering ``[v_lo, v_hi]``, capped at ``V_MAX``."""
+    j_top = math.ceil(V_MAX / PANEL)
+    j1 = min(math.ceil(v_hi / PANEL), j_top)
+    j0 = min(math.floor(v_lo / PANEL), j1 - 1)
+    return np.arange(j0, j1 + 1) * PANEL
+
+
+def _evaluate(law: ScoreLaw, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact gaps at lattice points ``v`` and at the Gauss-Legendre nodes of the cells between them."""
+    nodes, _ = _cell_nodes(v[:-1], v[1:])
     g = np.asarray(law.gap_ppf(special.expit(v)), dtype=float)
-    nodes, weights = _cell_nodes(v[:-1], v[1:])
     node_g = np.asarray(law.gap_ppf(special.expit(nodes)), dtype=float)
+    return g, node_g
+
+
+def _assemble(law: ScoreLaw, v: np.ndarray, g: np.ndarray, node_g: np.ndarray) -> _Grid:
+    """Spline, per-cell verification and quadrature weights of a lattice whose exact gaps are known."""
+    nodes, weights = _cell_nodes(v[:-1], v[1:])
     coef = np.zeros((4, v.size - 1))
     cell_ok = np.zeros(v.size - 1, dtype=bool)
-    positive = (g > 0) & np.isfinite(g)
-    if np.all(positive):
+    if np.all((g > 0) & np.isfinite(g)):
         spline = CubicSpline(v, np.log(g))
         fit = np.exp(spline(nodes))
         cell_ok = np.all(np.abs(fit - node_g) <= 0.25 * QUANTILE_RTOL * node_g, axis=1)
         coef = np.ascontiguousarray(spline.c)
-    tail_mass = np.append(np.cumsum(weights.sum(axis=1)[::-1])[::-1], 0.0)
+    # mass of the cells above each lattice point, plus the exact mass 1 - p beyond the lattice
+    tail_mass = np.append(np.cumsum(weights.sum(axis=1)[::-1])[::-1], 0.0) + special.expit(-v[-1])
     for arr in (v, g, node_g, weights, coef, cell_ok, tail_mass):
         arr.setflags(write=False)
     return _Grid(law=law, v=v, g=g, node_g=node_g, node_w=weights, coef=coef, cell_ok=cell_ok, tail_mass=tail_mass)
 
 
-def _grid_for_n(law: ScoreLaw, n: int) -> _Grid:
-    """A lattice covering the smallest uniform of ``n`` with probability 1 - 1e-12 per draw."""
-    return _build_grid(law, math.log(2.0 / 3.0) - math.log(n) + _V_MARGIN)
+def _build_grid(law: ScoreLaw, v_lo: float, v_hi: float = V_MAX) -> _Grid:
+    """The lattice over ``[v_lo, v_hi]`` (rounded out to lattice points)."""
+    v = _lattice(v_lo, v_hi)
+    return _assemble(law, v, *_evaluate(law, v))
 
 
-def _ensure_grid(law: ScoreLaw, grid: _Grid | None, v_min: float) -> _Grid:
-    if grid is None or v_min < grid.v[0]:
-        return _build_grid(law, v_min - PANEL)
+def _extend_grid(grid: _Grid, v_lo: float, v_hi: float) -> _Grid:
+    """``grid`` widened to cover ``[v_lo, v_hi]``; only the new lattice points call ``gap_ppf``."""
+    want = _lattice(min(v_lo, grid.v[0]), max(v_hi, grid.v[-1]))
+    j_old = np.rint(grid.v / PANEL).astype(np.int64)
+    j_new = np.rint(want / PANEL).astype(np.int64)
+    below, above = j_new[j_new <= j_old[0]], j_new[j_new >= j_old[-1]]
+    g_parts, node_parts = [], []
+    if below.size > 1:
+        g_lo, n_lo = _evaluate(grid.law, below * PANEL)
+        g_parts.append(g_lo[:-1])
+        node_parts.append(n_lo)
+    g_parts.append(grid.g)
+    node_parts.append(grid.node_g)
+    if above.size > 1:
+        g_hi, n_hi = _evaluate(grid.law, above * PANEL)
+        g_parts.append(g_hi[1:])
+        node_parts.append(n_hi)
+    if len(g_parts) == 1:
+        return grid
+    v = np.arange(min(below[0], j_old[0]), max(above[-1], j_old[-1]) + 1) * PANEL
+    return _assemble(grid.law, v, np.concatenate(g_parts), np.concatenate(node_parts))
+
+
+def _covering_grid(
+    law: ScoreLaw, grid: _Grid | None, v_lo: float, v_hi: float, beta: float, v_ref: float | None
+) -> _Grid:
+    r"""A lattice covering the logits ``[v_lo, v_hi]`` and, above the remainder's largest
+    :math:`v_P` = ``v_ref``, far enough that :math:`\beta (G - G(v_{ref})) > Y_{\mathrm{STOP}}`
+    at its top (keys beyond add nothing but their mass) or up to ``V_MAX``.
+
+    Built or extended lazily: each lattice point's ``gap_ppf`` is computed once.
+    """
+    top = v_hi if v_ref is None else max(v_hi, v_ref)
+    if grid is None:
+        grid = _build_grid(law, v_lo - PANEL, top + PANEL)
+    elif v_lo < grid.v[0] or top + PANEL > grid.v[-1]:
+        grid = _extend_grid(grid, v_lo - PANEL, top + PANEL)
+    if v_ref is None:
+        return grid
+    g_ref = float(_gaps(grid, np.array([v_ref]))[0])
+    step = 2.0
+    while grid.v[-1] < V_MAX - 0.5 * PANEL and not beta * (grid.g[-1] - g_ref) > Y_STOP:
+        grid = _extend_grid(grid, grid.v[0], grid.v[-1] + step)
+        step *= 2.0
     return grid
+
+
+def _typical_logits(n: int, m: int) -> np.ndarray:
+    """``logit`` of the approximate medians ``(k - 1/3)/(n + 1/3)`` of ``U_(k)``, k = 1..m."""
+    k = np.arange(1, m + 1, dtype=float) - 1.0 / 3.0
+    return np.log(k) - np.log(n + 1.0 / 3.0 - k)
+
+
+def _pilot_grid(law: ScoreLaw, n: int, beta: float) -> _Grid:
+    """The lattice :func:`choose_m` needs: the typical top ``M_MAX`` keys and the remainder above them."""
+    v = _typical_logits(n, min(n, M_MAX))
+    return _covering_grid(law, None, float(v[0]) - 1.0, float(v[-1]), beta, float(v[-1]) if n > 1 else None)
+
+
+def _grid_for_base(law: ScoreLaw, grid: _Grid | None, base: _Base, beta: float) -> _Grid:
+    """A lattice covering every logit of ``base`` and the remainder above its ``v_P``."""
+    v_ref = float(base.v[:, -1].max()) if base.n > base.m else None
+    return _covering_grid(law, grid, float(base.v[:, 0].min()), float(base.v.max()), beta, v_ref)
 
 
 def _gaps(grid: _Grid, v: np.ndarray) -> np.ndarray:
@@ -517,19 +583,29 @@ def _shift(moments: np.ndarray, delta: np.ndarray) -> np.ndarray:
 
 
 def _subcells(grid: _Grid, beta: float, j_lo: int, j_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Cells ``j_lo..j_hi-1`` split so that :math:`y` grows by at most ``KAPPA_SUB`` in each piece.
+    r"""Quadrature of cells ``j_lo..j_hi-1``, each split so that :math:`y` grows by at most ``KAPPA_SUB`` per piece.
 
-    Returns ``(cell, left, right)`` of the pieces (``cell`` = lattice cell index).
+    Returns ``(cell, node_g, node_w)``: per piece its lattice cell, and the
+    gaps and ``dp``-weights of its Gauss-Legendre nodes (the lattice's exact
+    ones for unsplit cells, the verified spline for pieces).
     """
     cells = np.arange(j_lo, j_hi)
     kappa = beta * (grid.g[cells + 1] - grid.g[cells])
     k = np.clip(np.ceil(kappa / KAPPA_SUB), 1, K_TABLE).astype(np.int64)
+    if np.all(k == 1):
+        return cells, grid.node_g[j_lo:j_hi], grid.node_w[j_lo:j_hi]
     cell = np.repeat(cells, k)
     start = np.repeat(np.cumsum(k) - k, k)
     i = np.arange(cell.size) - start
     width = PANEL / np.repeat(k, k)
     left = grid.v[cell] + i * width
-    return cell, left, left + width
+    nodes, weights = _cell_nodes(left, left + width)
+    split = np.repeat(k > 1, k)
+    node_g = np.empty_like(nodes)
+    node_g[split] = _gaps(grid, nodes[split])
+    node_g[~split] = grid.node_g[cell[~split]]
+    weights[~split] = grid.node_w[cell[~split]]
+    return cell, node_g, weights
 
 
 @dataclass(frozen=True, eq=False)
@@ -555,9 +631,7 @@ def _table(grid: _Grid, beta: float, j_lo: int, j_hi: int, n_a: int, n_b: int) -
     far = np.flatnonzero(y_top > Y_STOP)
     j_stop = min(n_cells, j_lo + 1 + int(far[0])) if far.size else n_cells
     j_stop = max(j_stop, min(j_hi + 1, n_cells))
-    cell, left, right = _subcells(grid, beta, j_lo, j_stop)
-    nodes, weights = _cell_nodes(left, right)
-    node_g = _gaps(grid, nodes)
+    cell, node_g, weights = _subcells(grid, beta, j_lo, j_stop)
     above = np.repeat(cell, GL_ORDER)[None, :] >= rows[:, None]
     y = beta * (node_g.ravel()[None, :] - grid.g[rows][:, None])
     y = np.where(above, np.maximum(y, 0.0), _Y_CAP)
@@ -759,8 +833,7 @@ def _choose_m(grid: _Grid, n: int, beta: float, accuracy: float, full: bool) -> 
     ladder = _ladder(n)
     if ladder.size == 0 or n - ladder[0] <= ENUMERATE_MAX:
         return _enumerated_width(n, M_MIN)
-    k = np.arange(1, int(ladder[-1]) + 1, dtype=float)
-    v = np.log(k - 1.0 / 3.0) - np.log(n + 1.0 / 3.0 - (k - 1.0 / 3.0))
+    v = _typical_logits(n, int(ladder[-1]))
     gaps = _gaps(grid, v)
     y = np.minimum(beta * (gaps - gaps[0]), _Y_CAP)
     x = np.exp(-y)
