@@ -1,0 +1,607 @@
+r"""Estimating the top of a score law from data (docs/theory.md section 2).
+
+Given scores :math:`s_1, \dots, s_N` (or a query ``q`` and keys, scores
+:math:`\langle q, K_i\rangle`), :func:`estimate_tail` says which tail class the
+top of the scores is in and estimates its parameters with intervals:
+
+- **atom plus gap**: the largest value repeats (real keys repeat; the query's own
+  key), or the largest value stands far above a continuous tail of the others
+  (posterior-predictive probability below ``ATOM_ALPHA``), or the scores take too
+  few distinct values for a tail (the simplex model: one key at 1, the rest at
+  :math:`\rho`).  The atom's size ``m`` and its gap :math:`\Delta` are read off the data.
+- otherwise the top ``k`` *distinct* values are fitted by the peaks-over-threshold
+  model below; the class is **Gumbel** when the interval of :math:`1/\gamma`
+  reaches 0, **Weibull** otherwise.
+
+Model.  In the Weibull class the gaps below the endpoint :math:`t = s^*` of the
+top order statistics are :math:`t - S_{(i)} = (\Gamma_i / \Lambda)^{1/\gamma}`
+(section 2, :math:`\Lambda = \kappa N`).  With :math:`x_1 > \dots > x_k` the top
+distinct values, :math:`e_i = x_i - x_k` and :math:`\eta = 1/\gamma`, integrating
+:math:`\Lambda` with the scale-invariant prior :math:`d\Lambda/\Lambda` leaves the
+generalized Pareto likelihood of the excesses with shape :math:`-\eta` and scale
+:math:`w = \eta (t - x_k)`, times :math:`1/w`:
+
+.. math::
+    p(\eta, w \mid x) \propto \prod_{i=1}^{k} \frac{1}{w - \eta e_i}
+    \Bigl(1 - \frac{\eta e_i}{w}\Bigr)^{1/\eta},
+    \qquad w > \eta e_1,
+
+which is continuous at :math:`\eta = 0` (the Gumbel class: exponential
+excesses, :math:`\prod w^{-1} e^{-e_i/w}`).  With a flat prior on
+:math:`\eta \in [0, \eta_{\max}]` the posterior is computed on a grid in
+:math:`(\eta, \operatorname{logit} y)`, :math:`y = (t - x_1)/(t - x_k)`, where the
+integrand factorizes through one sum :math:`A(y) = \sum_i \log(1 - \rho_i (1-y))`,
+:math:`\rho_i = e_i / e_1`, computed once.  Given :math:`(\eta, t)`,
+:math:`\Lambda\,(t - x_k)^{\gamma} \sim \mathrm{Gamma}(k)` exactly.  Reported:
+posterior medians; for :math:`\eta` the highest-density interval (so the
+Gumbel boundary :math:`\eta = 0` is inside it when the data cannot exclude it);
+equal-tailed intervals for the endpoint, :math:`\kappa` and :math:`\beta^*(n)`.
+With a known endpoint (distances to a point: the local dimension) the pivot
+:math:`\gamma \sum_i \log\frac{t - x_k}{t - x_i} \sim \mathrm{Gamma}(k - 1)` gives
+exact intervals.
+
+Repeated values below the top are fitted once each (the shape of the tail is that
+of the distinct values); :math:`\kappa` counts every key, through the mean
+multiplicity of the top ``k`` distinct values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+from ._validate import (
+    RngLike,
+    as_generator,
+    check_finite,
+    check_int,
+    check_matrix,
+    check_n,
+    check_vector,
+)
+from .tails import ScoreTail, critical_beta
+
+__all__ = [
+    "CriticalBetaEstimate",
+    "TailEstimate",
+    "choose_k",
+    "estimate_summary",
+    "estimate_tail",
+]
+
+#: Default level of every interval.
+LEVEL = 0.95
+#: Upper end of the flat prior on eta = 1/gamma (gamma >= 0.05).
+ETA_MAX = 20.0
+#: Stand-in for eta = 0 on the grid (the likelihood is continuous there).
+ETA_ZERO = 1e-9
+#: Fewest distinct values fitted by the tail model; with fewer the scores are treated as atoms.
+K_MIN = 10
+#: Most distinct values fitted.
+K_MAX = 400
+#: A single top value is an atom when the fitted tail of the others gives it a
+#: posterior-predictive probability below this.
+ATOM_ALPHA = 1e-3
+#: Posterior draws kept for kappa and beta*(n).
+N_DRAWS = 4000
+#: Grid in logit y and its half-width.
+_ELL = np.linspace(-60.0, 60.0, 3001)
+_ELL.setflags(write=False)
+#: Stage-1 grid in eta and the size of the refined grid.
+_ETA_COARSE = np.concatenate([[ETA_ZERO], np.geomspace(1e-3, ETA_MAX, 160)])
+_ETA_FINE = 321
+#: Log-density drop that bounds the refined region.
+_DROP = 30.0
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriticalBetaEstimate:
+    r"""Estimated critical inverse temperature of a context of ``n`` keys, with its interval.
+
+    ``convention`` says which scale it is (docs/theory.md section 2):
+    ``"weibull"``: :math:`(\kappa n)^{1/\gamma}`; ``"gumbel"``: the hazard rate at the
+    top of ``n`` scores, :math:`a_n = \gamma (\kappa n)^{1/\gamma}` in the limit
+    :math:`\gamma \to \infty`; ``"atom"``: :math:`\log((n - m)/m)/\Delta`.
+    """
+
+    n: int
+    value: float
+    ci: tuple[float, float]
+    convention: str
+
+
+@dataclass(frozen=True, eq=False)
+class TailEstimate:
+    r"""Estimated top of a score law (docs/theory.md section 2); see :func:`estimate_tail`.
+
+    Attributes
+    ----------
+    kind : str
+        ``"weibull"``, ``"gumbel"`` or ``"atom"``.
+    endpoint, gamma, kappa : float
+        Point estimates (posterior medians).  ``gumbel``: ``endpoint = gamma = inf``,
+        ``kappa = nan``.  ``atom``: the atom's score, ``gamma = 0``, ``kappa`` = the
+        number ``m`` of keys in it.
+    endpoint_ci, gamma_ci, kappa_ci : tuple of float
+        Intervals at ``level`` (``gamma_ci`` may end at ``inf``: the Gumbel boundary).
+    gap : float
+        ``atom``: distance from the atom to the next score; ``nan`` otherwise.
+    n_top : int
+        Distinct values used by the fit (``k``), or the atom's size.
+    n_total : int
+        Number of keys ``N`` the scores stand for.
+    n_distinct : int
+        Distinct scores seen.
+    level : float
+        Level of the intervals.
+    rest : TailEstimate or None
+        ``atom``: the fit of the scores below the atom, when there are enough.
+    """
+
+    kind: str
+    endpoint: float
+    endpoint_ci: tuple[float, float]
+    gamma: float
+    gamma_ci: tuple[float, float]
+    kappa: float
+    kappa_ci: tuple[float, float]
+    gap: float
+    n_top: int
+    n_total: int
+    n_distinct: int
+    level: float
+    rest: TailEstimate | None = None
+    _eta: np.ndarray = field(default=None, repr=False)
+    _log_uk: np.ndarray = field(default=None, repr=False)
+    _log_z: np.ndarray = field(default=None, repr=False)
+    _log_mult: float = field(default=0.0, repr=False)
+    _threshold: float = field(default=math.nan, repr=False)
+
+    def critical_beta(self, n: Any) -> CriticalBetaEstimate:
+        r"""Critical :math:`\beta^*(n)` for a context of ``n`` keys like these, with its interval.
+
+        Weibull: :math:`(\kappa n)^{1/\gamma}`; Gumbel: the hazard rate at the top of
+        ``n`` scores (the scale ``a_n`` of :func:`attnscale.tails.critical_beta`);
+        both from the posterior draws, so the interval carries the uncertainty of
+        :math:`\gamma`, the endpoint and :math:`\kappa` together.  Atom: exact given
+        the observed atom (docs/theory.md section 2).
+
+        Examples
+        --------
+        >>> est = estimate_tail(np.random.default_rng(0).uniform(-1.0, 1.0, 5000))
+        >>> b = est.critical_beta(5000)   # truth (kappa n)^(1/gamma) = 2500
+        >>> bool(b.ci[0] < 2500 < b.ci[1])
+        True
+        """
+        n = check_n(n)
+        if self.kind == "atom":
+            value = critical_beta(n, self.tail())
+            return CriticalBetaEstimate(n=n, value=value, ci=(value, value), convention="atom")
+        log_bstar = self._eta * (self._log_z + self._log_mult + math.log(n) - math.log(self.n_total)) - self._log_uk
+        if self.kind == "gumbel":
+            log_bstar = log_bstar - np.log(self._eta)
+        alpha = 0.5 * (1.0 - self.level)
+        lo, mid, hi = np.exp(np.quantile(log_bstar, [alpha, 0.5, 1.0 - alpha]))
+        return CriticalBetaEstimate(n=n, value=float(mid), ci=(float(lo), float(hi)), convention=self.kind)
+
+    def tail(self) -> ScoreTail:
+        """The point estimate as a :class:`~attnscale.tails.ScoreTail` (Weibull and atom kinds).
+
+        A Gumbel estimate has no finite endpoint or exponent to report: use
+        :meth:`critical_beta`, which carries its scale.
+        """
+        if self.kind == "gumbel":
+            raise ValueError(
+                "kind: the estimate is of the gumbel class; its scale is given by critical_beta(n), "
+                "not by a (endpoint, gamma, kappa) triple"
+            )
+        if self.kind == "atom":
+            return ScoreTail(self.endpoint, 0.0, self.kappa, kind="atom", gap=self.gap)
+        return ScoreTail(self.endpoint, self.gamma, self.kappa, kind="weibull")
+
+    def summary(self, ns: Any = None) -> dict[str, Any]:
+        """The JSON-able dict of :func:`estimate_summary` for this estimate (``inf``/``nan`` as ``None``)."""
+        ns = [self.n_total] if ns is None else [check_n(x, "n") for x in np.atleast_1d(ns).tolist()]
+        beta_star = {}
+        for n in ns:
+            b = self.critical_beta(n)
+            beta_star[str(n)] = {"value": _json(b.value), "ci": [_json(b.ci[0]), _json(b.ci[1])], "convention": b.convention}
+        out = {
+            "endpoint": _json(self.endpoint),
+            "endpoint_ci": [_json(x) for x in self.endpoint_ci],
+            "gamma": _json(self.gamma),
+            "gamma_ci": [_json(x) for x in self.gamma_ci],
+            "kappa": _json(self.kappa),
+            "kappa_ci": [_json(x) for x in self.kappa_ci],
+            "kind": self.kind,
+            "n_top": self.n_top,
+            "n_total": self.n_total,
+            "level": self.level,
+            "beta_star": beta_star,
+        }
+        if self.kind == "atom":
+            out["gap"] = _json(self.gap)
+        return out
+
+
+def _json(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------
+
+
+def choose_k(n_distinct: int, n_total: int | None = None) -> int:
+    r"""Number of top distinct values fitted: :math:`\lfloor\sqrt{D}\rfloor` clipped to ``[K_MIN, K_MAX]``.
+
+    ``D`` is the number of distinct scores, scaled up by ``n_total / n_distinct``
+    when only the top of ``n_total`` scores is given (never more than the
+    distinct values at hand).
+
+    The model is the first-order tail; its relative bias grows like
+    :math:`(k/N)^{1/\gamma}` while the standard error falls like :math:`k^{-1/2}`,
+    and :math:`k = \sqrt{N}` keeps the bias below the error for the exponents met
+    in practice (the calibration table of :func:`calibration_table` measures it;
+    docs/theory.md section 2).
+
+    Examples
+    --------
+    >>> choose_k(10_000), choose_k(50), choose_k(10**8), choose_k(1000, n_total=10**12)
+    (100, 10, 400, 400)
+    """
+    d = check_int(n_distinct, "n_distinct", minimum=1)
+    scale = d if n_total is None else max(d, check_int(n_total, "n_total", minimum=1))
+    return int(min(max(math.isqrt(scale), K_MIN), K_MAX, d))
+
+
+def estimate_tail(
+    scores_or_q: Any,
+    keys: Any = None,
+    *,
+    n_total: Any = None,
+    k: Any = None,
+    endpoint: Any = None,
+    level: float = LEVEL,
+    rng: RngLike = 0,
+) -> TailEstimate | tuple[TailEstimate, ...]:
+    r"""Estimate the top of a score law from scores, or from a query and keys (docs/theory.md section 2).
+
+    Parameters
+    ----------
+    scores_or_q : array_like
+        Scores (1-D), or with ``keys`` a query of shape ``(d,)`` or several
+        queries ``(m, d)`` (scores :math:`\langle q, K_i\rangle`; queries need not
+        be unit vectors).
+    keys : array_like, optional
+        Keys, shape ``(N, d)``.
+    n_total : int, optional
+        Number of keys the scores stand for, when only the top scores are given
+        (default: the number of scores).
+    k : int, optional
+        Top distinct values fitted; default :func:`choose_k`.
+    endpoint : float, optional
+        Known endpoint (e.g. 0 for minus distances to a point): then only
+        :math:`\gamma` and :math:`\kappa` are estimated, with exact intervals.
+    level : float
+        Level of the intervals, in (0, 1).
+    rng : Generator, int, SeedSequence or None
+        Randomness of the posterior draws of :math:`\kappa` and :math:`\beta^*`
+        (default seed 0: the result is a function of the data).
+
+    Returns
+    -------
+    TailEstimate, or a tuple of them (one per query) for 2-D queries.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> est = estimate_tail(rng.uniform(-1.0, 1.0, 10_000))   # uniform keys on S^2: gamma = 1, s* = 1
+    >>> est.kind, bool(est.gamma_ci[0] < 1.0 < est.gamma_ci[1]), round(est.endpoint, 3)
+    ('weibull', True, 1.0)
+    >>> estimate_tail([1.0, 0.2, 0.2, 0.2, 0.2]).kind            # simplex model: self key + ties
+    'atom'
+    """
+    level = check_finite(level, "level")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: got {level!r}; expected a number in (0, 1)")
+    gen = as_generator(rng)
+    if keys is not None:
+        q = np.asarray(scores_or_q, dtype=float) if not isinstance(scores_or_q, np.ndarray) else scores_or_q
+        kmat = check_matrix(keys, "keys")
+        if np.ndim(q) == 2:
+            qs = check_matrix(q, "q", cols=kmat.shape[1])
+            return tuple(
+                _estimate(kmat @ row, n_total, k, endpoint, level, gen) for row in qs
+            )
+        qv = check_vector(q, "q", kmat.shape[1])
+        return _estimate(kmat @ qv, n_total, k, endpoint, level, gen)
+    scores = check_vector(scores_or_q, "scores")
+    return _estimate(scores, n_total, k, endpoint, level, gen)
+
+
+def estimate_summary(
+    scores_or_q: Any,
+    keys: Any = None,
+    ns: Any = None,
+    *,
+    n_total: Any = None,
+    k: Any = None,
+    endpoint: Any = None,
+    level: float = LEVEL,
+    rng: RngLike = 0,
+) -> dict[str, Any]:
+    r"""JSON-able summary of :func:`estimate_tail`, the object behind ``attnscale estimate --json``.
+
+    One query (or scores): ``{"endpoint", "endpoint_ci", "gamma", "gamma_ci",
+    "kappa", "kappa_ci", "kind", "n_top", "n_total", "level", "beta_star"}``
+    (plus ``"gap"`` for an atom), with ``beta_star = {"<n>": {"value", "ci",
+    "convention"}}`` for each ``n`` in ``ns`` (default: the number of keys).
+    Several queries: ``{"queries": [one dict per query], "kinds": {kind: count}}``.
+    Infinite or undefined values are ``None`` (JSON ``null``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> keys = rng.standard_normal((4000, 3))
+    >>> keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    >>> out = estimate_summary([0.0, 0.0, 1.0], keys, ns=[4000, 10**6])
+    >>> out["kind"], sorted(out["beta_star"])
+    ('weibull', ['1000000', '4000'])
+    """
+    est = estimate_tail(scores_or_q, keys, n_total=n_total, k=k, endpoint=endpoint, level=level, rng=rng)
+    if isinstance(est, tuple):
+        rows = [e.summary(ns) for e in est]
+        kinds: dict[str, int] = {}
+        for e in est:
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        return {"queries": rows, "kinds": kinds}
+    return est.summary(ns)
+
+
+# ---------------------------------------------------------------------------
+# The estimator
+# ---------------------------------------------------------------------------
+
+
+def _estimate(scores: np.ndarray, n_total: Any, k: Any, endpoint: Any, level: float, gen: np.random.Generator) -> TailEstimate:
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores: contain NaN or infinite values")
+    if scores.size < 2:
+        raise ValueError(f"scores: got {scores.size} value(s); expected at least 2")
+    values, counts = np.unique(scores, return_counts=True)
+    values, counts = values[::-1], counts[::-1]  # decreasing
+    n_all = int(counts.sum())
+    big_n = n_all if n_total is None else check_int(n_total, "n_total", minimum=n_all)
+    if endpoint is not None:
+        t = check_finite(endpoint, "endpoint")
+        if values[0] >= t:
+            raise ValueError(
+                f"endpoint: got {t!r}, but {int(counts[0])} score(s) reach {values[0]!r}; "
+                "with a known endpoint every score must lie strictly below it"
+            )
+        k_used = _k(k, values.size, _scale(values.size, n_all, big_n))
+        return _fit_known(values, counts, t, k_used, big_n, level, gen)
+    if values.size == 1:
+        raise ValueError(f"scores: all {n_all} scores equal {values[0]!r}; there is no tail to estimate")
+    if counts[0] >= 2 or values.size < K_MIN + 1:
+        return _atom(values, counts, big_n, level, gen, k)
+    scale = _scale(values.size, n_all, big_n)
+    fit = _fit_unknown(values, counts, _k(k, values.size, scale), big_n, level, gen)
+    rest = _fit_unknown(values[1:], counts[1:], _k(k, values.size - 1, scale), big_n, level, gen)
+    if _tail_probability(rest, values[0], values[1]) < ATOM_ALPHA:
+        return _atom(values, counts, big_n, level, gen, k, rest=rest)
+    return fit
+
+
+def _k(k: Any, n_distinct: int, n_scale: int | None = None) -> int:
+    if k is None:
+        return choose_k(n_distinct, n_scale)
+    k = check_int(k, "k", minimum=3)
+    if k > n_distinct:
+        raise ValueError(f"k: got {k}; only {n_distinct} distinct scores are available")
+    return k
+
+
+def _scale(n_distinct: int, n_all: int, big_n: int) -> int:
+    """Distinct scores the full sample of ``big_n`` would have, at the observed rate."""
+    return max(n_distinct, int(round(n_distinct * (big_n / n_all))))
+
+
+def _atom(values, counts, big_n, level, gen, k, rest=None) -> TailEstimate:
+    """Atom of ``counts[0]`` keys at ``values[0]``, gap to the next distinct value."""
+    if rest is None and values.size - 1 >= K_MIN + 1:
+        rest = _fit_unknown(values[1:], counts[1:], _k(k, values.size - 1), big_n, level, gen)
+    m = float(counts[0])
+    top = float(values[0])
+    gap = float(values[0] - values[1])
+    return TailEstimate(
+        kind="atom",
+        endpoint=top,
+        endpoint_ci=(top, top),
+        gamma=0.0,
+        gamma_ci=(0.0, 0.0),
+        kappa=m,
+        kappa_ci=(m, m),
+        gap=gap,
+        n_top=int(counts[0]),
+        n_total=big_n,
+        n_distinct=int(values.size),
+        level=level,
+        rest=rest,
+    )
+
+
+def _top(values: np.ndarray, counts: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """Top ``k`` distinct values and ``log`` of their mean multiplicity."""
+    x = values[:k]
+    return x, math.log(float(counts[:k].sum()) / k)
+
+
+def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
+    r"""Known endpoint: :math:`\gamma H \sim \mathrm{Gamma}(k-1)`, :math:`H = \sum_i \log(u_k/u_i)`."""
+    x, log_mult = _top(values, counts, k)
+    log_u = np.log(t - x)
+    h = float(np.sum(log_u[-1] - log_u))
+    alpha = 0.5 * (1.0 - level)
+    g_lo, g_mid, g_hi = stats.gamma.ppf([alpha, 0.5, 1.0 - alpha], k - 1) / h
+    g_draw = gen.standard_gamma(k - 1, N_DRAWS) / h
+    eta = 1.0 / g_draw
+    log_z = np.log(gen.standard_gamma(k, N_DRAWS))
+    log_uk = np.full(N_DRAWS, log_u[-1])
+    log_kappa = log_z - g_draw * log_uk + log_mult - math.log(big_n)
+    k_lo, k_mid, k_hi = np.exp(np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha]))
+    return TailEstimate(
+        kind="weibull",
+        endpoint=t,
+        endpoint_ci=(t, t),
+        gamma=float(g_mid),
+        gamma_ci=(float(g_lo), float(g_hi)),
+        kappa=float(k_mid),
+        kappa_ci=(float(k_lo), float(k_hi)),
+        gap=math.nan,
+        n_top=k,
+        n_total=big_n,
+        n_distinct=int(values.size),
+        level=level,
+        _eta=eta,
+        _log_uk=log_uk,
+        _log_z=log_z,
+        _log_mult=log_mult,
+    )
+
+
+def _log_a(x: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    r""":math:`A(\ell) = \sum_i \log(1 - \rho_i u)`, :math:`u = 1 - y`, :math:`y = \mathrm{expit}(\ell)`.
+
+    ``1 - rho_i u`` is formed as ``(x_1 - x_i)/e_1 + rho_i y`` where ``y < 1/2`` and
+    as ``log1p(-rho_i u)`` elsewhere, so neither end loses precision; the top
+    term is :math:`\log y` exactly.
+    """
+    e1 = x[0] - x[-1]
+    rho = (x[1:] - x[-1]) / e1
+    a = (x[0] - x[1:]) / e1
+    y = special.expit(ell)
+    u = special.expit(-ell)
+    low = ell < 0.0
+    out = special.log_expit(ell).copy()
+    if np.any(low):
+        out[low] += np.log(a[None, :] + rho[None, :] * y[low, None]).sum(axis=1)
+    high = ~low
+    if np.any(high):
+        out[high] += np.log1p(-rho[None, :] * u[high, None]).sum(axis=1)
+    return out
+
+
+def _log_density(eta: np.ndarray, ell: np.ndarray, log_a: np.ndarray, k: int, e1: float) -> np.ndarray:
+    r"""Log posterior density on the ``(eta, logit y)`` grid (module docstring), up to a constant.
+
+    :math:`-(k-1)\log(\eta e_1) + (k-1)\log u + \log y + (1/\eta - 1) A`.
+    """
+    log_u = special.log_expit(-ell)
+    log_y = special.log_expit(ell)
+    eta = eta[:, None]
+    return -(k - 1) * np.log(eta * e1) + (k - 1) * log_u[None, :] + log_y[None, :] + (1.0 / eta - 1.0) * log_a[None, :]
+
+
+def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
+    """Unknown endpoint: the grid posterior of the module docstring."""
+    x, log_mult = _top(values, counts, k)
+    e1 = float(x[0] - x[-1])
+    log_a = _log_a(x, _ELL)
+    # stage 1: where is the mass in eta?
+    coarse = _log_density(_ETA_COARSE, _ELL, log_a, k, e1)
+    marg = special.logsumexp(coarse, axis=1)
+    keep = np.flatnonzero(marg >= marg.max() - _DROP)
+    lo = 0.0 if keep[0] == 0 else _ETA_COARSE[keep[0] - 1]
+    hi = _ETA_COARSE[min(keep[-1] + 1, _ETA_COARSE.size - 1)]
+    eta = np.linspace(lo, hi, _ETA_FINE)
+    eta[0] = max(eta[0], ETA_ZERO)
+    dens = _log_density(eta, _ELL, log_a, k, e1)
+    dens -= dens.max()
+    post = np.exp(dens)
+    post /= post.sum()
+    p_eta = post.sum(axis=1)
+    p_ell = post.sum(axis=0)
+    alpha = 0.5 * (1.0 - level)
+    # eta: median and highest-density interval
+    eta_med = _grid_quantile(eta, p_eta, 0.5)
+    order = np.argsort(-p_eta, kind="stable")
+    inside = order[: int(np.searchsorted(np.cumsum(p_eta[order]), level)) + 1]
+    eta_lo, eta_hi = eta[inside.min()], eta[inside.max()]
+    gumbel = inside.min() == 0 and lo == 0.0
+    # endpoint t = x_k + e1 / u, increasing in ell
+    log_uk_grid = math.log(e1) - special.log_expit(-_ELL)
+    t_lo, t_mid, t_hi = (x[-1] + math.exp(_grid_quantile(log_uk_grid, p_ell, p)) for p in (alpha, 0.5, 1.0 - alpha))
+    # draws: cells of the grid, jittered within the cell
+    flat = gen.choice(post.size, size=N_DRAWS, p=post.ravel())
+    j, l = np.divmod(flat, _ELL.size)
+    d_eta = eta[1] - eta[0]
+    d_ell = _ELL[1] - _ELL[0]
+    eta_d = np.clip(eta[j] + d_eta * (gen.random(N_DRAWS) - 0.5), ETA_ZERO, None)
+    ell_d = _ELL[l] + d_ell * (gen.random(N_DRAWS) - 0.5)
+    log_uk = math.log(e1) - special.log_expit(-ell_d)
+    log_z = np.log(gen.standard_gamma(k, N_DRAWS))
+    log_kappa = log_z - log_uk / eta_d + log_mult - math.log(big_n)
+    k_lo, k_mid, k_hi = np.exp(np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha]))
+    if gumbel:
+        endpoint, gamma, kappa = math.inf, math.inf, math.nan
+        endpoint_ci, kappa_ci = (float(t_lo), math.inf), (0.0, float(k_hi))
+    else:
+        endpoint, gamma, kappa = float(t_mid), 1.0 / eta_med, float(k_mid)
+        endpoint_ci, kappa_ci = (float(t_lo), float(t_hi)), (float(k_lo), float(k_hi))
+    gamma_ci = (1.0 / eta_hi, math.inf if gumbel else 1.0 / eta_lo)
+    return TailEstimate(
+        kind="gumbel" if gumbel else "weibull",
+        endpoint=endpoint,
+        endpoint_ci=endpoint_ci,
+        gamma=gamma,
+        gamma_ci=gamma_ci,
+        kappa=kappa,
+        kappa_ci=kappa_ci,
+        gap=math.nan,
+        n_top=k,
+        n_total=big_n,
+        n_distinct=int(values.size),
+        level=level,
+        _eta=eta_d,
+        _log_uk=log_uk,
+        _log_z=log_z,
+        _log_mult=log_mult,
+        _threshold=float(x[-1]),
+    )
+
+
+def _grid_quantile(grid: np.ndarray, p: np.ndarray, q: float) -> float:
+    """Quantile ``q`` of a distribution with masses ``p`` at increasing ``grid`` points (linear in between)."""
+    c = np.cumsum(p)
+    c = c / c[-1]
+    return float(np.interp(q, c, grid))
+
+
+def _tail_probability(rest: TailEstimate, top: float, second: float) -> float:
+    r"""Posterior-predictive :math:`P(S_{(1)} \ge top \mid S_{(2)} = second)` under the fit of the others.
+
+    For a tail with endpoint :math:`t` and exponent :math:`\gamma` the largest score
+    given the second largest :math:`x_2` has
+    :math:`P(S_{(1)} > s) = ((t - s)/(t - x_2))^{\gamma}` (0 beyond ``t``); this is
+    averaged over the posterior draws of the fit of the scores below the top
+    (for :math:`\gamma \to \infty` it is :math:`e^{-(s - x_2)/w}`).
+    """
+    t = rest._threshold + np.exp(rest._log_uk)
+    gap2 = t - second
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(gap2 > 0.0, (top - second) / np.where(gap2 > 0.0, gap2, 1.0), np.inf)
+        log_ratio = np.where(step < 1.0, np.log1p(-np.minimum(step, 1.0)) / rest._eta, -np.inf)
+    return float(np.mean(np.exp(log_ratio)))
