@@ -18,7 +18,10 @@ and :math:`w_{\mathrm{self}} \to 0, 1/2, 1` for :math:`g <, =, > g_c`.  The outp
     \quad u = \frac{1 - w_{\mathrm{self}}}{n-1},\ a = w_{\mathrm{self}} - u,\ P = 1 + (n-1)\rho,
 
 which tends to 1 (all outputs collapse to one direction), :math:`4\rho/(1+3\rho)` and
-:math:`\rho` (attention is the identity) in the three phases.
+:math:`\rho` (attention is the identity) in the three phases.  (For :math:`\rho = 0`
+the common part of the outputs has norm :math:`n^{-1/2}`, so the self term wins the
+angle as soon as :math:`w_{\mathrm{self}} \gg n^{-1/2}`: the output-angle limits are
+1, 1/2, 0 for :math:`g <, =, > 1/2`.)
 
 The *almost-simplex* variant (:class:`ClusteredSimplex`) lets the inner products
 take values in :math:`[\rho_1, \rho_2]`: the tokens form clusters of
@@ -113,7 +116,10 @@ class SimplexModel:
         return 0.0 if g < gc else (0.5 if g == gc else 1.0)
 
     def limit_output_cosine(self, g: Any) -> float:
-        r"""Limit of :meth:`output_cosine`: 1, :math:`4\rho/(1+3\rho)` or :math:`\rho`."""
+        r"""Limit of :meth:`output_cosine`: 1, :math:`4\rho/(1+3\rho)` or :math:`\rho` (:math:`\rho = 0`: 1, 1/2, 0 around :math:`g = 1/2`)."""
+        if self.rho == 0.0:
+            g = check_nonnegative(g, "g")
+            return 1.0 if g < 0.5 else (0.5 if g == 0.5 else 0.0)
         w = self.limit_self_weight(g)
         if w == 0.0:
             return 1.0
