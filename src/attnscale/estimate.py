@@ -566,9 +566,9 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
         endpoint, gamma, kappa = math.inf, math.inf, math.nan
         endpoint_ci, kappa_ci = (float(t_lo), math.inf), (0.0, float(k_hi))
     else:
-        endpoint, gamma, kappa = float(t_mid), 1.0 / eta_med, float(k_mid)
+        endpoint, gamma, kappa = float(t_mid), float(1.0 / eta_med), float(k_mid)
         endpoint_ci, kappa_ci = (float(t_lo), float(t_hi)), (float(k_lo), float(k_hi))
-    gamma_ci = (1.0 / eta_hi, math.inf if gumbel else 1.0 / eta_lo)
+    gamma_ci = (float(1.0 / eta_hi), math.inf if gumbel else float(1.0 / eta_lo))
     return TailEstimate(
         kind="gumbel" if gumbel else "weibull",
         endpoint=endpoint,
