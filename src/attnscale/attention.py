@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,12 @@ class Attention:
         Shape ``(d_v,)``, :math:`y = V \sum_i w_i K_i`; read-only.
 
     Arrays compare by identity (``eq=False``): compare fields with numpy.
+
+    Examples
+    --------
+    >>> att = attention([1.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], beta=0.0)
+    >>> att.weights, att.output
+    (array([0.5, 0.5]), array([0.5, 0.5]))
     """
 
     weights: np.ndarray
@@ -104,6 +111,12 @@ class AttentionStats:
         The ``k`` of ``top_mass``.
 
     Arrays compare by identity (``eq=False``): compare fields with numpy.
+
+    Examples
+    --------
+    >>> st = attention_stats([1.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], beta=0.0, top_k=1)
+    >>> st.max_weight, st.n_eff, st.top_mass, st.top_k
+    (0.5, 2.0, 0.5, 1)
     """
 
     max_weight: float
@@ -192,6 +205,7 @@ def attention_stats(
     chunk_size: int | None = None,
     backend: str = "numpy",
     device: Any = None,
+    threads: int = 1,
 ) -> AttentionStats:
     r"""Summary statistics of attention in one streaming pass, memory independent of ``n``.
 
@@ -243,10 +257,18 @@ def attention_stats(
         on ``device``, by default the device of ``keys`` when it is a tensor, else the CPU.
     device : str or torch.device, optional
         Torch device (e.g. ``"cuda"``); only with ``backend="torch"``.
+    threads : int, default 1
+        numpy backend: split the keys into this many row ranges, folded
+        concurrently (numpy and BLAS release the GIL) and then merged; the
+        result changes only by round-off.  ``1`` suits process pools; ``2`` or
+        more lets one call read memory from several cores.
 
     Returns
     -------
     AttentionStats
+        With ``top_k`` recorded.  Memory used: one chunk's working set
+        (``CPU_CHUNK_BYTES``, about 1 MiB, on the CPU) plus ``O(top_k + d)``,
+        whatever ``n``.
 
     Raises
     ------
@@ -277,21 +299,50 @@ def attention_stats(
     k = check_int(top_k, "top_k", minimum=1)
     rows = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     check_choice(backend, "backend", BACKENDS)
+    n_threads = check_int(threads, "threads", minimum=1)
     if backend == "numpy":
         if device is not None:
             raise ValueError(f"device: got {device!r}; a device is only used with backend='torch'")
-        fold = _NumpyFolder(qv, b, k, rows or _cpu_rows(d))
+        folds = [_NumpyFolder(qv, b, k, rows or _cpu_rows(d)) for _ in range(n_threads)]
     else:
-        fold = _TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))
-    state = None
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled explicitly
-        for block in _blocks(keys, d, backend):
-            for start in range(0, block.shape[0], fold.rows):
-                part = fold(block[start : start + fold.rows])
-                state = part if state is None else _merge(state, part, b)
-        if state is None:
-            check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
-        return _finish(state, fold.top.scores, b, v, k)
+        if n_threads != 1:
+            raise ValueError(f"threads: got {threads!r}; backend='torch' takes 1 (torch sets its own threads)")
+        folds = [_TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))]
+    _fold_all(folds, _blocks(keys, d, backend))
+    sums, top = _combine(folds)
+    if sums.y is None:
+        check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _finish(sums, top.scores, b, v, k)
+
+
+def _fold_all(folds: list, blocks: Iterator[Any]) -> None:
+    """Feed every block to the folders: all to one, or contiguous row ranges to one each, concurrently."""
+    if len(folds) == 1:
+        for block in blocks:
+            _fold_rows(folds[0], block)
+        return
+    with ThreadPoolExecutor(len(folds), thread_name_prefix="attnscale") as pool:
+        for block in blocks:
+            n = block.shape[0]
+            step = -(-n // (len(folds) * folds[0].rows)) * folds[0].rows  # whole chunks per range
+            list(pool.map(_fold_rows, folds, [block[j * step : (j + 1) * step] for j in range(len(folds))]))
+
+
+def _fold_rows(fold: Any, block: Any) -> None:
+    # errstate is per thread: overflow is detected and handled explicitly in the folders
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, block.shape[0], fold.rows):
+            fold(block[start : start + fold.rows])
+
+
+def _combine(folds: list) -> tuple[_Sums, _RunningTop]:
+    sums, top = folds[0].sums, folds[0].top
+    for other in folds[1:]:
+        if other.sums.y is not None:
+            sums.add(other.sums.m, other.sums.rest, other.sums.s1, other.sums.s2, other.sums.y)
+            top.update(other.top.scores, float(other.top.scores.max()))
+    return sums, top
 
 
 # ---------------------------------------------------------------------------
@@ -383,35 +434,38 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Partial:
-    r"""Log-sum-exp summary of some keys, relative to their largest score ``m``.
+class _Sums:
+    r"""Running log-sum-exp state of the keys seen so far, relative to their largest score ``m``.
 
-    ``rest`` is :math:`S_0 - 1` (every term but one copy of the top key's),
-    ``s1`` is :math:`S_1`, ``s2`` is :math:`S_2` and ``y`` is :math:`Y`.
+    ``rest`` is :math:`S_0 - 1` (every term but one copy of the top key's), ``s1`` is
+    :math:`S_1`, ``s2`` is :math:`S_2` and ``y`` is :math:`Y` (updated in place).
     """
 
-    m: float
-    rest: float
-    s1: float
-    s2: float
-    y: np.ndarray
+    def __init__(self, beta: float) -> None:
+        self.beta = beta
+        self.m = -math.inf
+        self.rest = self.s1 = self.s2 = 0.0
+        self.y: np.ndarray | None = None
 
-
-def _merge(a: _Partial, b: _Partial, beta: float) -> _Partial:
-    """Fold two summaries into one, relative to the larger maximum (online log-sum-exp)."""
-    if b.m > a.m:
-        a, b = b, a
-    delta = 0.0 if beta == 0.0 else max(beta * (b.m - a.m), LOG_FLOOR)
-    f = math.exp(delta)
-    s0_b = 1.0 + b.rest
-    return _Partial(
-        m=a.m,
-        rest=a.rest + f * s0_b,
-        s1=a.s1 + f * (b.s1 + delta * s0_b),
-        s2=a.s2 + f * f * b.s2,
-        y=a.y + f * b.y,
-    )
+    def add(self, m: float, rest: float, s1: float, s2: float, y: np.ndarray) -> None:
+        """Fold in one chunk's sums (relative to its own maximum ``m``); ``y`` may be overwritten."""
+        if self.y is None:
+            self.m, self.rest, self.s1, self.s2, self.y = m, rest, s1, s2, y
+            return
+        if m > self.m:  # the chunk holds the new maximum: rescale the old sums down to it
+            self.m, m = m, self.m
+            self.rest, rest = rest, self.rest
+            self.s1, s1 = s1, self.s1
+            self.s2, s2 = s2, self.s2
+            self.y, y = y, self.y
+        delta = 0.0 if self.beta == 0.0 else max(self.beta * (m - self.m), LOG_FLOOR)
+        f = math.exp(delta)
+        s0 = 1.0 + rest
+        self.rest += f * s0
+        self.s1 += f * (s1 + delta * s0)
+        self.s2 += f * f * s2
+        y *= f
+        self.y += y
 
 
 class _RunningTop:
@@ -434,7 +488,7 @@ class _RunningTop:
             self.threshold = float(both.min())
 
 
-def _finish(state: _Partial, top: np.ndarray, beta: float, values: np.ndarray | None, top_k: int) -> AttentionStats:
+def _finish(state: _Sums, top: np.ndarray, beta: float, values: np.ndarray | None, top_k: int) -> AttentionStats:
     s0 = 1.0 + state.rest
     top_mass = float(np.exp(_logit_gaps(beta, top - state.m)).sum()) / s0
     return AttentionStats(
@@ -464,30 +518,31 @@ class _NumpyFolder:
 
     def __init__(self, q: np.ndarray, beta: float, top_k: int, rows: int) -> None:
         self.beta, self.rows = beta, rows
+        self.sums = _Sums(beta)
         self.top = _RunningTop(top_k)
         self._q1 = np.stack((q, np.ones_like(q)), axis=1)  # (d, 2): scores and row sums
         self._s1 = np.empty((rows, 2))
         self._t = np.empty(rows)
         self._e = np.empty(rows)
 
-    def __call__(self, block: Any) -> _Partial:
-        kc = np.asarray(block)
-        if kc.dtype != np.float64:
-            kc = check_matrix(kc, "keys", cols=self._q1.shape[0])
+    def __call__(self, block: Any) -> None:
+        kc = block if isinstance(block, np.ndarray) and block.dtype == np.float64 else None
+        if kc is None:
+            kc = check_matrix(block, "keys", cols=self._q1.shape[0])
         c = kc.shape[0]
         both = np.matmul(kc, self._q1, out=self._s1[:c])
-        if not math.isfinite(float(both.sum())):
+        if not math.isfinite(np.add.reduce(both, axis=None)):
             self._check_entries(kc, both[:, 0])
         t = self._t[:c]
         np.copyto(t, both[:, 0])
-        i = int(np.argmax(t))
+        i = int(t.argmax())
         m = float(t[i])
         self.top.update(t, m)
         np.subtract(t, m, out=t)
         if self.beta == 0.0:
             t.fill(0.0)
         else:
-            t *= self.beta
+            np.multiply(t, self.beta, out=t)
         e = np.exp(t, out=self._e[:c])
         e[i] = 0.0
         s1 = float(e @ t)
@@ -496,7 +551,7 @@ class _NumpyFolder:
             s1 = float(e @ t)
         y = e @ kc
         y += kc[i]
-        return _Partial(m=m, rest=float(e.sum()), s1=s1, s2=1.0 + float(e @ e), y=y)
+        self.sums.add(m, float(np.add.reduce(e)), s1, 1.0 + float(e @ e), y)
 
     def _check_entries(self, kc: np.ndarray, scores: np.ndarray) -> None:
         """Slow path: name non-finite keys, or scores that overflow; let overflowing row sums pass."""
@@ -518,14 +573,15 @@ class _TorchFolder:
             else:
                 rows = _cpu_rows(q.shape[0])
         self.rows, self.beta = rows, beta
+        self.sums = _Sums(beta)
         self.top = _RunningTop(top_k)
         self.q = torch.as_tensor(q, dtype=torch.float64, device=self.device)
 
-    def __call__(self, block: Any) -> _Partial:
+    def __call__(self, block: Any) -> None:
         with self.torch.no_grad():
-            return self._fold(block)
+            self._fold(block)
 
-    def _fold(self, block: Any) -> _Partial:
+    def _fold(self, block: Any) -> None:
         torch = self.torch
         d = self.q.shape[0]
         if _is_tensor(block):
@@ -549,7 +605,7 @@ class _TorchFolder:
             _check_top_score(float(scores[~np.isfinite(scores)][0]))
         m_c, rest, s1, s2 = (float(x) for x in packed[2:6])
         self.top.update(packed[6 + d :], m_c)
-        return _Partial(m=m_c, rest=rest, s1=s1, s2=s2, y=packed[6 : 6 + d].copy())
+        self.sums.add(m_c, rest, s1, s2, packed[6 : 6 + d].copy())
 
 
 def _import_torch():
