@@ -87,6 +87,8 @@ ETA_ZERO = 1e-9
 K_MIN = 10
 #: Most distinct values fitted.
 K_MAX = 400
+#: Level of the intervals compared by the adaptive choice of k (known endpoint).
+LEPSKI_LEVEL = 0.99
 #: A single top value is an atom when the fitted tail of the others gives it a
 #: posterior-predictive probability below this.
 ATOM_ALPHA = 1e-3
@@ -398,7 +400,7 @@ def _estimate(scores: np.ndarray, n_total: Any, k: Any, endpoint: Any, level: fl
                 f"endpoint: got {t!r}, but {int(counts[0])} score(s) reach {values[0]!r}; "
                 "with a known endpoint every score must lie strictly below it"
             )
-        k_used = _k(k, values.size, _scale(values.size, n_all, big_n))
+        k_used = _lepski_k(values, t) if k is None else _k(k, values.size)
         return _fit_known(values, counts, t, k_used, big_n, level, gen)
     if values.size == 1:
         raise ValueError(f"scores: all {n_all} scores equal {values[0]!r}; there is no tail to estimate")
@@ -419,6 +421,33 @@ def _k(k: Any, n_distinct: int, n_scale: int | None = None) -> int:
     if k > n_distinct:
         raise ValueError(f"k: got {k}; only {n_distinct} distinct scores are available")
     return k
+
+
+def _lepski_k(values: np.ndarray, t: float) -> int:
+    r"""Adaptive ``k`` for a known endpoint (Lepski's rule, docs/theory.md section 2).
+
+    On the ladder :math:`k_j = \lfloor 10 \cdot 2^{j/2} \rfloor \le \min(D, K_{MAX})`, the exact
+    ``LEPSKI_LEVEL`` intervals of :math:`\gamma` (pivot :math:`\gamma H_k \sim \mathrm{Gamma}(k-1)`)
+    are intersected in turn; the chosen ``k`` is the largest before the intersection
+    becomes empty, i.e. the largest one whose estimate still agrees with every
+    smaller, less biased one.
+    """
+    top = min(values.size, K_MAX)
+    if top <= K_MIN:
+        return max(3, top)
+    ladder = sorted({int(10 * 2 ** (j / 2)) for j in range(40) if 10 * 2 ** (j / 2) <= top} | {top})
+    log_u = np.log(t - values[:top])
+    lo, hi = 0.0, math.inf
+    chosen = ladder[0]
+    tail = 0.5 * (1.0 - LEPSKI_LEVEL)
+    for kk in ladder:
+        h = float(np.sum(log_u[kk - 1] - log_u[:kk]))
+        g_lo, g_hi = stats.gamma.ppf([tail, 1.0 - tail], kk - 1) / h
+        lo, hi = max(lo, g_lo), min(hi, g_hi)
+        if lo > hi:
+            break
+        chosen = kk
+    return chosen
 
 
 def _scale(n_distinct: int, n_all: int, big_n: int) -> int:
