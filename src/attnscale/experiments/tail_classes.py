@@ -1,0 +1,262 @@
+"""Beyond the sphere: the three tail classes, the simplex model and estimating a tail from data.
+
+Theory section 2.  Parts of the table (column ``part``):
+
+- ``pd``: Gaussian keys (Gumbel class) at ``beta = c a_n`` from the exact sampler, over n up to
+  1e18: ``E sum w^2`` and ``E W_1``; ``pd_limit``: the Poisson-Dirichlet(1/c) limit from the
+  Gamma-process representation (``E sum w^2 = 1 - 1/c``).
+- ``calibration``: :func:`attnscale.estimate.calibration_case` per exact law (coverage, bias, RMSE).
+- ``local_dim``: pointwise intrinsic dimension on scikit-dimension's benchmark manifolds, ours
+  (known endpoint 0) against ``skdim.id.MLE`` on the same neighbours (RMSE to the true dimension).
+- ``simplex``: self weight and output cosine of the simplex model over (rho, g) at n = 1e6, and the
+  clustered almost-simplex masses over g (the middle phase).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from ..estimate import CALIBRATION_CASES, calibration_case, estimate_tail
+from ..laws import GaussianScoreLaw, UniformScoreLaw
+from ..parallel import run_tasks
+from ..sampler import sample_top
+from ..simplex import ClusteredSimplex, SimplexModel
+from ..tails import critical_beta
+from ._claims import Claim, mean_se
+
+NAME = "tail_classes"
+TITLE = "Every tail class: Weibull, Gumbel (Poisson-Dirichlet), atom plus gap (simplex); estimating a tail"
+SECTION = "2"
+
+_COLS = ("part", "case", "metric", "x", "y", "value", "se")
+#: Manifolds of the local-dimension comparison (scikit-dimension's BenchmarkManifolds).
+MANIFOLDS = ("M5a_Helix1d", "M7_Roll", "M2_Affine_3to5", "M3_Nonlinear_4to6", "M4_Nonlinear", "M1_Sphere", "M10a_Cubic")
+#: Calibration cases whose first-order tail is not reached at their N (reported, not claimed).
+PENULTIMATE = ("uniform d=33",)
+
+
+def config(quick: bool, seed: int) -> dict:
+    """Quick: 40 calibration replications, 4000 draws; full: 200 and 40 000."""
+    return {
+        "seed": seed,
+        "log10_n": [3.0, 6.0, 9.0, 12.0, 15.0, 18.0],
+        "cs": [0.5, 1.0, 2.0, 4.0],
+        "draws": 4000 if quick else 40_000,
+        "limit_draws": 2000 if quick else 20_000,
+        "reps": 40 if quick else 200,
+        "points": 100 if quick else 400,
+    }
+
+
+def _table(rows: list[tuple]) -> pa.Table:
+    cols = list(zip(*rows)) if rows else [[] for _ in _COLS]
+    return pa.table({name: list(col) for name, col in zip(_COLS, cols)})
+
+
+def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    kind = cfg["kind"]
+    rows: list[tuple] = []
+    if kind == "pd":
+        law = GaussianScoreLaw(1.0)
+        n = int(round(10 ** cfg["log10_n"]))
+        for c in cfg["cs"]:
+            top = sample_top(law, n, c * law.critical_beta(n), cfg["draws"], rng)
+            for metric, v in (("sum_w2", 1.0 / top.n_eff), ("w1", top.max_weight)):
+                rows.append(("pd", "gaussian", metric, float(n), c, *mean_se(v)))
+    elif kind == "pd_limit":
+        gam = np.cumsum(rng.standard_exponential((cfg["draws"], 4000)), axis=1)
+        for c in cfg["cs"]:
+            w = gam ** (-c)
+            w /= w.sum(axis=1, keepdims=True)
+            rows.append(("pd_limit", "gamma representation", "sum_w2", math.inf, c, *mean_se((w * w).sum(axis=1))))
+            rows.append(("pd_limit", "gamma representation", "w1", math.inf, c, *mean_se(w[:, 0])))
+    elif kind == "calibration":
+        row = calibration_case(cfg["case"], cfg["reps"], rng)
+        for metric, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append(("calibration", cfg["case"], metric, float(row["n"]), math.nan, float(value), math.nan))
+    elif kind == "local_dim":
+        rows = _local_dim(cfg, rng)
+    elif kind == "simplex":
+        n = 10**6
+        for rho in np.linspace(0.0, 0.9, 19):
+            model = SimplexModel(float(rho))
+            for g in np.linspace(0.0, 12.0, 121):
+                rows.append(("simplex", "simplex", "self_weight", float(rho), float(g), model.self_weight(n, float(g)), 0.0))
+                rows.append(("simplex", "simplex", "output_cos", float(rho), float(g), model.output_cosine(n, float(g)), 0.0))
+        clustered = ClusteredSimplex(0.0, 0.8, 0.5)
+        for g in np.linspace(0.0, 4.0, 81):
+            for metric, v in zip(("self", "cluster", "rest"), clustered.masses(n, float(g))):
+                rows.append(("simplex", "clustered", metric, float(n), float(g), v, 0.0))
+        # brute force on explicit tokens at g_c: the self weight n / (2n - 1)
+        model, m = SimplexModel(0.5), 400
+        y = model.tokens(m)
+        s = critical_beta(m, model.score_tail()) * (y @ y[0])
+        w = np.exp(s - s.max())
+        rows.append(("simplex", "brute", "self_weight_at_beta_star", float(m), 0.5, float(w[0] / w.sum()), 0.0))
+    return _table(rows)
+
+
+def _local_dim(cfg: dict, rng: np.random.Generator) -> list[tuple]:
+    """RMSE of pointwise dimension estimates: ours (known endpoint 0) and skdim's MLE on the same kNN."""
+    try:
+        import skdim
+        from skdim.datasets import BenchmarkManifolds
+        from sklearn.neighbors import NearestNeighbors
+    except ImportError:
+        return [("local_dim", cfg["manifold"], "missing", math.nan, math.nan, math.nan, math.nan)]
+    bm = BenchmarkManifolds(random_state=int(rng.integers(2**31)))
+    name = cfg["manifold"]
+    true = int(bm.truth.loc[name, "Intrinsic Dimension"])
+    x = bm.generate(name, n=2500, d=true, dim=int(bm.truth.loc[name, "Number of variables"]))
+    dist, idx = NearestNeighbors(n_neighbors=101).fit(x).kneighbors(x)
+    dist, idx = dist[:, 1:], idx[:, 1:]
+    pts = rng.choice(x.shape[0], cfg["points"], replace=False)
+    ours = np.array([estimate_tail(-dist[i], endpoint=0.0, n_total=x.shape[0] - 1).gamma for i in pts])
+    theirs = np.asarray(skdim.id.MLE().fit_transform_pw(x, precomputed_knn_arrays=(dist, idx)))[pts]
+    rows = []
+    for metric, est in (("rmse_ours", ours), ("rmse_skdim", theirs)):
+        err = (est - true) ** 2
+        rmse = math.sqrt(err.mean())
+        rows.append(("local_dim", name, metric, float(true), math.nan, rmse, float(err.std(ddof=1) / math.sqrt(err.size) / (2 * rmse))))
+    return rows
+
+
+def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+    """Tasks: one per n (PD), the PD limit, one per calibration case, one per manifold, the simplex grid."""
+    base = {k: cfg[k] for k in ("cs", "draws")}
+    tasks = [{"kind": "pd", "log10_n": x, **base} for x in cfg["log10_n"]]
+    tasks.append({"kind": "pd_limit", "cs": cfg["cs"], "draws": cfg["limit_draws"]})
+    tasks += [{"kind": "calibration", "case": case, "reps": cfg["reps"]} for case in CALIBRATION_CASES]
+    tasks += [{"kind": "local_dim", "manifold": m, "points": cfg["points"]} for m in MANIFOLDS]
+    tasks.append({"kind": "simplex"})
+    return pa.concat_tables(run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME))
+
+
+def _select(table: pa.Table, part: str, **eq) -> dict[str, np.ndarray]:
+    cols = {c: np.asarray(table[c].to_pylist()) for c in _COLS}
+    sel = cols["part"] == part
+    for k, v in eq.items():
+        sel &= cols[k] == v
+    return {c: v[sel] for c, v in cols.items()}
+
+
+def figure(table: pa.Table):
+    """Critical scales of the three classes; PD check; simplex phase plot; clustered masses; calibration table."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(14, 15))
+    grid = fig.add_gridspec(3, 2, height_ratios=[1, 1, 1.1])
+    ax = fig.add_subplot(grid[0, 0])
+    ns = np.logspace(1, 18, 60)
+    weib = [critical_beta(int(n), UniformScoreLaw(5).tail()) for n in ns]
+    gauss = [GaussianScoreLaw(1.0).critical_beta(int(n)) for n in ns]
+    atom = [critical_beta(int(n), SimplexModel(0.5).score_tail()) for n in ns]
+    ax.loglog(ns, weib, label="Weibull, uniform S^4: (kappa n)^(1/gamma) ~ n^(1/2)")
+    ax.loglog(ns, gauss, label="Gumbel, Gaussian keys: a_n ~ sqrt(2 log n)")
+    ax.loglog(ns, atom, label="atom + gap, simplex rho=0.5: log(n-1)/(1-rho)")
+    ax.set_xlabel("n")
+    ax.set_ylabel("beta*(n)")
+    ax.set_title("Critical scale of each tail class")
+    ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[0, 1])
+    pd_rows = _select(table, "pd", metric="sum_w2")
+    lim = _select(table, "pd_limit", metric="sum_w2")
+    for c in sorted(set(pd_rows["y"].tolist())):
+        sel = pd_rows["y"] == c
+        line = ax.errorbar(np.log10(pd_rows["x"][sel]), pd_rows["value"][sel], yerr=2 * pd_rows["se"][sel], marker="o", label=f"c = {c:g}")
+        target = 1 - 1 / c if c > 1 else 0.0
+        ax.axhline(target, ls="--", color=line[0].get_color(), lw=1)
+    ax.set_xlabel("log10 n")
+    ax.set_ylabel("E sum w^2 at beta = c a_n")
+    ax.set_title("Gaussian keys: PD(1/c) limit 1 - 1/c (dashed); c <= 1 freezes to 0")
+    ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[1, 0])
+    sx = _select(table, "simplex", case="simplex", metric="self_weight")
+    if sx["x"].size:
+        sc = ax.tricontourf(sx["x"], sx["y"], sx["value"], levels=np.linspace(0, 1, 21), cmap="viridis")
+        fig.colorbar(sc, ax=ax, label="self weight, n = 1e6")
+        rho = np.linspace(0, 0.9, 50)
+        ax.plot(rho, 1 / (1 - rho), "w--", label="g_c = 1/(1 - rho)")
+        ax.set_ylim(0, 12)
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xlabel("rho")
+    ax.set_ylabel("g  (beta = g log n)")
+    ax.set_title("Simplex model: self weight")
+    ax = fig.add_subplot(grid[1, 1])
+    for metric in ("self", "cluster", "rest"):
+        cl = _select(table, "simplex", case="clustered", metric=metric)
+        ax.plot(cl["y"], cl["value"], label=metric)
+    lo, hi = ClusteredSimplex(0.0, 0.8, 0.5).boundaries()
+    for b in (lo, hi):
+        ax.axvline(b, ls="--", color="gray")
+    ax.set_xlabel("g")
+    ax.set_ylabel("attention mass, n = 1e6")
+    ax.set_title("Almost-simplex (rho in [0, 0.8], clusters of n^0.5): the middle phase")
+    ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[2, :])
+    ax.axis("off")
+    cal = _select(table, "calibration")
+    cases = list(dict.fromkeys(cal["case"].tolist()))
+    metrics = ("kind_rate", "cover_gamma", "cover_endpoint", "cover_beta", "bias_eta", "rmse_eta", "bias_log_beta", "rmse_log_beta", "k")
+    cells = []
+    for case in cases:
+        vals = {m: cal["value"][(cal["case"] == case) & (cal["metric"] == m)] for m in metrics}
+        cells.append([case] + [f"{v[0]:.3g}" if v.size else "" for v in vals.values()])
+    if cells:
+        tab = ax.table(cellText=cells, colLabels=["case", *metrics], loc="center", fontsize=7)
+        tab.auto_set_font_size(False)
+        tab.set_fontsize(7)
+        tab.scale(1.0, 1.3)
+    ax.set_title("Calibration of estimate_tail on exact laws (95% intervals; eta = 1/gamma)")
+    fig.tight_layout()
+    return fig
+
+
+def check(table: pa.Table) -> list[Claim]:
+    """PD limit and freezing; calibration coverage >= 0.9; local dimension not worse than skdim; simplex at g_c."""
+    claims = []
+    lim = _select(table, "pd_limit", metric="sum_w2")
+    for c, v, se in zip(lim["y"], lim["value"], lim["se"]):
+        if c > 1:
+            claims.append(Claim.within(f"PD(1/c), c={c:g}: E sum W^2 = 1 - 1/c", 1 - 1 / c, v, 4 * se + 4000.0 ** (1 - 2 * c), "2", NAME, "Gamma-process representation, 4 SE + truncation"))
+    pd_rows = _select(table, "pd", metric="sum_w2")
+    w1 = _select(table, "pd", metric="w1")
+    if pd_rows["x"].size:
+        n_lo, n_hi = pd_rows["x"].min(), pd_rows["x"].max()
+        for c in (2.0, 4.0):
+            a = (pd_rows["y"] == c) & (pd_rows["x"] == n_lo)
+            b = (pd_rows["y"] == c) & (pd_rows["x"] == n_hi)
+            if a.any() and b.any():
+                gap = (pd_rows["value"][a][0] - (1 - 1 / c)) - (pd_rows["value"][b][0] - (1 - 1 / c))
+                se = math.hypot(pd_rows["se"][a][0], pd_rows["se"][b][0])
+                claims.append(Claim.at_least(f"Gaussian keys, c={c:g}: E sum w^2 moves toward PD's 1 - 1/c from n={n_lo:.0e} to {n_hi:.0e}", 0.0, gap, 4 * se, "2", NAME, "difference of the distances to 1 - 1/c, minus 4 SE"))
+        a = (w1["y"] == 1.0) & (w1["x"] == n_lo)
+        b = (w1["y"] == 1.0) & (w1["x"] == n_hi)
+        if a.any() and b.any():
+            drop = w1["value"][a][0] - w1["value"][b][0]
+            claims.append(Claim.at_least(f"Gaussian keys, c=1: E W_1 falls from n={n_lo:.0e} to {n_hi:.0e} (no macroscopic key)", 0.0, drop, 4 * math.hypot(w1["se"][a][0], w1["se"][b][0]), "2", NAME, "freezing at c = 1; 4 SE"))
+    cal = _select(table, "calibration")
+    for case in dict.fromkeys(cal["case"].tolist()):
+        get = {m: cal["value"][(cal["case"] == case) & (cal["metric"] == m)][0] for m in ("cover_gamma", "cover_beta", "reps")}
+        names = ["cover_beta"] if case.startswith("Gaussian") or case in PENULTIMATE else ["cover_gamma", "cover_beta"]
+        for m in names:
+            claims.append(Claim.at_least(f"{case}: coverage of the 95% interval ({m.split('_')[1]}) >= 0.90", 0.9, get[m], 0.0, "2", NAME, f"{int(get['reps'])} replications"))
+    ld = _select(table, "local_dim")
+    if ld["case"].size:
+        ours = ld["value"][ld["metric"] == "rmse_ours"]
+        theirs = ld["value"][ld["metric"] == "rmse_skdim"]
+        if ours.size and theirs.size:
+            claims.append(Claim.at_least("local dimension: mean RMSE of ours not above skdim's MLE on the same neighbours", 0.0, float(np.mean(theirs) - np.mean(ours)), 0.0, "2", NAME, f"{ours.size} manifolds, skdim MLE with its 100 neighbours"))
+        else:
+            claims.append(Claim.at_least("local dimension vs skdim", 0.0, math.nan, 0.0, "2", NAME, "scikit-dimension (and pandas) not installed"))
+    br = _select(table, "simplex", case="brute")
+    if br["value"].size:
+        m = br["x"][0]
+        claims.append(Claim.within("simplex model: self weight at beta*(n) = log(n-1)/(1-rho) is 1/2 (brute force, n=400)", 0.5, br["value"][0], 1e-12, "2", NAME, "explicit tokens, exact softmax"))
+        del m
+    return claims
