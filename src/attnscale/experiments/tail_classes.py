@@ -178,7 +178,7 @@ def figure(table: pa.Table):
     ax = fig.add_subplot(grid[1, 0])
     sx = _select(table, "simplex", case="simplex", metric="self_weight")
     if sx["x"].size:
-        sc = ax.tricontourf(sx["x"], sx["y"], sx["value"], levels=np.linspace(0, 1, 21), cmap="viridis")
+        sc = ax.tricontourf(sx["x"], sx["y"], np.clip(sx["value"], 0.0, 1.0 - 1e-9), levels=np.linspace(0, 1, 21), cmap="viridis")
         fig.colorbar(sc, ax=ax, label="self weight, n = 1e6")
         rho = np.linspace(0, 0.9, 50)
         ax.plot(rho, 1 / (1 - rho), "w--", label="g_c = 1/(1 - rho)")
