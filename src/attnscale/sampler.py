@@ -83,7 +83,7 @@ GL_ORDER = 4
 #: Bound on the relative error of the quantile spline; a cell is accepted when the spline
 #: matches ``gap_ppf`` within a quarter of it at the cell's four Gauss-Legendre nodes (the
 #: margin covers the points between nodes), elsewhere ``gap_ppf`` is used directly.
-QUANTILE_RTOL = 1e-10
+QUANTILE_RTOL = 1e-8
 #: When ``n - m`` is at most this, all ``n`` keys are enumerated exactly.
 ENUMERATE_MAX = 1024
 #: Smallest and largest ``m`` chosen by :func:`choose_m`.
