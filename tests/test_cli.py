@@ -117,3 +117,36 @@ def test_exponent_json_contract():
 def test_simulate_fast_at_1e18():
     out = json.loads(run_cli("simulate", "--d", "3", "--n", "1e18", "--c", "1", "--reps", "200", "--method", "fast", "--json").stdout)
     assert out["n"] == 10**18 and 0.3 < out["max_weight"]["mean"] < 0.8
+
+
+def test_critical_gaussian_keys_has_no_finite_endpoint():
+    out = json.loads(run_cli("critical", "--law", "gaussian", "--d", "8", "--sigma", "2", "--n", "1e6", "--json").stdout)
+    assert out["endpoint"] is None and out["gamma"] == 2.0
+    # Gumbel class: beta*(n) is the hazard at the top of n scores, about sqrt(2 log n) / sigma
+    assert out["beta_star"] == pytest.approx(np.sqrt(2 * np.log(1e6)) / 2, rel=0.15)
+
+
+def test_estimate_from_keys_and_bad_files(tmp_path):
+    rng = np.random.default_rng(5)
+    keys = rng.standard_normal((20000, 3))
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    np.save(tmp_path / "k.npy", keys)
+    np.save(tmp_path / "q.npy", np.array([0.0, 0.0, 1.0]))
+    out = json.loads(
+        run_cli("estimate", "--keys", str(tmp_path / "k.npy"), "--query", str(tmp_path / "q.npy"), "--n", "1e6", "--json").stdout
+    )
+    assert {"endpoint", "gamma", "gamma_ci", "kappa", "kind", "beta_star"} <= set(out)
+    # the command is a thin layer over estimate_summary (whose calibration tests/test_estimate.py checks)
+    from attnscale.estimate import estimate_summary
+
+    direct = estimate_summary(np.array([0.0, 0.0, 1.0]), keys, ns=[10**6], rng=0)
+    assert out["kind"] == direct["kind"] and out["gamma"] == pytest.approx(direct["gamma"], rel=1e-12)
+    assert out["gamma_ci"] == pytest.approx(direct["gamma_ci"], rel=1e-12)
+    assert set(out["beta_star"]) == {"1000000"}
+    for args, fragment in (
+        (("--keys", str(tmp_path / "missing.npy"), "--query", str(tmp_path / "q.npy")), "--keys"),
+        (("--keys", str(tmp_path / "k.npy")), "--query"),
+        ((), "--keys"),
+    ):
+        proc = run_cli("estimate", *args, check=False)
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr

@@ -18,6 +18,7 @@ import numpy as np
 import typer
 
 from ._validate import check_beta, check_choice, check_int, check_n, check_positive
+from .laws import LAW_NAMES
 
 app = typer.Typer(
     add_completion=False,
@@ -26,7 +27,6 @@ app = typer.Typer(
     help="Long-context scaling theory of softmax attention, computable and checkable.",
 )
 
-LAW_NAMES = ("uniform", "vmf", "subsphere", "power")
 METHODS = ("brute", "fast", "limit")
 
 # Reusable option declarations (one place for help texts and defaults).
@@ -36,6 +36,7 @@ NOpt = Annotated[str, typer.Option("--n", help="Context length n (1000000, 1e6 a
 KappaOpt = Annotated[float, typer.Option("--kappa", help="vmf: concentration of the keys around e_1.")]
 SubdimOpt = Annotated[int, typer.Option("--subdim", help="subsphere: keys uniform on S^{subdim-1}.")]
 EtaOpt = Annotated[float, typer.Option("--eta", help="power: key density proportional to |k - e_1|^eta.")]
+SigmaOpt = Annotated[float, typer.Option("--sigma", help="gaussian: keys N(0, sigma^2 I) in R^d.")]
 QueryCosOpt = Annotated[
     float,
     typer.Option("--query-cos", help="Cosine between the query and the law's axis e_1 (1: q = e_1)."),
@@ -57,6 +58,7 @@ class LawSpec:
     subdim: int
     eta: float
     query_cos: float
+    sigma: float = 1.0
 
     def build(self):
         """The :class:`attnscale.laws.KeyLaw` and the unit query."""
@@ -69,6 +71,8 @@ class LawSpec:
             params["m"] = self.subdim
         elif self.name == "power":
             params["eta"] = self.eta
+        elif self.name == "gaussian":
+            params["sigma"] = self.sigma
         law = law_from_name(self.name, self.d, **params)
         return law, query_from_cosine(self.d, self.query_cos)
 
@@ -89,7 +93,19 @@ def query_from_cosine(d: int, cos: float) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+def _finite_or_none(value: Any) -> Any:
+    """Replace infinities and NaN (not JSON) by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
 def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
+    payload = _finite_or_none(payload)
     if as_json:
         typer.echo(json.dumps(payload, allow_nan=False))
         return
@@ -138,12 +154,13 @@ def critical(
     subdim: SubdimOpt = 2,
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
+    sigma: SigmaOpt = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Critical scale beta*(n) of a key law, and the regime of (n, beta) (theory section 2)."""
     from .tails import critical_beta, regime
 
-    spec = _law_spec(law, d, kappa, subdim, eta, query_cos)
+    spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
     n_int = check_n(n, "--n")
     tail = key_law.score_tail(q)
@@ -183,6 +200,7 @@ def simulate(
     subdim: SubdimOpt = 2,
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
+    sigma: SigmaOpt = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Draw the attention weights' statistics at (n, beta): brute force, fast exact sampler, or limit law."""
@@ -193,7 +211,7 @@ def simulate(
         raise UsageError("--beta/--c: give exactly one of --beta B or --c C")
     if save_samples is not None and save_samples.suffix != ".npz":
         raise UsageError(f"--save-samples: got {str(save_samples)!r}; expected a file name ending in .npz")
-    spec = _law_spec(law, d, kappa, subdim, eta, query_cos)
+    spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
     result = simulate_stats(
         key_law,
@@ -237,12 +255,13 @@ def exponent(
     subdim: SubdimOpt = 2,
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
+    sigma: SigmaOpt = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Exact finite-n critical curve beta_half(n) and its fitted exponent (theory section 5)."""
     from .exponent import exponent_curve
 
-    spec = _law_spec(law, d, kappa, subdim, eta, query_cos)
+    spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
     result = exponent_curve(
         key_law,
@@ -297,6 +316,48 @@ def heat(
     Console().print(table)
 
 
+def _load_array(path: Path | None, option: str) -> np.ndarray | None:
+    if path is None:
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{option}: no such file {str(path)!r}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{option}: cannot read {str(path)!r} as a .npy array ({exc})") from None
+
+
+@app.command()
+def estimate(
+    keys: Annotated[Path | None, typer.Option("--keys", help="Keys, an (n, d) .npy array.")] = None,
+    query: Annotated[Path | None, typer.Option("--query", help="Query (d,) or queries (k, d), .npy.")] = None,
+    scores: Annotated[Path | None, typer.Option("--scores", help="Scores, a 1-D .npy array (instead of keys).")] = None,
+    n: Annotated[list[str] | None, typer.Option("--n", help="Context length(s) for beta*(n) (repeatable).")] = None,
+    n_total: Annotated[str | None, typer.Option("--n-total", help="Population size the scores are the top of.")] = None,
+    level: Annotated[float, typer.Option("--level", help="Confidence level of the intervals.")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the interval computation.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimate the score tail (endpoint, gamma, kind) from data, and beta*(n) with its interval (section 2)."""
+    from .estimate import estimate_summary
+
+    if (scores is None) == (keys is None):
+        raise UsageError("--keys/--scores: give --keys K.npy with --query q.npy, or --scores S.npy")
+    if keys is not None and query is None:
+        raise UsageError("--query: required with --keys")
+    if not (0.0 < level < 1.0):
+        raise UsageError(f"--level: got {level}; expected a number in (0, 1)")
+    ns = [check_n(x, "--n") for x in n] if n else None
+    total = None if n_total is None else check_n(n_total, "--n-total")
+    if scores is not None:
+        payload = estimate_summary(_load_array(scores, "--scores"), ns=ns, n_total=total, level=level, rng=seed)
+    else:
+        payload = estimate_summary(
+            _load_array(query, "--query"), _load_array(keys, "--keys"), ns=ns, n_total=total, level=level, rng=seed
+        )
+    _emit(payload, as_json, "attnscale estimate")
+
+
 @app.command()
 def report(
     quick: Annotated[bool, typer.Option("--quick", help="Small Monte Carlo: minutes on 2 cores.")] = False,
@@ -343,11 +404,13 @@ def report(
     _emit(payload, as_json, "attnscale report")
 
 
-def _law_spec(law: str, d: int, kappa: float, subdim: int, eta: float, query_cos: float) -> LawSpec:
+def _law_spec(
+    law: str, d: int, kappa: float, subdim: int, eta: float, query_cos: float, sigma: float = 1.0
+) -> LawSpec:
     check_choice(law, "--law", LAW_NAMES)
     if d < 2:
         raise UsageError(f"--d: got {d}; expected an integer >= 2")
-    return LawSpec(law, d, kappa, subdim, eta, query_cos)
+    return LawSpec(law, d, kappa, subdim, eta, query_cos, sigma)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ EXPERIMENTS = (
     "supercritical",
     "large_d",
     "heat",
+    "tail_classes",
 )
 
 __all__ = ["EXPERIMENTS", "Claim"]
