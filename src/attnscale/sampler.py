@@ -102,6 +102,11 @@ KAPPA_LAGUERRE = 0.8
 Y_STOP = 60.0
 #: Gauss-Laguerre nodes.
 LAGUERRE_ORDER = 16
+#: Bound on the relative error of the gap density taken from the quantile spline (checked per
+#: cell at its nodes against ``gap_pdf``, within a quarter of it).
+DENSITY_RTOL = 1e-6
+#: Newton steps inverting the quantile spline.
+_NEWTON_STEPS = 6
 #: Elements of the temporary arrays of one vectorized quadrature pass; table rows per pass.
 _BLOCK_ELEMENTS = 2**20
 _ROW_BLOCK = 16
@@ -400,17 +405,22 @@ class _Grid:
     ``node_w`` (measure ``dp``).  ``coef`` are the cubic-spline coefficients
     of ``log g`` per cell; ``cell_ok[j]`` says the spline matched ``gap_ppf``
     within ``QUANTILE_RTOL / 4`` at the four nodes of cell ``j`` (elsewhere
-    ``gap_ppf`` is called directly).  ``tail_mass[j]`` is the quadrature mass
-    of cells ``j..J-1`` (``tail_mass[J] = 0``).
+    ``gap_ppf`` is called directly).  ``node_f`` are the exact densities
+    ``gap_pdf`` at the nodes, and ``dens_ok[j]`` says the spline's density
+    :math:`p(1-p)/(dG/dv)` matched them within ``DENSITY_RTOL / 4``.
+    ``tail_mass[j]`` is the quadrature mass of cells ``j..J-1`` plus the exact
+    mass ``1 - p`` beyond the lattice.
     """
 
     law: ScoreLaw
     v: np.ndarray
     g: np.ndarray
     node_g: np.ndarray
+    node_f: np.ndarray
     node_w: np.ndarray
     coef: np.ndarray
     cell_ok: np.ndarray
+    dens_ok: np.ndarray
     tail_mass: np.ndarray
 
 
@@ -430,29 +440,46 @@ def _lattice(v_lo: float, v_hi: float) -> np.ndarray:
     return np.arange(j0, j1 + 1) * PANEL
 
 
-def _evaluate(law: ScoreLaw, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact gaps at lattice points ``v`` and at the Gauss-Legendre nodes of the cells between them."""
+def _evaluate(law: ScoreLaw, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact gaps at lattice points ``v``, and gaps and densities at the nodes of the cells between them."""
     nodes, _ = _cell_nodes(v[:-1], v[1:])
     g = np.asarray(law.gap_ppf(special.expit(v)), dtype=float)
     node_g = np.asarray(law.gap_ppf(special.expit(nodes)), dtype=float)
-    return g, node_g
+    node_f = np.asarray(law.gap_pdf(node_g), dtype=float)
+    return g, node_g, node_f
 
 
-def _assemble(law: ScoreLaw, v: np.ndarray, g: np.ndarray, node_g: np.ndarray) -> _Grid:
+def _assemble(law: ScoreLaw, v: np.ndarray, g: np.ndarray, node_g: np.ndarray, node_f: np.ndarray) -> _Grid:
     """Spline, per-cell verification and quadrature weights of a lattice whose exact gaps are known."""
     nodes, weights = _cell_nodes(v[:-1], v[1:])
     coef = np.zeros((4, v.size - 1))
     cell_ok = np.zeros(v.size - 1, dtype=bool)
+    dens_ok = np.zeros(v.size - 1, dtype=bool)
     if np.all((g > 0) & np.isfinite(g)):
         spline = CubicSpline(v, np.log(g))
         fit = np.exp(spline(nodes))
         cell_ok = np.all(np.abs(fit - node_g) <= 0.25 * QUANTILE_RTOL * node_g, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dens = special.expit(nodes) * special.expit(-nodes) / (fit * spline(nodes, 1))
+        good = np.isfinite(dens) & (dens > 0) & (np.abs(dens - node_f) <= 0.25 * DENSITY_RTOL * node_f)
+        dens_ok = cell_ok & np.all(good, axis=1)
         coef = np.ascontiguousarray(spline.c)
     # mass of the cells above each lattice point, plus the exact mass 1 - p beyond the lattice
     tail_mass = np.append(np.cumsum(weights.sum(axis=1)[::-1])[::-1], 0.0) + special.expit(-v[-1])
-    for arr in (v, g, node_g, weights, coef, cell_ok, tail_mass):
+    for arr in (v, g, node_g, node_f, weights, coef, cell_ok, dens_ok, tail_mass):
         arr.setflags(write=False)
-    return _Grid(law=law, v=v, g=g, node_g=node_g, node_w=weights, coef=coef, cell_ok=cell_ok, tail_mass=tail_mass)
+    return _Grid(
+        law=law,
+        v=v,
+        g=g,
+        node_g=node_g,
+        node_f=node_f,
+        node_w=weights,
+        coef=coef,
+        cell_ok=cell_ok,
+        dens_ok=dens_ok,
+        tail_mass=tail_mass,
+    )
 
 
 def _build_grid(law: ScoreLaw, v_lo: float, v_hi: float = V_MAX) -> _Grid:
@@ -467,21 +494,24 @@ def _extend_grid(grid: _Grid, v_lo: float, v_hi: float) -> _Grid:
     j_old = np.rint(grid.v / PANEL).astype(np.int64)
     j_new = np.rint(want / PANEL).astype(np.int64)
     below, above = j_new[j_new <= j_old[0]], j_new[j_new >= j_old[-1]]
-    g_parts, node_parts = [], []
+    g_parts, node_parts, dens_parts = [], [], []
     if below.size > 1:
-        g_lo, n_lo = _evaluate(grid.law, below * PANEL)
+        g_lo, n_lo, f_lo = _evaluate(grid.law, below * PANEL)
         g_parts.append(g_lo[:-1])
         node_parts.append(n_lo)
+        dens_parts.append(f_lo)
     g_parts.append(grid.g)
     node_parts.append(grid.node_g)
+    dens_parts.append(grid.node_f)
     if above.size > 1:
-        g_hi, n_hi = _evaluate(grid.law, above * PANEL)
+        g_hi, n_hi, f_hi = _evaluate(grid.law, above * PANEL)
         g_parts.append(g_hi[1:])
         node_parts.append(n_hi)
+        dens_parts.append(f_hi)
     if len(g_parts) == 1:
         return grid
     v = np.arange(min(below[0], j_old[0]), max(above[-1], j_old[-1]) + 1) * PANEL
-    return _assemble(grid.law, v, np.concatenate(g_parts), np.concatenate(node_parts))
+    return _assemble(grid.law, v, np.concatenate(g_parts), np.concatenate(node_parts), np.concatenate(dens_parts))
 
 
 def _covering_grid(
@@ -526,19 +556,50 @@ def _grid_for_base(law: ScoreLaw, grid: _Grid | None, base: _Base, beta: float) 
     return _covering_grid(law, grid, float(base.v[:, 0].min()), float(base.v.max()), beta, v_ref)
 
 
-def _gaps(grid: _Grid, v: np.ndarray) -> np.ndarray:
-    """Gaps at logits ``v``: the spline in verified cells, ``gap_ppf`` elsewhere."""
-    v = np.asarray(v, dtype=float)
+def _spline(grid: _Grid, v: np.ndarray, derivative: bool = False):
+    r"""Cell index, inside-lattice flag, :math:`\log G` and (optionally) :math:`d\log G/dv` of the spline at ``v``."""
     j = np.floor((v - grid.v[0]) / PANEL)
     inside = (j >= 0) & (j < grid.v.size - 1)
     j = np.clip(j, 0, grid.v.size - 2).astype(np.int64)
     x = v - grid.v[j]
-    c = grid.coef
-    out = np.exp(((c[0, j] * x + c[1, j]) * x + c[2, j]) * x + c[3, j])
+    c0, c1, c2, c3 = grid.coef[0, j], grid.coef[1, j], grid.coef[2, j], grid.coef[3, j]
+    log_g = ((c0 * x + c1) * x + c2) * x + c3
+    slope = ((3.0 * c0 * x + 2.0 * c1) * x + c2) if derivative else None
+    return j, inside, log_g, slope
+
+
+def _gaps(grid: _Grid, v: np.ndarray) -> np.ndarray:
+    """Gaps at logits ``v``: the spline in verified cells, ``gap_ppf`` elsewhere."""
+    v = np.asarray(v, dtype=float)
+    j, inside, log_g, _ = _spline(grid, v)
+    out = np.exp(log_g)
     exact = ~(inside & grid.cell_ok[j])
     if np.any(exact):
         out[exact] = grid.law.gap_ppf(special.expit(v[exact]))
     return out
+
+
+def _density(grid: _Grid, g: np.ndarray, v_start: np.ndarray) -> np.ndarray:
+    r"""Gap density :math:`f_G(g) = p(1-p) / (dG/dv)` from the spline, inverted by Newton from ``v_start``.
+
+    Where the inversion does not converge or lands in a cell whose spline
+    density was not verified (``dens_ok``), ``gap_pdf`` is called directly.
+    """
+    target = np.log(g)
+    v = np.array(v_start, dtype=float)
+    lo, hi = grid.v[0], grid.v[-1]
+    for _ in range(_NEWTON_STEPS):
+        _, _, log_g, slope = _spline(grid, v, derivative=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.clip(v - (log_g - target) / slope, lo, hi)
+    j, inside, log_g, slope = _spline(grid, v, derivative=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = special.expit(v) * special.expit(-v) / (np.exp(log_g) * slope)
+    good = inside & grid.dens_ok[j] & (np.abs(log_g - target) <= 1e-13 * np.maximum(1.0, np.abs(target)))
+    good &= np.isfinite(f) & (f > 0)
+    if not np.all(good):
+        f[~good] = grid.law.gap_pdf(g[~good])
+    return f
 
 
 # ---------------------------------------------------------------------------
@@ -681,11 +742,18 @@ def _laguerre(grid: _Grid, beta: float, v_p: np.ndarray, g_p: np.ndarray, n_a: i
 
     valid when :math:`f_G` is smooth on the scale :math:`1/\beta` (which is
     what a fast rise of :math:`y` in :math:`v` means) and
-    :math:`\beta (g_{\max} - G_P) \ge` ``Y_STOP``.
+    :math:`\beta (g_{\max} - G_P) \ge` ``Y_STOP``.  The density comes from
+    the verified spline (:func:`_density`), so that slow ``gap_pdf``
+    implementations are called only where the spline is not trusted.
     """
     a = np.arange(1, n_a + 1, dtype=float)
     g = g_p[:, None, None] + _LAG_X[None, None, :] / (a[None, :, None] * beta)
-    f = np.asarray(grid.law.gap_pdf(g), dtype=float)
+    # Newton start: the spline's tangent at v_P
+    _, _, _, slope_p = _spline(grid, v_p, derivative=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v0 = v_p[:, None, None] + np.log(g / g_p[:, None, None]) / slope_p[:, None, None]
+    v0 = np.where(np.isfinite(v0), v0, v_p[:, None, None])
+    f = _density(grid, g, v0)
     mom = np.empty((v_p.size, n_a, n_b))
     for b in range(n_b):
         mom[:, :, b] = (f * (_LAG_W * _LAG_X**b)).sum(axis=2) / (beta * a ** (b + 1))
