@@ -40,6 +40,7 @@ from ._validate import (
 __all__ = [
     "CriticalLimit",
     "LimitDraws",
+    "LimitOutput",
     "mean_resultant_length",
     "n_eff_subcritical",
     "subcritical_mean_asymptotic",
@@ -182,7 +183,22 @@ class LimitDraws:
     entropy: np.ndarray
 
 
-def _limit_kernel(gamma: float, c: float, arrivals: np.ndarray) -> tuple[np.ndarray, ...]:
+@dataclass(frozen=True)
+class _Core:
+    """Intermediate arrays of :func:`_limit_core` (rows of one block)."""
+
+    e: np.ndarray  # e^{-l_k}, shape (rows, m)
+    ell: np.ndarray  # l_k = z_k - z_1
+    log_g: np.ndarray  # log Gamma_k
+    z_m: np.ndarray  # c Gamma_m^{1/gamma}
+    ell_m: np.ndarray  # l_m
+    finite: np.ndarray  # rows whose remainder terms are finite
+    log_rem: np.ndarray  # log of the expected remainder mass (units e^{-l})
+    log_z: np.ndarray  # log normalization
+    stats: tuple[np.ndarray, ...]  # (w, remainder, w1, n_eff, entropy)
+
+
+def _limit_core(gamma: float, c: float, arrivals: np.ndarray) -> _Core:
     r"""Weights and statistics from arrival times ``arrivals`` (rows increasing, > 0).
 
     With :math:`z_k = c\,\Gamma_k^{1/\gamma}` and :math:`\ell_k = z_k - z_1 \ge 0`,
@@ -202,19 +218,19 @@ def _limit_kernel(gamma: float, c: float, arrivals: np.ndarray) -> tuple[np.ndar
     big = 1e300  # stands for overflow: exp(-big) = 0 and 0 * big = 0 (no NaN)
     g = np.maximum(arrivals, 1e-300)
     log_c = math.log(c)
+    lg = np.log(g)
     with np.errstate(over="ignore"):
         if gamma == 1.0:
             z1 = c * g[:, 0]
             ell = c * (g - g[:, :1])
         else:
             # l_k = z_k - z_1 = z_1 expm1((log G_k - log G_1) / gamma): no cancellation
-            lg = np.log(g)
             z1 = np.exp(log_c + lg[:, 0] / gamma)
             ell = np.minimum(z1, big)[:, None] * np.expm1((lg - lg[:, :1]) / gamma)
         ell = np.minimum(ell, big)
         e = np.exp(-ell)
         ell_m = ell[:, -1]
-        z_m = np.exp(log_c + np.log(g[:, -1]) / gamma)
+        z_m = np.exp(log_c + lg[:, -1] / gamma)
     finite = (z_m < big) & (ell_m < big)
     zf = z_m[finite]
 
@@ -241,7 +257,13 @@ def _limit_kernel(gamma: float, c: float, arrivals: np.ndarray) -> tuple[np.ndar
     # -sum w log w over the top m: sum_k w_k (l_k + log Z); the remainder likewise in expectation
     top_entropy = np.einsum("ij,ij->i", e, ell) * inv_z + (1.0 - remainder) * log_z
     entropy = top_entropy + remainder * (mean_minus_z1 + log_z)
-    return w, remainder, w[:, 0].copy(), n_eff, entropy
+    stats = (w, remainder, w[:, 0].copy(), n_eff, entropy)
+    return _Core(e, ell, lg, z_m, ell_m, finite, log_rem, log_z, stats)
+
+
+def _limit_kernel(gamma: float, c: float, arrivals: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(w, remainder, w1, n_eff, entropy)`` of :func:`_limit_core`."""
+    return _limit_core(gamma, c, arrivals).stats
 
 
 def _arrivals(rng: np.random.Generator, rows: int, m: int) -> np.ndarray:
@@ -263,6 +285,95 @@ def _default_m(gamma: float, c: float, tol: float) -> int:
         more = arrivals[:, -1:] + _arrivals(rng, _PILOT_DRAWS, m)
         arrivals = np.concatenate([arrivals, more], axis=1)
         m *= 2
+
+
+@dataclass(frozen=True)
+class LimitOutput:
+    r"""Draws of the critical limit law of the output (docs/theory.md section 3).
+
+    Scaled coordinates in the ``dim``-dimensional tangent space at the query:
+    a key at gap :math:`g = (\Gamma/(\kappa n))^{1/\gamma}` below the score
+    endpoint sits at tangential position :math:`(\kappa n)^{-1/(2\gamma)}\sqrt2\,\Gamma^{1/(2\gamma)}\theta`.
+
+    Attributes
+    ----------
+    draws : LimitDraws
+        The weights and their statistics.
+    tangential : ndarray, shape (size, dim)
+        :math:`T = \sqrt2\sum_k W_k\Gamma_k^{1/(2\gamma)}\theta_k`, the limit of
+        :math:`(\kappa n)^{1/(2\gamma)}P_{tan}y`.
+    radial : ndarray, shape (size,)
+        :math:`\sum_k W_k\Gamma_k^{1/\gamma}`, the limit of :math:`(\kappa n)^{1/\gamma}(1 - \langle y, q\rangle)`.
+    nearest : ndarray, shape (size, dim)
+        :math:`\sqrt2\,\Gamma_1^{1/(2\gamma)}\theta_1`, the nearest key's scaled tangential position.
+    tangential_remainder_sd : ndarray, shape (size,)
+        Standard deviation per coordinate of the points beyond the ``m``-th in
+        ``tangential`` (they enter as a centred Gaussian, see :meth:`CriticalLimit.draw_output`).
+    """
+
+    draws: LimitDraws
+    tangential: np.ndarray
+    radial: np.ndarray
+    nearest: np.ndarray
+    tangential_remainder_sd: np.ndarray
+
+    @property
+    def tangential_norm(self) -> np.ndarray:
+        r""":math:`|T|`, the limit of the scaled tangential norm :math:`(\kappa n)^{1/(2\gamma)}|P_{tan}y|`."""
+        return np.linalg.norm(self.tangential, axis=1)
+
+    @property
+    def nearest_distance(self) -> np.ndarray:
+        r""":math:`|T - \sqrt2\Gamma_1^{1/(2\gamma)}\theta_1|`, the limit of :math:`(\kappa n)^{1/(2\gamma)}|P_{tan}(y - K_{(1)})|`."""
+        return np.linalg.norm(self.tangential - self.nearest, axis=1)
+
+
+def _output_kernel(
+    gamma: float, c: float, arrivals: np.ndarray, directions: np.ndarray, noise: np.ndarray | None
+) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Weights, tangential and radial output from arrivals, unit directions and standard normal noise.
+
+    The points beyond :math:`\Gamma_m = g` (a Poisson process on :math:`(g,\infty)`)
+    contribute to the unnormalized tangential sum a centred vector with covariance
+    (Campbell) :math:`\frac{2}{dim}\,e^{2z_1}\int_g^\infty x^{1/\gamma}e^{-2cx^{1/\gamma}}dx\;I
+    = \frac{2}{dim}\,e^{2z_1}\gamma(2c)^{-\gamma-1}\Gamma(\gamma+1, 2z_m)\,I`, drawn as a
+    Gaussian (``noise``), and to the radial sum their expected value
+    :math:`e^{z_1}\gamma c^{-\gamma-1}\Gamma(\gamma+1, z_m)`.
+    """
+    core = _limit_core(gamma, c, arrivals)
+    dim = directions.shape[2]
+    inv_z = np.exp(-core.log_z)
+    with np.errstate(over="ignore", under="ignore"):
+        amp = math.sqrt(2.0) * np.exp(core.log_g / (2.0 * gamma) - core.ell)
+        rad_top = np.exp(core.log_g / gamma - core.ell).sum(axis=1)
+    top = np.einsum("rk,rkd->rd", amp, directions)
+    log_var = np.full(core.z_m.shape, -np.inf)
+    log_rad = np.full(core.z_m.shape, -np.inf)
+    f = core.finite
+    if np.any(f):
+        zf, ellf = core.z_m[f], core.ell_m[f]
+        log_var[f] = (
+            math.log(2.0 / dim)
+            + math.log(gamma)
+            - (gamma + 1.0) * math.log(2.0 * c)
+            + _log_upper_gamma_scaled(gamma + 1.0, 2.0 * zf)
+            - 2.0 * ellf
+        )
+        log_rad[f] = math.log(gamma) - (gamma + 1.0) * math.log(c) + _log_upper_gamma_scaled(gamma + 1.0, zf) - ellf
+    sd = np.exp(0.5 * log_var)
+    if noise is not None:
+        top = top + sd[:, None] * noise
+    tangential = top * inv_z[:, None]
+    radial = (rad_top + np.exp(log_rad)) * inv_z
+    with np.errstate(over="ignore"):
+        nearest = math.sqrt(2.0) * np.exp(core.log_g[:, 0] / (2.0 * gamma))[:, None] * directions[:, 0, :]
+    return core.stats, tangential, radial, nearest, sd * inv_z
+
+
+def _unit_directions(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    x = gen.standard_normal(shape)
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    return x
 
 
 @dataclass(frozen=True)
@@ -423,6 +534,115 @@ class CriticalLimit:
         (2, 8)
         """
         return self.draw(size, rng, m).weights
+
+    def _dim(self, dim: Any) -> int:
+        if dim is not None:
+            return check_int(dim, "dim", minimum=1)
+        twice = 2.0 * self.gamma
+        if abs(twice - round(twice)) > 1e-9 or round(twice) < 1:
+            raise ValueError(
+                f"dim: got None with gamma = {self.gamma!r}; give the tangent dimension (d - 1 for keys on S^(d-1))"
+            )
+        return int(round(twice))
+
+    def output_from_arrivals(self, arrivals: Any, directions: Any, noise: Any = None) -> LimitOutput:
+        r"""Output from given arrivals, tangent directions and remainder noise (common random numbers).
+
+        Parameters
+        ----------
+        arrivals : array_like, shape (size, m)
+            Increasing positive Poisson arrival times.
+        directions : array_like, shape (size, m, dim)
+            Unit vectors :math:`\theta_k` of the tangent space.
+        noise : array_like, shape (size, dim), optional
+            Standard normal vectors for the remainder's tangential term; ``None``
+            leaves it at its mean 0 (then :math:`E|T|^2` lacks the remainder's share).
+
+        Returns
+        -------
+        LimitOutput
+
+        Examples
+        --------
+        >>> law = CriticalLimit(1.0, 1.0)
+        >>> out = law.output_from_arrivals([[1.0, 2.0]], [[[1.0, 0.0], [0.0, 1.0]]])
+        >>> w = out.draws.weights[0]                       # e^{-1}, e^{-2} over Z
+        >>> bool(np.allclose(out.tangential[0], np.sqrt(2) * w * np.sqrt([1.0, 2.0])))
+        True
+        """
+        arr = self.from_arrivals(arrivals)  # validates the arrivals
+        del arr
+        a = np.asarray(arrivals, dtype=np.float64)
+        dirs = np.asarray(directions, dtype=np.float64)
+        if dirs.ndim != 3 or dirs.shape[:2] != a.shape:
+            raise ValueError(f"directions: got shape {dirs.shape}; expected {a.shape + ('dim',)}")
+        if not np.all(np.isfinite(dirs)) or not np.allclose(np.linalg.norm(dirs, axis=2), 1.0, atol=1e-6):
+            raise ValueError("directions: expected finite unit vectors along the last axis")
+        z = None
+        if noise is not None:
+            z = check_matrix(noise, "noise", cols=dirs.shape[2])
+            if z.shape[0] != a.shape[0]:
+                raise ValueError(f"noise: got shape {z.shape}; expected ({a.shape[0]}, {dirs.shape[2]})")
+        stats, tan, rad, near, sd = _output_kernel(self.gamma, self.c, a, dirs, z)
+        return LimitOutput(LimitDraws(*stats), tan, rad, near, sd)
+
+    def draw_output(self, size: int, rng: RngLike = None, m: int | None = None, dim: int | None = None) -> LimitOutput:
+        r"""Draw the critical limit law of the output (docs/theory.md section 3).
+
+        .. math::
+            (\kappa n)^{1/(2\gamma)}P_{tan}\,y \to T = \sqrt2\sum_k W_k\Gamma_k^{1/(2\gamma)}\theta_k,
+            \qquad (\kappa n)^{1/\gamma}(1 - \langle y, q\rangle) \to \sum_k W_k\Gamma_k^{1/\gamma},
+
+        :math:`\theta_k` i.i.d. uniform on the unit sphere of the ``dim``-dimensional
+        tangent space.  Truncation after ``m`` points: the mass and the radial sum
+        of the later points enter by their exact conditional expectation (as in
+        :meth:`draw`); their tangential sum has mean 0, so its expectation alone
+        would drop its variance from :math:`E|T|^2` (a bias of the size of the
+        remainder share of :math:`E\sum W_k^2\Gamma_k^{1/\gamma}`).  It therefore
+        enters as a centred Gaussian with its exact conditional covariance
+        (Campbell's formula), :math:`\frac{2}{dim}e^{2z_1}\gamma(2c)^{-\gamma-1}\Gamma(\gamma+1, 2z_m)\,I`:
+        :math:`E|T|^2` is then exact given the normalization, and the law is right
+        whenever the remainder is a sum of many small terms (its Gaussian part)
+        or negligible.  The remaining approximation is the normalization's
+        fluctuation, as in :meth:`draw`.
+
+        Parameters
+        ----------
+        size : int
+            Number of draws.
+        rng : Generator, int, SeedSequence or None
+        m : int, optional
+            Poisson points per draw; default :meth:`default_m`.
+        dim : int, optional
+            Tangent dimension; default :math:`2\gamma` (uniform keys on :math:`S^{2\gamma}`).
+
+        Returns
+        -------
+        LimitOutput
+
+        Examples
+        --------
+        >>> out = CriticalLimit(1.0, 2.0).draw_output(20000, rng=0)
+        >>> out.tangential.shape
+        (20000, 2)
+        >>> round(float(np.mean(out.tangential_norm ** 2)), 1)   # exact 1.3113
+        1.3
+        """
+        size = check_int(size, "size", minimum=1)
+        m = self._m(m)
+        dim = self._dim(dim)
+        gen = as_generator(rng)
+        rows = max(1, _CHUNK_ELEMENTS // (m * (dim + 1)))
+        parts = []
+        for start in range(0, size, rows):
+            k = min(rows, size - start)
+            arrivals = _arrivals(gen, k, m)
+            dirs = _unit_directions(gen, (k, m, dim))
+            noise = gen.standard_normal((k, dim))
+            parts.append(_output_kernel(self.gamma, self.c, arrivals, dirs, noise))
+        stats = tuple(np.concatenate(x, axis=0) for x in zip(*(p[0] for p in parts)))
+        tan, rad, near, sd = (np.concatenate(x, axis=0) for x in zip(*(p[1:] for p in parts)))
+        return LimitOutput(LimitDraws(*stats), tan, rad, near, sd)
 
 
 # ---------------------------------------------------------------------------
