@@ -439,6 +439,15 @@ def test_finite_everywhere(n, beta, d):
     np.testing.assert_array_equal(top.max_weight, top.weights[:, 0])
 
 
+@pytest.mark.parametrize("n", [5, 1500, 10**18])
+def test_largest_float_beta_puts_all_weight_on_the_top_key(n):
+    """beta near the largest float: exponents overflow to the cap, no warning, W_1 = 1 exactly."""
+    top = sample_top(UniformScoreLaw(3), n, 1.7e308, 4, rng=0)
+    np.testing.assert_array_equal(top.max_weight, 1.0)
+    np.testing.assert_array_equal(top.n_eff, 1.0)
+    np.testing.assert_array_equal(top.entropy, 0.0)
+
+
 def test_single_key_has_all_the_weight():
     top = sample_top(UniformScoreLaw(4), 1, 5.0, 3, rng=0)
     np.testing.assert_array_equal(top.max_weight, 1.0)
