@@ -194,10 +194,15 @@ def test_analyze_head_bad_input():
         analyze_head(keys, np.ones((2, 4)), 1)
 
 
-def test_probe_end_to_end_json(model):
+@pytest.fixture(scope="module")
+def small_probe(model):
     corpus = Corpus(tuple(stdlib_corpus(count=8).texts), tuple(f"t{i}" for i in range(8)), {"source": "test"})
-    out = probe(texts=corpus, layers=[0, 5], model=model,
-                config={"max_length": 48, "queries_per_head": 3, "ns": [256, 4096]})
+    return probe(texts=corpus, layers=[0, 5], model=model,
+                 config={"max_length": 48, "queries_per_head": 3, "ns": [256, 4096]})
+
+
+def test_probe_end_to_end_json(small_probe):
+    out = small_probe
     json.dumps(out, allow_nan=False)  # strict JSON: no NaN or inf
     assert out["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert out["train_len"] == 512 and out["reproduction_error"] < 1e-5
@@ -228,3 +233,22 @@ def test_capture_bad_input(model):
         capture(*model, "one string")
     with pytest.raises(ValueError, match="max_length"):
         capture(*model, ["a text"], max_length=1000)
+
+
+def test_real_heads_experiment_table_claims_and_figure(small_probe):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnscale.experiments import real_heads
+
+    table = real_heads.table_from_probe(small_probe)
+    assert table.num_rows == 24 * 7 * 2  # heads x rules x n
+    claims = real_heads.check(table)
+    assert len(claims) == 8 and all(c.ok for c in claims), [c for c in claims if not c.ok]
+    assert all(c.experiment == "real_heads" for c in claims)
+    fig = real_heads.figure(table)
+    plt.close(fig)
+    cfg = real_heads.config(quick=True, seed=3)
+    assert cfg["seed"] == 3 and set(PROBE_NS) <= set(cfg["ns"])

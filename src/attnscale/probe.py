@@ -166,12 +166,20 @@ def hooked_probabilities(queries: Any, keys: Any, valid: Any) -> Any:
     >>> hooked_probabilities(q, k, torch.tensor([[True, False]]))[0, 0].tolist()
     [[1.0, 0.0], [1.0, 0.0]]
     """
+    return _softmax(_logits(queries, keys), valid)
+
+
+def _logits(queries: Any, keys: Any) -> Any:
+    """float64 ``q k^T / sqrt(d_h)``, shape ``(batch, heads, T, T)``."""
+    q, k = queries.double(), keys.double()
+    return q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+
+
+def _softmax(logits: Any, valid: Any) -> Any:
+    """Row softmax with padding keys masked out."""
     import torch
 
-    q, k = queries.double(), keys.double()
-    logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    logits = logits.masked_fill(~valid.bool()[:, None, None, :], -math.inf)
-    return torch.softmax(logits, dim=-1)
+    return torch.softmax(logits.masked_fill(~valid.bool()[:, None, None, :], -math.inf), dim=-1)
 
 
 @dataclass(frozen=True)
@@ -217,7 +225,7 @@ def capture(
     texts: Sequence[str],
     max_length: int = 128,
     layers: Sequence[int] | None = None,
-    batch_size: int = 16,
+    batch_size: int = 8,
 ) -> Capture:
     """Run ``texts`` through a BERT-like model with hooks on its query and key projections.
 
@@ -281,12 +289,14 @@ def capture(
                 q = hooked[("q", i)].view(B, T, heads, d_h)
                 k = hooked[("k", i)].view(B, T, heads, d_h)
                 qh, kh = q.transpose(1, 2), k.transpose(1, 2)
-                probs = hooked_probabilities(qh, kh, valid)
-                diff = (probs - out.attentions[i].double()).abs().amax(dim=-1)  # (B, H, T)
+                logits = _logits(qh, kh)
+                probs = _softmax(logits, valid)  # = hooked_probabilities(qh, kh, valid)
+                diff = (probs - out.attentions[i].double()).abs_().amax(dim=-1)  # (B, H, T)
                 errors[i] = max(errors[i], float(diff.permute(0, 2, 1)[valid].max()))
                 per_layer["q"][i].append(q[valid].numpy().copy())
                 per_layer["k"][i].append(k[valid].numpy().copy())
-                mass, margin = _sink_stats(qh, kh, probs, valid, sink)
+                mass, margin = _sink_stats(logits, probs, valid, sink)
+                del logits, probs, diff
                 per_layer["mass"][i].append(mass)
                 per_layer["margin"][i].append(margin)
     finally:
@@ -306,9 +316,8 @@ def capture(
     )
 
 
-def _sink_stats(qh: Any, kh: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
+def _sink_stats(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per real token and head: attention mass on the sinks, and best sink logit minus best other logit."""
-    logits = qh.double() @ kh.double().transpose(-1, -2) / math.sqrt(qh.shape[-1])
     ordinary = valid & ~sink
     mass = (probs * sink[:, None, None, :]).sum(-1)  # (B, H, T)
     best_sink = logits.masked_fill(~sink[:, None, None, :], -math.inf).amax(-1)
@@ -677,7 +686,7 @@ def probe(
     return {
         "model": MODEL_NAME,
         "versions": _versions(),
-        "corpus": dict(corpus.provenance, texts=len(corpus)),
+        "corpus": dict(corpus.provenance, texts=len(corpus), sha256=corpus.sha256),
         "train_len": train_len,
         "config": cfg,
         "scores": "S = <q,k>/(|q| max|k|) over the key pool of the even-numbered texts; beta = |q| max|k| / sqrt(d_h)",
