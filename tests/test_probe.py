@@ -252,3 +252,14 @@ def test_real_heads_experiment_table_claims_and_figure(small_probe):
     plt.close(fig)
     cfg = real_heads.config(quick=True, seed=3)
     assert cfg["seed"] == 3 and set(PROBE_NS) <= set(cfg["ns"])
+
+
+def test_probe_reads_a_folder_of_texts(model, tmp_path):
+    paragraphs = stdlib_corpus(count=6).texts
+    (tmp_path / "a.txt").write_text("\n\n".join(paragraphs[:3]), encoding="utf-8")
+    (tmp_path / "b.txt").write_text("\n\n".join(paragraphs[3:]), encoding="utf-8")
+    out = probe(texts=tmp_path, layers=[5], model=model, config={"max_length": 32, "queries_per_head": 2, "ns": [4096]})
+    assert out["corpus"]["source"] == "text files" and out["corpus"]["texts"] == 6 and out["corpus"]["files"] == 2
+    assert len(out["heads"]) == 12
+    with pytest.raises(ValueError, match="texts"):
+        probe(texts=Corpus(("only one text",), ("x",)), layers=[5], model=model)
