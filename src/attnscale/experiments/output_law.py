@@ -208,7 +208,7 @@ def _ks_critical(n1: int, n2: int | None = None) -> float:
     Examples
     --------
     >>> round(_ks_critical(1000, 1000), 4)
-    0.0874
+    0.0872
     """
     scale = math.sqrt(1.0 / n1 + (1.0 / n2 if n2 else 0.0))
     return math.sqrt(-0.5 * math.log(KS_ALPHA / 2.0)) * scale
