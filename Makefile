@@ -19,7 +19,7 @@ $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev,torch,dask]"
+	$(BIN)/pip install --quiet -e ".[dev,torch,dask,probe]"
 	touch $@ $(VENV)/.stamp-install
 
 install: $(VENV)/.stamp-install

@@ -88,6 +88,18 @@ def test_simulate_brute_json_and_samples(tmp_path):
     assert saved["max_weight"].shape == (20,)
     assert np.mean(saved["max_weight"]) == pytest.approx(out["max_weight"]["mean"], rel=1e-12)
     assert np.all((saved["n_eff"] >= 1) & (saved["n_eff"] <= 2000))
+    # the output: per-draw vectors and scaled tangential norms, summarized in "output"
+    assert set(out["output"]) == {"radial_mean", "tangential_var", "scaled_tangential_norm"}
+    assert set(out["output"]["scaled_tangential_norm"]) == {"mean", "se", "q05", "q50", "q95"}
+    y, norms = saved["output"], saved["scaled_tangential_norm"]
+    assert y.shape == (20, 3) and norms.shape == (20,)
+    q = np.array([1.0, 0.0, 0.0])  # --query-cos 1: q = e_1
+    assert out["output"]["radial_mean"] == pytest.approx(np.mean(y @ q), rel=1e-12)
+    tan = y - np.outer(y @ q, q)
+    assert out["output"]["tangential_var"] == pytest.approx(np.trace(np.cov(tan, rowvar=False)) / 2, rel=1e-10)
+    scale = (0.5 * 2000) ** 0.5  # (kappa n)^(1/(2 gamma)), kappa = 1/2, gamma = 1 at d = 3
+    np.testing.assert_allclose(norms, scale * np.linalg.norm(tan, axis=1), rtol=1e-12)
+    assert np.mean(norms) == pytest.approx(out["output"]["scaled_tangential_norm"]["mean"], rel=1e-12)
 
 
 def test_simulate_is_reproducible_and_limit_needs_no_keys():
@@ -95,6 +107,9 @@ def test_simulate_is_reproducible_and_limit_needs_no_keys():
     a, b = (json.loads(run_cli(*args).stdout) for _ in range(2))
     assert a == b
     assert 0.5 < a["max_weight"]["mean"] < 1.0
+    # limit law of the output at c = 2: E|T|^2 = 1.3113 (attnscale.output), E|T| below its root
+    assert 0.5 < a["output"]["scaled_tangential_norm"]["mean"] < 1.3113**0.5
+    assert 1.0 - a["output"]["radial_mean"] < 1e-11
 
 
 def test_heat_json_contract():
@@ -150,3 +165,20 @@ def test_estimate_from_keys_and_bad_files(tmp_path):
     ):
         proc = run_cli("estimate", *args, check=False)
         assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_schedules_json_contract():
+    out = json.loads(run_cli("schedules", "--train-len", "4096", "--n", "1e6", "--law", "uniform", "--d", "64", "--json").stdout)
+    rules = {r["name"]: r for r in out["rules"]}
+    assert {"standard", "yarn", "logn", "llama4", "critical"} <= set(rules)
+    assert all({"name", "multiplier", "c", "regime"} <= set(r) for r in out["rules"])
+    # default base beta: the head is critical at its training length, and the critical rule keeps c = 1
+    assert rules["critical"]["c"] == pytest.approx(1.0, rel=1e-12)
+    assert rules["yarn"]["multiplier"] == pytest.approx((0.1 * np.log(1e6 / 4096) + 1) ** 2, rel=1e-12)
+    proc = run_cli("schedules", "--train-len", "1", check=False)
+    assert proc.returncode == 2 and "--train-len" in proc.stderr
+
+
+def test_probe_rejects_a_missing_texts_folder(tmp_path):
+    proc = run_cli("probe", "--texts", str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 2 and "--texts" in proc.stderr and "Traceback" not in proc.stderr

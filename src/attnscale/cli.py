@@ -194,7 +194,8 @@ def simulate(
     m: Annotated[int | None, typer.Option("--m", help="Top weights kept (fast, limit).")] = None,
     gamma: Annotated[float | None, typer.Option("--gamma", help="limit: tail exponent (else the law's).")] = None,
     save_samples: Annotated[
-        Path | None, typer.Option("--save-samples", help="Write per-draw statistics to FILE.npz.")
+        Path | None,
+        typer.Option("--save-samples", help="Write per-draw statistics, outputs and scaled tangential norms to FILE.npz."),
     ] = None,
     kappa: KappaOpt = 10.0,
     subdim: SubdimOpt = 2,
@@ -238,6 +239,11 @@ def simulate(
         "max_weight": summary(result.max_weight),
         "n_eff": summary(result.n_eff),
         "entropy": summary(result.entropy),
+        "output": {
+            "radial_mean": float(np.mean(result.radial)),
+            "tangential_var": result.tangential_var,
+            "scaled_tangential_norm": summary(result.scaled_tangential_norm),
+        },
     }
     _emit(payload, as_json, f"attnscale simulate --method {method}")
 
@@ -356,6 +362,89 @@ def estimate(
             _load_array(query, "--query"), _load_array(keys, "--keys"), ns=ns, n_total=total, level=level, rng=seed
         )
     _emit(payload, as_json, "attnscale estimate")
+
+
+@app.command()
+def schedules(
+    train_len: Annotated[str, typer.Option("--train-len", help="Training context length L.")] = "4096",
+    n: NOpt = "131072",
+    law: Annotated[str | None, typer.Option("--law", help="Key law giving the head's score tail.")] = None,
+    d: DimOpt = 64,
+    gamma: Annotated[float | None, typer.Option("--gamma", help="Tail exponent (instead of --law).")] = None,
+    tail_kappa: Annotated[float, typer.Option("--tail-kappa", help="Tail prefactor with --gamma.")] = 1.0,
+    base_beta: Annotated[
+        float | None, typer.Option("--base-beta", help="The head's beta at L (default beta*(L): critical at L).")
+    ] = None,
+    kappa: KappaOpt = 10.0,
+    subdim: SubdimOpt = 2,
+    eta: EtaOpt = 1.0,
+    query_cos: QueryCosOpt = 1.0,
+    sigma: SigmaOpt = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, ...) and the regime each puts a head in."""
+    from .schedules import schedules_summary
+    from .tails import ScoreTail, critical_beta
+
+    if law is not None and gamma is not None:
+        raise UsageError("--law/--gamma: give the tail by a key law or by --gamma, not both")
+    tail = None
+    if law is not None:
+        key_law, q = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma).build()
+        tail = key_law.score_tail(q)
+    elif gamma is not None:
+        tail = ScoreTail(1.0, check_positive(gamma, "--gamma"), check_positive(tail_kappa, "--tail-kappa"))
+    length = check_int(train_len, "--train-len", minimum=2)
+    if base_beta is None:
+        base = critical_beta(length, tail) if tail is not None else 1.0
+    else:
+        base = check_beta(base_beta, "--base-beta")
+    payload = schedules_summary(length, check_n(n, "--n"), tail, base)
+    if as_json:
+        _emit(payload, True, "")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"attnscale schedules: L={length}, n={payload['n']:.3g}, beta(L)={base:.4g}")
+    for col in ("rule", "multiplier", "c", "regime"):
+        table.add_column(col, justify="right" if col != "rule" else "left")
+    for row in payload["rules"]:
+        c = "-" if row["c"] is None else f"{row['c']:.4g}"
+        table.add_row(row["name"], f"{row['multiplier']:.4g}", c, row["regime"] or "-")
+    Console().print(table)
+
+
+@app.command()
+def probe(
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer texts and tokens: about a minute.")] = False,
+    texts: Annotated[Path | None, typer.Option("--texts", help="A folder of .txt files (default: the stdlib's docstrings).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the text selection and intervals.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Probe a real pretrained transformer (all-MiniLM-L6-v2, offline): every head's score tail and regime per rule."""
+    if texts is not None and not texts.is_dir():
+        raise UsageError(f"--texts: got {str(texts)!r}; expected a folder of .txt files")
+    try:
+        from .probe import probe_summary
+    except ImportError as exc:
+        raise UsageError(f"probe: needs the probe extra (pip install 'attnscale[probe]'): {exc}") from None
+    payload = probe_summary(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0))
+    if as_json:
+        _emit(payload, True, "")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    heads = payload["heads"]
+    rules = sorted(heads[0]["c"]) if heads else []
+    table = Table(title=f"attnscale probe: {payload['model']}")
+    for col in ["layer", "head", "kind", "gamma", *[f"c[{r}]" for r in rules]]:
+        table.add_column(col, justify="right")
+    for h in heads:
+        cs = [h["c"][r] for r in rules]
+        table.add_row(str(h["layer"]), str(h["head"]), str(h["kind"]), _fmt(h["gamma"]), *[_fmt(v) for v in cs])
+    Console().print(table)
 
 
 @app.command()

@@ -27,6 +27,7 @@ EXPERIMENTS = (
     "large_d",
     "heat",
     "tail_classes",
+    "real_heads",
 )
 
 __all__ = ["EXPERIMENTS", "Claim"]
