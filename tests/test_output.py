@@ -19,7 +19,7 @@ from scipy import integrate, special, stats
 
 from attnscale.attention import attention, attention_stats
 from attnscale.heat import VMFMixture, attention_map_exact
-from attnscale.laws import UniformSphere, VonMisesFisher
+from attnscale.laws import GreatSubsphere, Mixture, PowerDensity, UniformSphere, VonMisesFisher
 from attnscale.limits import CriticalLimit, mean_resultant_length, n_eff_subcritical, tangential_variance_exact
 from attnscale.output import (
     GaussianOutput,
@@ -41,6 +41,7 @@ from attnscale.output import (
     supercritical_far_probability,
     supercritical_within_probability,
     tangent_basis,
+    tangent_frame,
     tangential_scale,
     vmf_output_mean,
 )
@@ -73,6 +74,41 @@ def test_tangent_basis_is_orthonormal_and_orthogonal_to_q(d: int) -> None:
     assert b.shape == (d, d - 1)
     np.testing.assert_allclose(b.T @ b, np.eye(d - 1), atol=1e-13)
     np.testing.assert_allclose(b.T @ q, 0.0, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "law, q",
+    [
+        (UniformSphere(4), np.array([0.6, 0.0, 0.0, 0.8])),
+        (VonMisesFisher([0.0, 0.0, 1.0], 5.0), np.array([0.0, 0.0, 1.0])),
+        (VonMisesFisher([0.0, 0.0, 1.0], 5.0), np.array([0.0, 0.0, -1.0])),
+        (PowerDensity(4, 1.5), np.array([1.0, 0.0, 0.0, 0.0])),
+        (GreatSubsphere(5, 3), np.array([0.0, 0.6, 0.8, 0.0, 0.0])),
+    ],
+)
+def test_tangent_frame_directions_are_uniform_given_the_score(law, q) -> None:
+    """Sampled keys: K - (1-G) q = sqrt(G(2-G)) B theta with theta = B^T u a unit vector, centred,
+    isotropic and uncorrelated with G (4 SE on every moment)."""
+    frame = tangent_frame(law, q)
+    dim = frame.shape[1]
+    np.testing.assert_allclose(frame.T @ frame, np.eye(dim), atol=1e-13)
+    np.testing.assert_allclose(frame.T @ q, 0.0, atol=1e-13)
+    keys = law.sample(40_000, rng=1)
+    g = 1.0 - keys @ q
+    u = (keys - np.outer(1.0 - g, q)) / np.sqrt(g * (2.0 - g))[:, None]
+    theta = u @ frame
+    np.testing.assert_allclose(np.linalg.norm(theta, axis=1), 1.0, atol=1e-6)
+    for i in range(dim):
+        for value, target in ((theta[:, i], 0.0), (theta[:, i] ** 2, 1.0 / dim), (theta[:, i] ** 2 * (g - g.mean()), 0.0)):
+            mean, se = mean_se(value)
+            assert abs(mean - target) <= 4 * se, (i, mean, target, se)
+
+
+def test_tangent_frame_is_none_where_directions_depend_on_the_score() -> None:
+    assert tangent_frame(VonMisesFisher([0.0, 0.0, 1.0], 5.0), [0.0, 0.6, 0.8]) is None
+    assert tangent_frame(Mixture([UniformSphere(3), VonMisesFisher([0.0, 0.0, 1.0], 2.0)], [0.5, 0.5]), [0, 0, 1.0]) is None
+    with pytest.raises(TypeError, match="law"):
+        tangent_frame("uniform", [0.0, 1.0])
 
 
 def test_tangential_scale_and_scaled_norm() -> None:

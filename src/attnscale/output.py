@@ -77,6 +77,7 @@ __all__ = [
     "supercritical_far_probability",
     "supercritical_within_probability",
     "tangent_basis",
+    "tangent_frame",
     "tangential_scale",
     "vmf_output_mean",
 ]
@@ -112,6 +113,62 @@ def tangent_basis(q: Any) -> np.ndarray:
     qv = check_unit_vector(q, "q")
     full, _ = np.linalg.qr(np.column_stack([qv, np.eye(qv.size)]))
     return full[:, 1 : qv.size]
+
+
+def tangent_frame(law: Any, q: Any) -> np.ndarray | None:
+    r"""Frame :math:`B` in which a key's direction is uniform given its score, or ``None``.
+
+    For the laws below, seen from ``q``, a key with gap :math:`G = 1 - \langle q, K\rangle`
+    is :math:`K = (1 - G)\,q + \sqrt{G(2-G)}\,B\theta` with :math:`\theta` uniform on the
+    unit sphere of :math:`R^{dim}`, independent of :math:`G` (docs/theory.md section 3):
+
+    - :class:`~attnscale.laws.UniformSphere`: :math:`B` spans :math:`q^\perp` (``dim = d - 1``);
+    - a :class:`~attnscale.laws.ZonalKeyLaw` (von Mises-Fisher, power density) with ``q`` on
+      its axis (:math:`q = \pm` pole): the same;
+    - :class:`~attnscale.laws.GreatSubsphere` with ``q`` in its span: :math:`B` spans the
+      span's part of :math:`q^\perp` (``dim = m - 1``).
+
+    Any other law or query (a zonal law seen off its axis, mixtures, empirical keys) has
+    directions that depend on the score: ``None``.
+
+    Parameters
+    ----------
+    law : KeyLaw
+    q : array_like, shape (d,)
+        Unit query.
+
+    Returns
+    -------
+    ndarray of shape (d, dim) with orthonormal columns, or None
+
+    Examples
+    --------
+    >>> from attnscale.laws import GreatSubsphere, UniformSphere
+    >>> tangent_frame(UniformSphere(3), [0.0, 0.0, 1.0]).shape
+    (3, 2)
+    >>> tangent_frame(GreatSubsphere(5, 3), [1.0, 0.0, 0.0, 0.0, 0.0]).shape
+    (5, 2)
+    >>> tangent_frame(GreatSubsphere(5, 3), [0.6, 0.0, 0.0, 0.8, 0.0]) is None
+    True
+    """
+    from .laws import GreatSubsphere, KeyLaw, UniformSphere, ZonalKeyLaw
+
+    if not isinstance(law, KeyLaw):
+        raise TypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
+    qv = check_unit_vector(q, "q", law.d)
+    if isinstance(law, UniformSphere):
+        return tangent_basis(qv)
+    if isinstance(law, GreatSubsphere):
+        if np.linalg.norm(qv[law.m :]) > 1e-12:
+            return None
+        frame = np.zeros((law.d, law.m - 1))
+        frame[: law.m] = tangent_basis(qv[: law.m] / np.linalg.norm(qv[: law.m]))
+        return frame
+    if isinstance(law, ZonalKeyLaw):
+        if abs(abs(float(qv @ law.pole)) - 1.0) > 1e-12:
+            return None
+        return tangent_basis(qv)
+    return None
 
 
 def _check_tail(tail: Any) -> ScoreTail:
