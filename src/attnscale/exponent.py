@@ -42,6 +42,7 @@ from .sampler import (
     _base_from_exponentials,
     _choose_m,
     _covering_grid,
+    _enumerated_width,
     _gaps,
     _grid_for_base,
     _pilot_grid,
@@ -58,6 +59,8 @@ LAW_NAMES = ("uniform",)
 PILOT_SIZE = 2000
 #: ``m`` of the pilot.
 PILOT_M = 64
+#: Largest automatic ``m`` (the common draws are held in memory: size x m floats).
+EXPONENT_M_MAX = 1024
 #: Relative step in beta of the central difference for d E[W_1] / d log beta.
 _DLOG = 1e-4
 #: Root tolerance in log beta.
@@ -219,7 +222,7 @@ def beta_half(
     m : int, optional
         Keys sampled exactly; default: chosen by
         :func:`attnscale.sampler.choose_m` for the error of :math:`W_1` at a
-        pilot estimate of :math:`\beta_{1/2}`.
+        pilot estimate of :math:`\beta_{1/2}` (at most ``EXPONENT_M_MAX``).
     accuracy : float
         Bound on the error of :math:`W_1` from the Gaussian remainder, used to choose ``m``.
 
@@ -245,7 +248,8 @@ def beta_half(
     e = gen.standard_exponential((size, m_used))
     z = gen.standard_normal((size, 3))
     log_b, influence = _solve(score_law, n, e, z, gen)
-    return BetaHalf(n=n, beta_half=math.exp(log_b), log_se=float(np.std(influence, ddof=1) / math.sqrt(size)), m=m_used, size=size)
+    se = float(np.std(influence, ddof=1) / math.sqrt(size))
+    return BetaHalf(n=n, beta_half=math.exp(log_b), log_se=se, m=_enumerated_width(n, m_used), size=size)
 
 
 def _pick_m(score_law: ScoreLaw, n: int, m: int | None, accuracy: float, gen: np.random.Generator) -> int:
@@ -257,7 +261,8 @@ def _pick_m(score_law: ScoreLaw, n: int, m: int | None, accuracy: float, gen: np
     z = gen.standard_normal((PILOT_SIZE, 3))
     log_b, _ = _solve(score_law, n, e, z, gen, influence=False)
     beta = math.exp(log_b)
-    return _choose_m(_pilot_grid(score_law, n, beta), n, beta, accuracy, full=False)
+    m_auto = _choose_m(_pilot_grid(score_law, n, beta), n, beta, accuracy, full=False)
+    return m_auto if m_auto == n else min(m_auto, EXPONENT_M_MAX)
 
 
 def _solve(
@@ -283,13 +288,21 @@ def _solve(
     def f(log_beta: float) -> float:
         return float(np.mean(w1(log_beta))) - 0.5
 
-    lo, hi = _bracket(f, math.log(critical_beta(n, score_law.tail())))
+    lo, hi = _bracket(f, _log_beta_start(score_law, n))
     log_b = optimize.brentq(f, lo, hi, xtol=_XTOL, rtol=4 * np.finfo(float).eps)
     if not influence:
         return log_b, np.zeros(0)
     w_mid = w1(log_b)
     slope = (np.mean(w1(log_b + _DLOG)) - np.mean(w1(log_b - _DLOG))) / (2 * _DLOG)
     return log_b, -(w_mid - w_mid.mean()) / slope
+
+
+def _log_beta_start(score_law: ScoreLaw, n: int) -> float:
+    """``log beta*(n)`` of the law's tail, where the root search starts (0 if the tail has none)."""
+    try:
+        return math.log(critical_beta(n, score_law.tail()))
+    except (ValueError, OverflowError, TypeError):
+        return 0.0
 
 
 def _bracket(f, start: float) -> tuple[float, float]:
@@ -470,7 +483,7 @@ def exponent_curve(
         influences.append(infl)
         beta = math.exp(log_b)
         se = float(np.std(infl, ddof=1) / math.sqrt(size))
-        rows.append(ExponentRow(n, beta, beta / critical_beta(n, tail), se, min(width, n)))
+        rows.append(ExponentRow(n, beta, beta / critical_beta(n, tail), se, _enumerated_width(n, width)))
     cov = np.cov(np.array(influences)) / size
     fit = fit_exponent(np.array(ns, dtype=float), [r.beta_half for r in rows], tail.gamma, log_cov=cov)
     return ExponentResult(
