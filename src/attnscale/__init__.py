@@ -11,8 +11,11 @@ Examples
 """
 
 from .attention import Attention, AttentionStats, attention, attention_stats
+from .estimate import TailEstimate, estimate_tail
+from .exponent import beta_half, exponent_curve, fit_exponent
 from .laws import (
     Empirical,
+    GaussianKeys,
     GreatSubsphere,
     KeyLaw,
     Mixture,
@@ -24,7 +27,7 @@ from .laws import (
     law_from_name,
 )
 from .limits import CriticalLimit, LimitDraws, mean_resultant_length
-from .sampler import TopSample, sample_top
+from .sampler import TopSample, choose_m, sample_top
 from .tails import Regime, ScoreTail, critical_beta, regime
 
 __version__ = "0.1.0"
@@ -34,6 +37,7 @@ __all__ = [
     "AttentionStats",
     "CriticalLimit",
     "Empirical",
+    "GaussianKeys",
     "GreatSubsphere",
     "KeyLaw",
     "LimitDraws",
@@ -42,13 +46,19 @@ __all__ = [
     "Regime",
     "ScoreLaw",
     "ScoreTail",
+    "TailEstimate",
     "TopSample",
     "UniformScoreLaw",
     "UniformSphere",
     "VonMisesFisher",
     "attention",
     "attention_stats",
+    "beta_half",
+    "choose_m",
     "critical_beta",
+    "estimate_tail",
+    "exponent_curve",
+    "fit_exponent",
     "law_from_name",
     "mean_resultant_length",
     "regime",
