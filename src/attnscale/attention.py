@@ -43,11 +43,16 @@ DEFAULT_TOP_K = 10
 #: Working set of one CPU chunk in bytes (its keys, ``8 d`` bytes a row, and
 #: 32 bytes a row of scratch): about one core's L2 cache, so the chunk read from
 #: memory once is read again from cache (measured in BENCHMARKS.md,
-#: "attention_stats (issue 2)").
+#: "attention_stats (issue 2)").  It also keeps both products of a chunk,
+#: ``(c, d) @ (d, 2)`` and ``(2, c) @ (c, d)``, at ``2 c d <= 2^18`` multiply-adds,
+#: where OpenBLAS runs a GEMM on the calling thread.
 CPU_CHUNK_BYTES = 1 << 20
 
-#: Row bounds of a CPU chunk: enough rows to amortize the fixed cost of a numpy call.
-CPU_CHUNK_ROWS = (1 << 8, 1 << 16)
+#: Row bounds of a CPU chunk: at least enough rows to amortize the fixed cost of
+#: a numpy call; at most 8192, so the dot products stay below the 10000 elements
+#: from which OpenBLAS splits them across threads (a threaded BLAS call on a busy
+#: machine waits for a core; a single-threaded kernel is what ``threads`` scales).
+CPU_CHUNK_ROWS = (1 << 8, 1 << 13)
 
 #: Bytes of keys per chunk on a CUDA device (one chunk is one batch of kernels).
 CUDA_CHUNK_BYTES = 1 << 28
@@ -513,7 +518,8 @@ class _NumpyFolder:
     and gives both the scores and the row sums; the row sums are finite exactly
     when the chunk's entries are (or a row overflows, which the slow check then
     tells apart), so the keys are validated without a second pass.  The scores'
-    gaps and ``exp`` then work in cache, and ``e @ K_c`` reads the chunk from cache.
+    gaps and ``exp`` then work in cache, and ``[e; 0] @ K_c`` reads the chunk from
+    cache (a GEMM rather than a GEMV: OpenBLAS threads GEMVs of this size).
     """
 
     def __init__(self, q: np.ndarray, beta: float, top_k: int, rows: int) -> None:
@@ -523,7 +529,8 @@ class _NumpyFolder:
         self._q1 = np.stack((q, np.ones_like(q)), axis=1)  # (d, 2): scores and row sums
         self._s1 = np.empty((rows, 2))
         self._t = np.empty(rows)
-        self._e = np.empty(rows)
+        self._e = np.zeros((2, rows))  # row 0: exp(gaps); row 1 stays 0 (a GEMM, not a GEMV)
+        self._y = np.empty((2, q.shape[0]))
 
     def __call__(self, block: Any) -> None:
         kc = block if isinstance(block, np.ndarray) and block.dtype == np.float64 else None
@@ -543,14 +550,13 @@ class _NumpyFolder:
             t.fill(0.0)
         else:
             np.multiply(t, self.beta, out=t)
-        e = np.exp(t, out=self._e[:c])
+        e = np.exp(t, out=self._e[0, :c])
         e[i] = 0.0
         s1 = float(e @ t)
         if not math.isfinite(s1):  # a gap beta*(s - m) overflowed to -inf: floor it (exp is 0 anyway)
             np.maximum(t, LOG_FLOOR, out=t)
             s1 = float(e @ t)
-        y = e @ kc
-        y += kc[i]
+        y = np.matmul(self._e[:, :c], kc, out=self._y)[0] + kc[i]
         self.sums.add(m, float(np.add.reduce(e)), s1, 1.0 + float(e @ e), y)
 
     def _check_entries(self, kc: np.ndarray, scores: np.ndarray) -> None:
