@@ -518,3 +518,123 @@ def test_bad_arguments_are_named(kwargs, exc, word):
 def test_bad_query_for_key_law():
     with pytest.raises(ValueError, match="q"):
         sample_top(UniformSphere(3), 1000, 1.0, 2, q=[1.0, 1.0, 0.0])
+
+
+# ---------------------------------------------------------------------------
+# The output x = sum_i w_i K_i (output=True)
+# ---------------------------------------------------------------------------
+
+#: KS tests of the output against brute force: 2 d x 2 c x 2 statistics, plus 2 laws x 2 statistics.
+KS_ALPHA_OUTPUT = KS_FAMILY_ALPHA / 12
+
+
+def brute_outputs(law, q, n, beta, reps, seed):
+    """Outputs of real sampled keys by exact streaming attention (attnscale.attention)."""
+    from attnscale.attention import attention_stats
+
+    children = np.random.SeedSequence(seed).spawn(reps)
+    return np.array([attention_stats(q, law.sample(n, np.random.default_rng(s)), beta).output for s in children])
+
+
+def scaled_parts(x, q, n, tail):
+    """(kappa n)^(1/(2 gamma)) |P_tan x| and (kappa n)^(1/gamma) (1 - <x, q>)."""
+    scale = (tail.kappa * n) ** (1 / (2 * tail.gamma))
+    radial = x @ q
+    return np.linalg.norm(x - np.outer(radial, q), axis=1) * scale, (1 - radial) * scale**2
+
+
+@pytest.mark.parametrize("d", [3, 5])
+@pytest.mark.parametrize("c", [0.25, 2.0])
+def test_output_law_matches_brute_force(d, c):
+    """n = 1e4 with m = 16 (the Gaussian remainder carries 3% to 73% of the mass at c = 0.25):
+    the scaled tangential norm and radial deficit have the law of real keys (KS)."""
+    law = UniformSphere(d)
+    q = np.zeros(d)
+    q[-1] = 1.0
+    n = 10_000
+    tail = law.score_tail(q)
+    beta = c * critical_beta(n, tail)
+    fast = sample_top(law, n, beta, 20_000, rng=31, m=16, q=q, output=True)
+    scale = (tail.kappa * n) ** (1 / (2 * tail.gamma))
+    f_tan, f_rad = np.linalg.norm(fast.tangential, axis=1) * scale, fast.radial_deficit * scale**2
+    np.testing.assert_allclose(scaled_parts(fast.output, q, n, tail)[0], f_tan, rtol=1e-6)
+    b_tan, b_rad = scaled_parts(brute_outputs(law, q, n, beta, 800, 100 + d), q, n, tail)
+    for a, b in ((f_tan, b_tan), (f_rad, b_rad)):
+        assert stats.ks_2samp(a, b).pvalue > KS_ALPHA_OUTPUT
+
+
+@pytest.mark.parametrize("d, beta", [(3, 10.0), (5, 10.0)])
+def test_output_subcritical_moments(d, beta):
+    """n = 1e5 at beta = 10 (c ~ 1e-3; the remainder carries 70% to 99.7% of the mass): the mean
+    radial deficit and n Var_tan equal the exact delta-method values of attnscale.output within
+    4 SE plus their O(1/n_eff) next order (measured 1.1/n_eff; allowed 3/n_eff)."""
+    from attnscale.output import subcritical_moments
+
+    law = UniformSphere(d)
+    q = np.zeros(d)
+    q[-1] = 1.0
+    n, size = 10**5, 12_000
+    top = sample_top(law, n, beta, size, rng=7, q=q, output=True)
+    mom = subcritical_moments(d, beta)
+    n_eff = n * mom.n_eff_ratio
+    deficit = 1 - mom.radial_mean - mom.radial_bias / n
+    mean, se = float(top.radial_deficit.mean()), float(top.radial_deficit.std() / math.sqrt(size))
+    assert abs(mean - deficit) <= 4 * se + 3 / n_eff * abs(mom.radial_bias) / n
+    tan = n * np.sum(top.tangential**2, axis=1) / (d - 1)
+    mean, se = float(tan.mean()), float(tan.std() / math.sqrt(size))
+    assert abs(mean - mom.tangential_var) <= 4 * se + 3 / n_eff * mom.tangential_var
+    assert top.remainder.mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    "law, q",
+    [
+        (PowerDensity(4, 1.0), np.array([1.0, 0.0, 0.0, 0.0])),
+        (GreatSubsphere(5, 3), np.array([0.0, 0.6, 0.8, 0.0, 0.0])),
+    ],
+)
+def test_output_of_other_laws_matches_brute_force(law, q):
+    """A zonal law seen from its axis (density vanishing like |k - q| there: gamma = 2) and a great
+    subsphere through q (n = 2e4, c = 0.5)."""
+    n = 20_000
+    tail = law.score_tail(q)
+    beta = 0.5 * critical_beta(n, tail)
+    fast = sample_top(law, n, beta, 20_000, rng=5, m=32, q=q, output=True)
+    f_tan, f_rad = scaled_parts(fast.output, q, n, tail)
+    f_rad = fast.radial_deficit * (tail.kappa * n) ** (1 / tail.gamma)
+    b_tan, b_rad = scaled_parts(brute_outputs(law, q, n, beta, 600, 9), q, n, tail)
+    for a, b in ((f_tan, b_tan), (f_rad, b_rad)):
+        assert stats.ks_2samp(a, b).pvalue > KS_ALPHA_OUTPUT
+
+
+def test_output_enumerated_is_the_softmax_average():
+    """n - m <= ENUMERATE_MAX: every key has its exact direction; weights, output and parts agree."""
+    law = UniformSphere(4)
+    q = np.array([0.0, 0.0, 0.0, 1.0])
+    top = sample_top(law, 300, 50.0, 5, rng=2, q=q, output=True)
+    assert top.exact and top.output.shape == (5, 4)
+    np.testing.assert_allclose(top.output @ q, 1 - top.radial_deficit, rtol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(top.output[:, :3], axis=1), np.linalg.norm(top.tangential, axis=1), rtol=1e-12)
+    # the radial deficit is the weighted mean gap
+    np.testing.assert_allclose(top.radial_deficit, np.sum(top.weights * top.gaps, axis=1), rtol=1e-12)
+
+
+def test_output_at_huge_n_and_beta_is_finite():
+    law = UniformSphere(3)
+    q = np.array([0.0, 0.0, 1.0])
+    for n, beta in ((10**18, 5e17), (10**18, 1e300), (10**12, 1.0)):
+        top = sample_top(law, n, beta, 50, rng=0, q=q, output=True)
+        for arr in (top.output, top.tangential, top.radial_deficit):
+            assert np.all(np.isfinite(arr))
+        assert np.all(top.radial_deficit >= 0) and np.all(np.linalg.norm(top.output, axis=1) <= 1 + 1e-12)
+
+
+def test_output_needs_directions_and_positive_beta():
+    with pytest.raises(TypeError, match="law"):
+        sample_top(UniformScoreLaw(3), 100, 1.0, 2, output=True)
+    with pytest.raises(ValueError, match="beta"):
+        sample_top(UniformSphere(3), 100, 0.0, 2, output=True)
+    with pytest.raises(ValueError, match="law"):
+        sample_top(VonMisesFisher([0.0, 0.0, 1.0], 5.0), 100, 1.0, 2, q=[0.0, 0.6, 0.8], output=True)
+    plain = sample_top(UniformSphere(3), 100, 1.0, 2, rng=0)
+    assert plain.output is None and plain.tangential is None and plain.radial_deficit is None

@@ -175,6 +175,13 @@ class TopSample:
         Inverse temperature.
     exact : bool
         True when all ``n`` keys were enumerated (no Gaussian remainder).
+    output : ndarray, shape (size, d), or None
+        With ``output=True``: the output :math:`x = \sum_i w_i K_i` (identity values).
+    tangential : ndarray, shape (size, dim), or None
+        Its tangential part in the coordinates of :func:`attnscale.output.tangent_frame`
+        (kept apart from ``output`` so that it keeps its relative accuracy at any ``n``).
+    radial_deficit : ndarray, shape (size,), or None
+        :math:`1 - \langle x, q\rangle = \sum_i w_i G_i`, likewise.
 
     Arrays compare by identity (``eq=False``).
     """
@@ -189,6 +196,9 @@ class TopSample:
     n: int
     beta: float
     exact: bool
+    output: np.ndarray | None = None
+    tangential: np.ndarray | None = None
+    radial_deficit: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -206,6 +216,7 @@ def sample_top(
     *,
     q: Any = None,
     accuracy: float = 1e-3,
+    output: bool = False,
 ) -> TopSample:
     r"""Exact-in-law draws of the top-``m`` attention weights of ``n`` i.i.d. keys, at any ``n``.
 
@@ -238,6 +249,19 @@ def sample_top(
     accuracy : float
         Target bound on the error of the Gaussian remainder step (see
         :func:`choose_m`); only used when ``m`` is not given.
+    output : bool
+        Also draw the output :math:`x = \sum_i w_i K_i` (docs/theory.md section 3).  Needs a
+        :class:`KeyLaw` whose key directions are uniform given the score
+        (:func:`attnscale.output.tangent_frame`: uniform keys, zonal laws seen from their
+        axis, great subspheres through ``q``) and ``beta > 0``.  A key with gap :math:`G` is
+        :math:`(1 - G)q + \sqrt{G(2-G)}\,B\theta`: the top ``m`` keys get exact uniform
+        directions :math:`\theta`; the other :math:`N = n - m` keys enter by their exact
+        conditional mean and covariance: the radial sum
+        :math:`\sum X G = G_{(m)}\sum X + \beta^{-1}\sum XY` is a linear function of the
+        Gaussian sums already drawn (so it is jointly Gaussian with the mass), and the
+        tangential sum is a centred Gaussian, uncorrelated with them by symmetry, with
+        covariance :math:`\frac{N}{dim} E[X^2 G(2-G)]\,I`,
+        :math:`E[X^2G(2-G)] = G_m(2-G_m)\,m_{2,0} + 2(1-G_m)\,m_{2,1}/\beta - m_{2,2}/\beta^2`.
 
     Returns
     -------
@@ -254,7 +278,12 @@ def sample_top(
     >>> flat = sample_top(UniformScoreLaw(3), 10**18, 0.0, size=2, rng=0)
     >>> bool(np.allclose(flat.weights, 1e-18, rtol=1e-12) and np.allclose(flat.n_eff, 1e18, rtol=1e-12))
     True
+    >>> from attnscale.laws import UniformSphere
+    >>> out = sample_top(UniformSphere(3), 10**12, 5e11, size=4, rng=0, q=[0.0, 0.0, 1.0], output=True)
+    >>> out.output.shape, out.tangential.shape
+    ((4, 3), (4, 2))
     """
+    frame = _output_frame(law, q, beta) if output else None
     score_law = as_score_law(law, q)
     n = check_n(n)
     beta = check_beta(beta)
@@ -267,14 +296,29 @@ def sample_top(
         m_used = _choose_m(grid, n, beta, accuracy, full=True)
     else:
         m_used = _enumerated_width(n, check_int(m, "m", minimum=1))
-    rows = max(1, CHUNK_ELEMENTS // m_used)
-    parts = []
+    dim = 0 if frame is None else frame.shape[1]
+    rows = max(1, CHUNK_ELEMENTS // (m_used * (dim + 1)))
+    parts, outs = [], []
     for start in range(0, size, rows):
         base = _draw_base(n, m_used, min(rows, size - start), gen)
         grid = _grid_for_base(score_law, grid, base, beta)
         gaps = _gaps(grid, base.v)
-        parts.append(_statistics(grid, base, gaps, beta, full=True))
+        if frame is None:
+            parts.append(_statistics(grid, base, gaps, beta, full=True))
+            continue
+        stats, extras = _statistics(grid, base, gaps, beta, full=True, extras=True)
+        parts.append(stats)
+        outs.append(_output_block(gaps, beta, 1.0 / stats[3], extras, base.n - base.m, dim, gen))
     cat = [np.concatenate(x, axis=0) for x in zip(*parts)]
+    extra: dict[str, Any] = {}
+    if frame is not None:
+        tangential, deficit = (np.concatenate(x, axis=0) for x in zip(*outs))
+        qv = _query_of(law, q)
+        extra = {
+            "output": np.outer(1.0 - deficit, qv) + tangential @ frame.T,
+            "tangential": tangential,
+            "radial_deficit": deficit,
+        }
     return TopSample(
         weights=cat[0],
         gaps=cat[1],
@@ -286,7 +330,61 @@ def sample_top(
         n=n,
         beta=beta,
         exact=m_used == n,
+        **extra,
     )
+
+
+def _query_of(law: KeyLaw, q: Any) -> np.ndarray:
+    if q is None:
+        qv = np.zeros(law.d)
+        qv[0] = 1.0
+        return qv
+    return check_unit_vector(q, "q", law.d)
+
+
+def _output_frame(law: Any, q: Any, beta: float) -> np.ndarray:
+    """The tangent frame of the output draws, or a ValueError naming what is missing."""
+    from .output import tangent_frame
+
+    if not isinstance(law, KeyLaw):
+        raise TypeError(f"law: got {type(law).__name__}; output=True needs a KeyLaw (key directions), not a score law")
+    if check_beta(beta) == 0.0:
+        raise ValueError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
+    frame = tangent_frame(law, _query_of(law, q))
+    if frame is None:
+        raise ValueError(
+            f"law: got {type(law).__name__} seen from this q; output=True needs key directions uniform given the "
+            "score (uniform keys, a zonal law seen from its axis, a great subsphere through q)"
+        )
+    return frame
+
+
+def _output_block(
+    gaps: np.ndarray, beta: float, total: np.ndarray, extras: tuple, count: int, dim: int, gen: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Tangential part (frame coordinates) and radial deficit of the output of a block.
+
+    Top keys: :math:`x_k = e^{-y_k}` (as in :func:`_statistics`), directions
+    :math:`\theta_k` uniform; the remainder (scale :math:`s = e^{-y_m}`) by the sums
+    ``extras`` already drawn and a centred Gaussian (see :func:`sample_top`).
+    """
+    y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
+    x = np.exp(-y)
+    theta = gen.standard_normal(gaps.shape + (dim,))
+    theta /= np.linalg.norm(theta, axis=2, keepdims=True)
+    amp = x * np.sqrt(gaps * (2.0 - gaps))
+    tan = np.einsum("rk,rkd->rd", amp, theta)
+    deficit = np.einsum("rk,rk->r", x, gaps)
+    if count > 0:
+        sums, s, mom = extras
+        r1, r3 = sums[0], sums[2]
+        g_m = gaps[:, -1]
+        deficit = deficit + s * (g_m * r1 + r3 / beta)
+        m20, m21, m22 = mom[:, 1, 0], mom[:, 1, 1], mom[:, 1, 2]
+        second = g_m * (2.0 - g_m) * m20 + 2.0 * (1.0 - g_m) * m21 / beta - m22 / beta / beta
+        sd = s * np.sqrt(count * np.maximum(second, 0.0) / dim)
+        tan = tan + sd[:, None] * gen.standard_normal((gaps.shape[0], dim))
+    return tan / total[:, None], deficit / total
 
 
 def choose_m(law: KeyLaw | ScoreLaw, n: Any, beta: float, accuracy: float = 1e-3, *, q: Any = None) -> int:
@@ -870,7 +968,7 @@ def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> t
 
 
 @_overflow_is_capped
-def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: bool):
+def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: bool, extras: bool = False):
     r"""Weights and statistics of a block (module docstring, docs/theory.md section 4).
 
     With :math:`x_k = e^{-y_k}`, :math:`y_k = \beta (G_{(k)} - G_{(1)})`, the
@@ -881,19 +979,23 @@ def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: b
     :math:`\log T = \operatorname{log1p}(T - 1)`.
 
     Returns ``(weights, gaps, remainder, max_weight, n_eff, entropy)``, or
-    ``(max_weight,)`` when ``full`` is False.
+    ``(max_weight,)`` when ``full`` is False; with ``extras`` (and ``full``) also
+    ``(sums, s, moments)`` of the remainder (``None`` when all keys are enumerated),
+    for the output (:func:`_output_block`).
     """
     y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
     x = np.exp(-y)
     t_minus_1 = x[:, 1:].sum(axis=1)
     count = base.n - base.m
     rem = np.zeros(x.shape[0])
+    more = None
     if count > 0:
         n_a, n_b = (_A_FULL, _B_FULL) if full else (_A_W1, _B_W1)
         mom, _ = _moments_at(grid, beta, base.v[:, -1], gaps[:, -1], n_a, n_b)
         sums = _remainder_sums(mom, count, base.z, full)
         s = np.exp(-y[:, -1])
         rem = s * sums[0]
+        more = (sums, s, mom)
     t_minus_1 = t_minus_1 + rem
     total = 1.0 + t_minus_1
     w1 = 1.0 / total
@@ -908,7 +1010,8 @@ def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: b
     weights = x / total[:, None]
     n_eff = total * total / sq
     entropy = np.log1p(t_minus_1) + ent_num / total
-    return weights, gaps, rem / total, w1, n_eff, entropy
+    stats = (weights, gaps, rem / total, w1, n_eff, entropy)
+    return (stats, more) if extras else stats
 
 
 # ---------------------------------------------------------------------------
