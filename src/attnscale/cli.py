@@ -239,7 +239,9 @@ def simulate(
         "max_weight": summary(result.max_weight),
         "n_eff": summary(result.n_eff),
         "entropy": summary(result.entropy),
-        "output": {
+        "output": None
+        if result.output is None
+        else {
             "radial_mean": float(np.mean(result.radial)),
             "tangential_var": result.tangential_var,
             "scaled_tangential_norm": summary(result.scaled_tangential_norm),
