@@ -9,7 +9,9 @@ Brute-force attention over real uniform keys on the sphere against the output th
   covariance of ``Vx`` is ``V Sigma V^T``;
 - **critical** (d = 3, three c): the scaled tangential output ``T = (kappa n)^(1/2) P_tan y`` has the
   limit law (norm by KS and by ``E|T|^2`` against its exact quadrature; direction uniform on the
-  circle), and the radial deficit ``(kappa n)(1 - <y, q>)`` too (second order);
+  circle), and the radial deficit ``(kappa n)(1 - <y, q>)`` too (second order); for d = 3 and 5 the
+  exact sampler's output (:func:`attnscale.sampler.sample_top` with ``output=True``) has the law of
+  brute force at the same n;
 - **supercritical** (d = 3, c = 20, 50): the scaled distance of ``y`` to the closest key has the
   limit law; at c = 200 the limit law's mean distance and far probability match the near-tie
   asymptotics;
@@ -41,6 +43,7 @@ from ..output import (
     tangent_basis,
 )
 from ..parallel import run_tasks
+from ..sampler import sample_top
 from ._claims import Claim, mean_se
 
 NAME = "output_law"
@@ -64,7 +67,9 @@ def config(quick: bool, seed: int) -> dict:
         "sub_n": 10_000 if quick else 100_000,
         "sub_reps": 400 if quick else 1600,
         "crit_n": 10_000 if quick else 100_000,
+        "crit_ds": [3, 5],
         "crit_cs": [0.25, 0.5, 2.0],
+        "fast_draws": 20_000 if quick else 100_000,
         "crit_reps": 600 if quick else 3000,
         "super_cs": [20.0, 50.0],
         "super_reps": 600 if quick else 2000,
@@ -149,10 +154,28 @@ def _limit_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     )  # fmt: skip
 
 
+def _fast_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+    """The exact sampler's output at n (attnscale.sampler.sample_top with output=True)."""
+    d, n, c = cfg["d"], cfg["n"], cfg["c"]
+    q, law = _axis_query(d), UniformSphere(d)
+    log_s = log_tangential_scale(n, law.score_tail(q))
+    beta = c * _beta_star(d, n)
+    top = sample_top(law, n, beta, cfg["reps"], np.random.default_rng(seed), q=q, output=True)
+    t = top.tangential * math.exp(-log_s)
+    return _table(
+        "fast", d, c, beta, n,
+        tn=np.linalg.norm(t, axis=1),
+        angle=np.arctan2(t[:, 1], t[:, 0]) if d == 3 else np.full(t.shape[0], np.nan),
+        rscaled=top.radial_deficit * math.exp(-2.0 * log_s),
+    )  # fmt: skip
+
+
 def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     kind = cfg["kind"]
     if kind == "sub":
         return _sub_task(cfg, seed)
+    if kind == "fast":
+        return _fast_task(cfg, seed)
     if kind in ("crit", "super"):
         return _brute_task(cfg, seed)
     return _limit_task(cfg, seed)
@@ -166,11 +189,17 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
         for b in cfg["sub_betas"]:
             for k in range(cfg["sub_reps"] // chunk):
                 tasks.append({"kind": "sub", "d": d, "beta": b, "n": cfg["sub_n"], "reps": chunk, "chunk": k})
-    for kind, cs, reps_key in (("crit", cfg["crit_cs"], "crit_reps"), ("super", cfg["super_cs"], "super_reps")):
-        for c in cs:
-            for k in range(cfg[reps_key] // chunk):
-                tasks.append({"kind": kind, "d": 3, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
-            tasks.append({"kind": "limit", "d": 3, "c": c, "reps": cfg["limit_draws"], "m": None})
+    for d in cfg["crit_ds"]:
+        for c in cfg["crit_cs"]:
+            for k in range(cfg["crit_reps"] // chunk):
+                tasks.append({"kind": "crit", "d": d, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
+            tasks.append({"kind": "fast", "d": d, "c": c, "n": cfg["crit_n"], "reps": cfg["fast_draws"]})
+            if d == 3:
+                tasks.append({"kind": "limit", "d": 3, "c": c, "reps": cfg["limit_draws"], "m": None})
+    for c in cfg["super_cs"]:
+        for k in range(cfg["super_reps"] // chunk):
+            tasks.append({"kind": "super", "d": 3, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
+        tasks.append({"kind": "limit", "d": 3, "c": c, "reps": cfg["limit_draws"], "m": None})
     tasks.append({"kind": "asym", "d": 3, "c": cfg["asym_c"], "reps": cfg["asym_draws"], "m": 16})
     tasks.append({"kind": "asym", "d": 5, "c": cfg["asym_c"], "reps": cfg["asym_draws"], "m": 16})
     for d in cfg["cross_ds"]:
@@ -309,9 +338,21 @@ def _filter(table: pa.Table, kind: str, d: int) -> pa.Table:
     return table.filter(pa.array((kinds == kind) & (table["d"].to_numpy() == d)))
 
 
+def _check_fast(table: pa.Table) -> list[Claim]:
+    claims = []
+    for d in _values(table, "crit", "d"):
+        for c in _values(_filter(table, "crit", d), "crit", "c"):
+            brute, fast = _select(table, "crit", d=d, c=c), _select(table, "fast", d=d, c=c)
+            n = int(brute["n"][0])
+            crit2 = _ks_critical(brute["tn"].size, fast["tn"].size)
+            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: |T| of the exact sampler = brute force", _ks2(brute["tn"], fast["tn"]), crit2, "two-sample; sample_top(output=True)"))
+            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: radial deficit of the exact sampler = brute force", _ks2(brute["rscaled"], fast["rscaled"]), crit2, "two-sample"))  # fmt: skip
+    return claims
+
+
 def _check_crit(table: pa.Table) -> list[Claim]:
     claims = []
-    for c in _values(table, "crit", "c"):
+    for c in _values(_filter(table, "crit", 3), "crit", "c"):
         brute, limit = _select(table, "crit", d=3, c=c), _select(table, "limit", d=3, c=c)
         n = int(brute["n"][0])
         finite_n = 10.0 / n  # O(1/n) convergence at d = 3
@@ -372,7 +413,7 @@ def _check_cross(table: pa.Table) -> list[Claim]:
 
 def check(table: pa.Table) -> list[Claim]:
     """Subcritical moments and V; critical and supercritical brute force vs the limit law; crossover ends."""
-    return _check_sub(table) + _check_crit(table) + _check_super(table) + _check_cross(table)
+    return _check_sub(table) + _check_crit(table) + _check_fast(table) + _check_super(table) + _check_cross(table)
 
 
 # ---------------------------------------------------------------------------
@@ -414,15 +455,18 @@ def _panel_sub(ax, table: pa.Table) -> None:
 
 
 def _panel_crit(ax, table: pa.Table) -> None:
-    for k, c in enumerate(_values(table, "crit", "c")):
-        brute, limit = _select(table, "crit", d=3, c=c)["tn"], _select(table, "limit", d=3, c=c)["tn"]
-        for x, style in ((brute, "-"), (limit, ":")):
+    for k, c in enumerate(_values(_filter(table, "crit", 3), "crit", "c")):
+        curves = [(3, "crit", "-", "brute"), (3, "limit", ":", "limit"), (5, "crit", "-", "brute"), (5, "fast", "--", "fast")]
+        for d, kind, style, label in curves:
+            x = _select(table, kind, d=d, c=c)["tn"]
+            if x.size == 0:
+                continue
             xs = np.sort(x)
-            ax.plot(xs, (np.arange(xs.size) + 0.5) / xs.size, style, color=f"C{k}", label=f"c={c:g} {'brute' if style == '-' else 'limit'}")
-    ax.set_xlabel("|T| = (kappa n)^(1/2) |P_tan y|  (d = 3)")
+            ax.plot(xs, (np.arange(xs.size) + 0.5) / xs.size, style, color=f"C{k}", lw=1.5 if d == 3 else 0.8, label=f"d={d}, c={c:g} {label}")
+    ax.set_xlabel("|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)")
     ax.set_ylabel("cdf")
-    ax.set_title("Critical: scaled tangential norm, brute force vs limit law")
-    ax.legend(fontsize=7)
+    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and exact sampler (d=5)")
+    ax.legend(fontsize=6, ncol=2)
 
 
 def _panel_super(ax, table: pa.Table) -> None:
