@@ -243,18 +243,28 @@ def markdown(configs: dict[str, dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Hand-written notes after this line of the section survive ``--update``.
+NOTES_MARKER = "<!-- notes below are written by hand and kept by --update -->"
+
+
 def update_section(path: str, text: str) -> None:
-    """Replace this benchmark's section of ``path`` (up to the next '## ' heading), or append it."""
+    """Replace this benchmark's section of ``path`` (up to the next '## ' heading), or append it.
+
+    The hand-written notes after ``NOTES_MARKER`` in the old section are kept.
+    """
     try:
         with open(path) as f:
             old = f.read()
     except FileNotFoundError:
         old = "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1)
+    match = pattern.search(old)
+    if match:
+        section = match.group(0)
+        notes = section[section.index(NOTES_MARKER) :].rstrip("\n") if NOTES_MARKER in section else NOTES_MARKER
+        new = old[: match.start()] + text + "\n" + notes + "\n\n" + old[match.end() :]
     else:
-        new = old.rstrip("\n") + "\n\n" + text
+        new = old.rstrip("\n") + "\n\n" + text + "\n" + NOTES_MARKER + "\n"
     with open(path, "w") as f:
         f.write(new.rstrip("\n") + "\n")
 
