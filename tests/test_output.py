@@ -435,6 +435,32 @@ def test_distance_constant_equals_integral_of_far_probability() -> None:
     assert supercritical_distance_constant(1.0, 2) == pytest.approx(2 * math.sqrt(2) * math.log(2) / math.sqrt(math.pi))
 
 
+def _far_reference(gamma: float, rho: float, dim: int) -> float:
+    """The tie integral by plain adaptive quadrature in (u, x), u ~ Beta(b, b) (slow, independent)."""
+
+    def inner(u: float) -> float:
+        x0 = (rho**2 / (2 * u)) ** gamma if u > 0 else math.inf
+        if x0 > 800:
+            return 0.0
+        amp = 2 * math.sqrt(2 * u) / rho
+
+        def f(x: float) -> float:
+            r = amp * x ** (0.5 / gamma)
+            return math.exp(-x) * x ** (1 - 1 / gamma) * math.log(r - 1) if r > 1 else 0.0
+
+        return gamma * integrate.quad(f, x0, x0 + 800, points=[x0 * 1.01, x0 + 1, x0 + 5], limit=400, epsrel=1e-11)[0]
+
+    b = (dim - 1) / 2
+    dens = lambda u: u ** (b - 1) * (1 - u) ** (b - 1) / special.beta(b, b)  # noqa: E731
+    return integrate.quad(lambda u: dens(u) * inner(u), 0, 1, points=[0.5], limit=400, epsrel=1e-10)[0]
+
+
+@pytest.mark.parametrize("gamma, dim, rho", [(1.0, 2, 0.1), (2.0, 4, 1.0), (0.4, 3, 0.5)])
+def test_far_probability_against_adaptive_quadrature(gamma: float, dim: int, rho: float) -> None:
+    got = supercritical_far_probability(gamma, 1.0, rho, dim)
+    assert got == pytest.approx(_far_reference(gamma, rho, dim), rel=1e-8)
+
+
 @pytest.mark.parametrize("gamma, dim", [(1.0, 2), (2.0, 4)])
 def test_supercritical_asymptotics_against_limit_law(gamma: float, dim: int) -> None:
     """c = 200, 400000 limit-law draws: c E D and c P(D > rho) match the near-tie asymptotics within

@@ -921,38 +921,43 @@ def supercritical_distance_constant(gamma: float, dim: int) -> float:
 
 
 def _far_integral(gamma: float, rho: float, dim: int) -> float:
-    r""":math:`\gamma\int_0^\infty e^{-x}x^{1-1/\gamma}E_U[\log(h/\rho - 1)_+]\,dx`, :math:`h = 2\sqrt{2U}x^{1/(2\gamma)}`."""
+    r""":math:`\gamma\int_0^\infty e^{-x}x^{1-1/\gamma}E_U[\log(h/\rho - 1)_+]\,dx`, :math:`h = 2\sqrt{2U}x^{1/(2\gamma)}`.
 
-    def inner(u: float) -> float:
-        # h > 2 rho  <=>  x > x0 = (rho^2 / (2u))^gamma
-        if u <= 0.0:
-            return 0.0
-        log_x0 = gamma * (2.0 * math.log(rho) - math.log(2.0 * u))
-        amp = 2.0 * math.sqrt(2.0 * u) / rho
-
-        def f(x: float) -> float:
-            ratio = amp * x ** (0.5 / gamma)
-            if ratio <= 1.0:
-                return 0.0
-            return math.exp(-x + (1.0 - 1.0 / gamma) * math.log(x)) * math.log(ratio - 1.0)
-
-        x0 = math.exp(log_x0)
-        if x0 > 800.0:
-            return 0.0
-        marks = [x0 * 1.01, x0 + 1.0, x0 + 5.0, 1.0]
-        return gamma * _quad(f, x0, x0 + 800.0, marks)
-
+    Given :math:`U = u`, :math:`h > 2\rho` iff :math:`x > x_0 = (\rho^2/(2u))^\gamma`; with
+    :math:`x = x_0 e^v` the inner integral is
+    :math:`\int_0^\infty e^{-x}x^{2-1/\gamma}\log(2e^{v/(2\gamma)} - 1)\,dv`, smooth in
+    :math:`v`: Gauss-Legendre on panels refined near :math:`v = 0` (where the integrand
+    varies on the scale :math:`1/x_0`) and up to :math:`x = 800`.  The average over
+    :math:`U = \sin^2\psi \sim \mathrm{Beta}(b, b)` is Gauss-Legendre in :math:`\psi` on
+    geometric panels (the inner integral varies on the scale :math:`u \sim \rho^2`);
+    ``dim = 1``: :math:`U \in \{0, 1\}`.
+    """
+    gx, gw = np.polynomial.legendre.leggauss(16)
     if dim == 1:
-        return 0.5 * inner(1.0)
-    b = (dim - 1) / 2.0
-    log_b = float(special.betaln(b, b))
-
-    def outer(u: float) -> float:
-        if u <= 0.0 or u >= 1.0:
-            return 0.0
-        return math.exp((b - 1.0) * (math.log(u) + math.log1p(-u)) - log_b) * inner(u)
-
-    return _quad(outer, 0.0, 1.0, [0.5])
+        u, wu = np.array([1.0]), np.array([0.5])
+    else:
+        # u = sin^2(psi): p_U du = 2 (sin psi cos psi)^{2b-1} / B(b, b) d psi; inner(u) = 0 below
+        # u_min (x_0 > 800) and varies on the scale u ~ rho^2: geometric panels in psi
+        b = (dim - 1) / 2.0
+        psi_min = min(math.sqrt(0.5 * rho * rho * 800.0 ** (-1.0 / gamma)), 0.5)
+        edges = np.unique(np.concatenate([[0.0], np.geomspace(psi_min, math.pi / 2, 48)]))
+        a, bb = edges[:-1, None], edges[1:, None]
+        psi = (0.5 * (bb - a) * gx + 0.5 * (bb + a)).ravel()
+        wpsi = (0.5 * (bb - a) * gw).ravel()
+        u = np.sin(psi) ** 2
+        sc = np.sin(psi) * np.cos(psi)
+        wu = wpsi * 2.0 * np.exp((2.0 * b - 1.0) * np.log(sc) - float(special.betaln(b, b)))
+    log_x0 = gamma * (2.0 * math.log(rho) - np.log(2.0 * u))
+    v_max = max(1.0, math.log(800.0) - float(log_x0.min()))
+    edges = np.unique(np.concatenate([[0.0], np.geomspace(1e-5, 1.0, 26), np.arange(1.5, v_max + 0.5, 0.5)]))
+    a, bb = edges[:-1, None], edges[1:, None]
+    v = (0.5 * (bb - a) * gx + 0.5 * (bb + a)).ravel()
+    wv = (0.5 * (bb - a) * gw).ravel()
+    log_x = log_x0[:, None] + v[None, :]
+    with np.errstate(over="ignore", under="ignore"):
+        body = np.exp(-np.exp(np.minimum(log_x, 700.0)) + (2.0 - 1.0 / gamma) * log_x)
+    inner = gamma * (body * np.log1p(2.0 * np.expm1(v / (2.0 * gamma)))[None, :]) @ wv
+    return float(wu @ inner)
 
 
 @functools.lru_cache(maxsize=512)
