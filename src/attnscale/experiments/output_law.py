@@ -501,5 +501,5 @@ def _panel_cross(ax, table: pa.Table) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("c = beta / beta*(n)")
     ax.set_ylabel("|T| = (kappa n)^(1/(2 gamma)) |P_tan y|")
-    ax.set_title("Crossover: Gaussian end (dashed) to nearest key (dotted), limit law")
+    ax.set_title("Crossover of |T| (limit law): Gaussian end (dashed) to nearest key (dotted)", fontsize=10)
     ax.legend(fontsize=7)
