@@ -115,13 +115,25 @@ def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
     table = Table(title=title, show_header=True)
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    for key, value in payload.items():
-        if isinstance(value, dict):
-            value = "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = f"{len(value)} rows (use --json)"
-        table.add_row(key, _fmt(value))
+    for key, value in _flatten(payload):
+        table.add_row(key, value)
     Console().print(table)
+
+
+def _flatten(payload: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Rows of the human table: nested dicts become dotted names, lists a row count."""
+    rows: list[tuple[str, str]] = []
+    for key, value in payload.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
+            rows.append((name, "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())))
+        elif isinstance(value, dict):
+            rows.extend(_flatten(value, f"{name}.") if value else [(name, "-")])
+        elif isinstance(value, list):
+            rows.append((name, f"{len(value)} rows (use --json)"))
+        else:
+            rows.append((name, _fmt(value)))
+    return rows
 
 
 def _fmt(value: Any) -> str:

@@ -25,6 +25,7 @@ EXPERIMENTS = (
     "subcritical",
     "supercritical",
     "large_d",
+    "output_law",
     "heat",
     "tail_classes",
     "real_heads",
