@@ -65,7 +65,9 @@ def mp_reference(q, keys, beta, top_k=DEFAULT_TOP_K, values=None):
             "max_weight": float(max(w)),
             # log S0 = log1p(S0 - 1): the largest term is exactly 1, and 60 digits of S0 itself
             # would drop S0 - 1 < 1e-60 (one key holding nearly all the weight)
-            "entropy": float(mpmath.log1p(mpmath.fsum(sorted(e)[:-1])) - mpmath.fsum(ei * ti for ei, ti in zip(e, t)) / s0),
+            "entropy": float(
+                mpmath.log1p(mpmath.fsum(sorted(e)[:-1])) - mpmath.fsum(ei * ti for ei, ti in zip(e, t)) / s0
+            ),
             "n_eff": float(s0**2 / mpmath.fsum(ei**2 for ei in e)),
             "top_mass": float(mpmath.fsum(sorted(w, reverse=True)[:top_k])),
             "output": np.array([float(x) for x in y]),
@@ -353,7 +355,8 @@ def test_value_matrix_multiplies_the_identity_output(case, d_v, data):
     scale = float(np.max(np.abs(keys))) * d + 1e-300
     np.testing.assert_allclose(att.output, values @ attention(q, keys, beta).output, rtol=0, atol=8 * b * scale)
     stats = attention_stats(q, keys, beta, values, chunk_size=2)
-    np.testing.assert_allclose(stats.output, values @ attention_stats(q, keys, beta).output, rtol=0, atol=16 * b * scale)
+    identity = attention_stats(q, keys, beta).output
+    np.testing.assert_allclose(stats.output, values @ identity, rtol=0, atol=16 * b * scale)
     ref = mp_reference(q, keys, beta, values=values)
     np.testing.assert_allclose(stats.output, ref["output"], rtol=0, atol=16 * b * scale)
 
