@@ -115,7 +115,6 @@ def compare(q: np.ndarray, keys: np.ndarray, beta: float, top_k: int, repeats: i
         "plain": lambda: plain_output(q, keys, beta),
         "plain+stats": lambda: plain_stats(q, keys, beta, top_k),
         "stats": lambda: attention_stats(q, keys, beta, top_k=top_k),
-        "stats x2": lambda: attention_stats(q, keys, beta, top_k=top_k, threads=2),
     }
     # agreement (the benchmark must compare equal work)
     ref, got = plain_stats(q, keys, beta, top_k), attention_stats(q, keys, beta, top_k=top_k)
@@ -135,7 +134,6 @@ def compare(q: np.ndarray, keys: np.ndarray, beta: float, top_k: int, repeats: i
         "median_s": {k: statistics.median(v) for k, v in times.items()},
         "ratio_plain": statistics.median(p / s for p, s in zip(times["plain"], times["stats"])),
         "ratio_stats": statistics.median(p / s for p, s in zip(times["plain+stats"], times["stats"])),
-        "ratio_plain_x2": statistics.median(p / s for p, s in zip(times["plain"], times["stats x2"])),
         "memory": {name: peak_extra_bytes(f) for name, f in methods.items()},
         "rel_diff": rel,
     }
@@ -188,7 +186,6 @@ def markdown(configs: dict[str, dict], meta: dict) -> str:
         "attention_stats (one streaming pass, chunks in cache) against plain numpy softmax attention",
         "(`logits = keys @ q * beta; softmax; weights @ keys`), and against the same plus the statistics",
         "attention_stats returns (max weight, entropy, n_eff, top-k mass by `np.partition`).",
-        "`stats` is attention_stats with its defaults (one thread of its own), `stats x2` with `threads=2`.",
         f"Same process, {meta['repeats']} interleaved repeats, medians; speed-up = median over repeats of",
         "t(plain) / t(attention_stats); extra memory = peak of numpy allocations during one call",
         "(tracemalloc); bandwidth = bytes of keys / time, as a fraction of the best STREAM-like read",
@@ -215,10 +212,9 @@ def markdown(configs: dict[str, dict], meta: dict) -> str:
             f"Memory bandwidth (GB/s, medians): sum {bw['sum']:.1f} (one thread), dot {bw['dot']:.1f} "
             f"(BLAS threads), copy {bw['copy']:.1f} (read + write).",
             "",
-            "| n | d | keys MB | plain ms | plain+stats ms | stats ms | stats x2 ms | speed-up vs plain: stats "
-            "| stats x2 | stats vs plain+stats | extra MB plain / plain+stats / stats | stats GB/s | of read bw "
-            "| max rel diff |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| n | d | keys MB | plain ms | plain+stats ms | attention_stats ms | speed-up vs plain "
+            "| vs plain+stats | extra MB plain / plain+stats / stats | stats GB/s | of read bw | max rel diff |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in run["results"]:
             t = r["median_s"]
@@ -226,8 +222,7 @@ def markdown(configs: dict[str, dict], meta: dict) -> str:
             mem = r["memory"]
             lines.append(
                 f"| {r['n']:.0e} | {r['d']} | {r['keys_bytes'] / MB:.0f} | {t['plain'] * 1e3:.1f} "
-                f"| {t['plain+stats'] * 1e3:.1f} | {t['stats'] * 1e3:.1f} | {t['stats x2'] * 1e3:.1f} "
-                f"| {r['ratio_plain']:.2f}x | {r['ratio_plain_x2']:.2f}x "
+                f"| {t['plain+stats'] * 1e3:.1f} | {t['stats'] * 1e3:.1f} | {r['ratio_plain']:.2f}x "
                 f"| {r['ratio_stats']:.2f}x | {mem['plain'] / MB:.0f} / {mem['plain+stats'] / MB:.0f} / "
                 f"{mem['stats'] / MB:.2f} | {gbs:.1f} | {gbs / best:.0%} | {r['rel_diff']:.1e} |"
             )

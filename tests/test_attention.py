@@ -496,8 +496,6 @@ def test_bad_input_names_the_argument(function, change, error, message):
         ({"chunk_size": 0}, ValueError, "chunk_size: got 0"),
         ({"backend": "jax"}, ValueError, "backend: got 'jax'; expected one of numpy, torch"),
         ({"device": "cuda"}, ValueError, "device: got 'cuda'; a device is only used with backend='torch'"),
-        ({"threads": 0}, ValueError, "threads: got 0; expected an integer >= 1"),
-        ({"threads": 2, "backend": "torch"}, ValueError, "threads: got 2; backend='torch' takes 1"),
         ({"keys": iter([])}, ValueError, "keys: is empty"),
         ({"keys": iter([np.ones((2, 2)), np.ones((2, 3))])}, ValueError, r"keys: got shape \(2, 3\)"),
         ({"keys": iter([np.ones((2, 2)), np.full((1, 2), np.nan)])}, ValueError, "keys: contains NaN"),
@@ -521,29 +519,3 @@ def test_finite_keys_whose_row_sums_overflow_are_accepted():
     stats = attention_stats([0.0, 1.0], keys, 1.0)
     assert stats.max_weight == 1.0
     np.testing.assert_array_equal(stats.output, keys[0])
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-def test_threads_change_only_round_off(threads):
-    rng = np.random.default_rng(12)
-    keys = rng.standard_normal((5000, 4))
-    q = rng.standard_normal(4)
-    one = attention_stats(q, keys, 9.0, top_k=12, chunk_size=300)
-    many = attention_stats(q, keys, 9.0, top_k=12, chunk_size=300, threads=threads)
-    assert_stats_close(many, as_dict(one), q, keys, 9.0, sides=2)
-    blocks = (keys[a : a + 700] for a in range(0, 5000, 700))  # iterators too
-    assert_stats_close(attention_stats(q, blocks, 9.0, top_k=12, threads=threads), as_dict(one), q, keys, 9.0, sides=2)
-    tiny = attention_stats(q, keys[:1], 9.0, threads=threads)  # ranges left empty
-    assert tiny.max_weight == 1.0
-    bad = keys.copy()
-    bad[4321, 1] = np.nan
-    with pytest.raises(ValueError, match="keys: contains NaN"):
-        attention_stats(q, bad, 9.0, chunk_size=300, threads=threads)
-
-
-@pytest.mark.filterwarnings("error")
-def test_threads_handle_overflow_silently():
-    q = np.array([1e150, 0.0])
-    keys = np.array([[1e150, 5.0], [-1e150, 1.0]] * 50)
-    stats = attention_stats(q, keys, 1e12, chunk_size=3, threads=2)
-    assert (stats.max_weight, stats.n_eff) == (1.0 / 50, 50.0)

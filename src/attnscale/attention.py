@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +50,7 @@ CPU_CHUNK_BYTES = 1 << 20
 #: Row bounds of a CPU chunk: at least enough rows to amortize the fixed cost of
 #: a numpy call; at most 8192, so the dot products stay below the 10000 elements
 #: from which OpenBLAS splits them across threads (a threaded BLAS call on a busy
-#: machine waits for a core; a single-threaded kernel is what ``threads`` scales).
+#: machine waits for a core).
 CPU_CHUNK_ROWS = (1 << 8, 1 << 13)
 
 #: Bytes of keys per chunk on a CUDA device (one chunk is one batch of kernels).
@@ -210,7 +209,6 @@ def attention_stats(
     chunk_size: int | None = None,
     backend: str = "numpy",
     device: Any = None,
-    threads: int = 1,
 ) -> AttentionStats:
     r"""Summary statistics of attention in one streaming pass, memory independent of ``n``.
 
@@ -262,11 +260,6 @@ def attention_stats(
         on ``device``, by default the device of ``keys`` when it is a tensor, else the CPU.
     device : str or torch.device, optional
         Torch device (e.g. ``"cuda"``); only with ``backend="torch"``.
-    threads : int, default 1
-        numpy backend: split the keys into this many row ranges, folded
-        concurrently (numpy and BLAS release the GIL) and then merged; the
-        result changes only by round-off.  ``1`` suits process pools; ``2`` or
-        more lets one call read memory from several cores.
 
     Returns
     -------
@@ -304,50 +297,19 @@ def attention_stats(
     k = check_int(top_k, "top_k", minimum=1)
     rows = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     check_choice(backend, "backend", BACKENDS)
-    n_threads = check_int(threads, "threads", minimum=1)
     if backend == "numpy":
         if device is not None:
             raise ValueError(f"device: got {device!r}; a device is only used with backend='torch'")
-        folds = [_NumpyFolder(qv, b, k, rows or _cpu_rows(d)) for _ in range(n_threads)]
+        fold = _NumpyFolder(qv, b, k, rows or _cpu_rows(d))
     else:
-        if n_threads != 1:
-            raise ValueError(f"threads: got {threads!r}; backend='torch' takes 1 (torch sets its own threads)")
-        folds = [_TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))]
-    _fold_all(folds, _blocks(keys, d, backend))
-    sums, top = _combine(folds)
-    if sums.y is None:
-        check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _finish(sums, top.scores, b, v, k)
-
-
-def _fold_all(folds: list, blocks: Iterator[Any]) -> None:
-    """Feed every block to the folders: all to one, or contiguous row ranges to one each, concurrently."""
-    if len(folds) == 1:
-        for block in blocks:
-            _fold_rows(folds[0], block)
-        return
-    with ThreadPoolExecutor(len(folds), thread_name_prefix="attnscale") as pool:
-        for block in blocks:
-            n = block.shape[0]
-            step = -(-n // (len(folds) * folds[0].rows)) * folds[0].rows  # whole chunks per range
-            list(pool.map(_fold_rows, folds, [block[j * step : (j + 1) * step] for j in range(len(folds))]))
-
-
-def _fold_rows(fold: Any, block: Any) -> None:
-    # errstate is per thread: overflow is detected and handled explicitly in the folders
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, block.shape[0], fold.rows):
-            fold(block[start : start + fold.rows])
-
-
-def _combine(folds: list) -> tuple[_Sums, _RunningTop]:
-    sums, top = folds[0].sums, folds[0].top
-    for other in folds[1:]:
-        if other.sums.y is not None:
-            sums.add(other.sums.m, other.sums.rest, other.sums.s1, other.sums.s2, other.sums.y)
-            top.update(other.top.scores, float(other.top.scores.max()))
-    return sums, top
+        fold = _TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled explicitly
+        for block in _blocks(keys, d, backend):
+            for start in range(0, block.shape[0], fold.rows):
+                fold(block[start : start + fold.rows])
+        if fold.sums.y is None:
+            check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
+        return _finish(fold.sums, fold.top.scores, b, v, k)
 
 
 # ---------------------------------------------------------------------------
