@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
+
+from .._validate import check_finite, check_int
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,65 @@ class Claim:
         ok = bool(math.isfinite(measured) and math.isfinite(half_width) and lo >= bound)
         return cls(experiment, claim, float(bound), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
 
+    @classmethod
+    def not_below(
+        cls,
+        claim: str,
+        bound: float,
+        measured: float,
+        half_width: float,
+        section: str,
+        experiment: str = "",
+        note: str = "",
+    ) -> Claim:
+        """Claim that the true value is at least ``bound``, rejected only when the data exclude it.
+
+        The interval is ``measured +- half_width``; the claim fails only when its upper end lies
+        below ``bound`` (a non-inferiority reading: "not worse", "coverage at least 90%").
+
+        Examples
+        --------
+        >>> Claim.not_below("not worse", bound=0.0, measured=-0.01, half_width=0.02, section="2").ok
+        True
+        >>> Claim.not_below("not worse", bound=0.0, measured=-0.05, half_width=0.02, section="2").ok
+        False
+        """
+        lo, hi = measured - half_width, measured + half_width
+        ok = bool(math.isfinite(measured) and math.isfinite(half_width) and hi >= bound)
+        return cls(experiment, claim, float(bound), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
+
+    @classmethod
+    def coverage(
+        cls,
+        claim: str,
+        bound: float,
+        hits: int,
+        trials: int,
+        section: str,
+        experiment: str = "",
+        note: str = "",
+        level: float = 0.95,
+    ) -> Claim:
+        r"""Claim that a probability (e.g. an interval's coverage) is at least ``bound``, from ``hits`` in ``trials``.
+
+        ``measured`` is ``hits / trials`` and ``interval`` the exact Clopper-Pearson interval at
+        ``level`` (:func:`clopper_pearson`); the claim is rejected only when the upper end of that
+        interval lies below ``bound``, i.e. when the data exclude a probability of ``bound`` or more
+        (a one-sided exact binomial test at level :math:`(1 - \mathrm{level})/2`).
+
+        Examples
+        --------
+        >>> c = Claim.coverage("coverage >= 0.90", bound=0.9, hits=35, trials=40, section="2")
+        >>> c.measured, c.ok, round(c.interval[1], 3)
+        (0.875, True, 0.958)
+        >>> Claim.coverage("coverage >= 0.90", bound=0.9, hits=160, trials=200, section="2").ok
+        False
+        """
+        trials = check_int(trials, "trials", minimum=1)
+        hits = check_int(hits, "hits", minimum=0, maximum=trials)
+        lo, hi = clopper_pearson(hits, trials, level)
+        return cls(experiment, claim, float(bound), hits / trials, (lo, hi), bool(hi >= bound), section, note)
+
     def as_row(self) -> dict[str, Any]:
         """A JSON-able dict (the row of claims.json)."""
         row = asdict(self)
@@ -87,3 +149,34 @@ def mean_se(x: np.ndarray) -> tuple[float, float]:
     """
     x = np.asarray(x, dtype=float)
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+
+
+def clopper_pearson(hits: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    r"""Exact (Clopper-Pearson) two-sided interval of a binomial probability from ``hits`` in ``trials``.
+
+    With :math:`x` hits in :math:`n` trials and :math:`\alpha = 1 - \mathrm{level}`, the bounds solve
+    :math:`P(X \ge x \mid p_{lo}) = \alpha/2` and :math:`P(X \le x \mid p_{hi}) = \alpha/2`, i.e. they
+    are Beta quantiles: :math:`p_{lo} = B^{-1}(\alpha/2;\, x, n - x + 1)` (0 when :math:`x = 0`),
+    :math:`p_{hi} = B^{-1}(1 - \alpha/2;\, x + 1, n - x)` (1 when :math:`x = n`).  The coverage is
+    at least ``level`` for every true probability.
+
+    Examples
+    --------
+    >>> from scipy.stats import binom
+    >>> lo, hi = clopper_pearson(35, 40)
+    >>> round(lo, 4), round(hi, 4)
+    (0.732, 0.9581)
+    >>> bool(abs(binom.sf(34, 40, lo) - 0.025) < 1e-12 and abs(binom.cdf(35, 40, hi) - 0.025) < 1e-12)
+    True
+    >>> clopper_pearson(0, 10)[0], clopper_pearson(10, 10)[1]
+    (0.0, 1.0)
+    """
+    trials = check_int(trials, "trials", minimum=1)
+    hits = check_int(hits, "hits", minimum=0, maximum=trials)
+    level = check_finite(level, "level")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: got {level!r}; expected a number in (0, 1)")
+    tail = 0.5 * (1.0 - level)
+    lo = 0.0 if hits == 0 else float(stats.beta.ppf(tail, hits, trials - hits + 1))
+    hi = 1.0 if hits == trials else float(stats.beta.ppf(1.0 - tail, hits + 1, trials - hits))
+    return lo, hi
