@@ -33,30 +33,49 @@ def min_coverage(reps: int, level: float = LEVEL) -> float:
 
 def test_known_endpoint_pivot_is_exact():
     """Distances r_i = (Gamma_i / Lambda)^(1/gamma) exactly (Poisson model): the pivot interval has
-    exact coverage, and the posterior median of gamma is median-unbiased."""
+    exact coverage, and 1/gamma_hat = H/(k-1) is unbiased for eta = 1/gamma, with variance
+    eta^2/(k-1) (the log-spacings are i.i.d. exponential with mean eta)."""
     rng = np.random.default_rng(0)
     reps, k, gamma = 400, 30, 2.5
-    cover, below = 0, 0
+    cover, eta_hat = 0, []
     for _ in range(reps):
         r = (np.cumsum(rng.standard_exponential(k)) / 7.0) ** (1.0 / gamma)
         est = estimate_tail(-r, endpoint=0.0, k=k, n_total=10**6)
         cover += est.gamma_ci[0] <= gamma <= est.gamma_ci[1]
-        below += est.gamma < gamma
+        assert est.gamma_ci[0] < est.gamma < est.gamma_ci[1]
+        eta_hat.append(1.0 / est.gamma)
     assert cover / reps >= min_coverage(reps)
-    assert abs(below / reps - 0.5) < 4 * math.sqrt(0.25 / reps)
+    se = (1.0 / gamma) / math.sqrt((k - 1) * reps)
+    assert abs(np.mean(eta_hat) - 1.0 / gamma) < 4 * se
 
 
 def test_local_dimension_of_a_flat_disc_matches_levina_bickel():
     """Distances from the centre of a uniform 2-D disc: P(r <= e) = e^2 exactly, gamma = 2; the
-    known-endpoint estimate is the Levina-Bickel form (k - 1 - 1/3)/H up to Gamma-median rounding."""
+    known-endpoint estimate is Levina-Bickel's maximum-likelihood (k - 1)/H, H = sum log(r_k / r_i)."""
     rng = np.random.default_rng(1)
     r = np.sqrt(rng.random(5000))
     est = estimate_tail(-r, endpoint=0.0)
     k = est.n_top
     x = np.sort(r)[:k]
     h = np.sum(np.log(x[-1] / x))
-    assert est.gamma == pytest.approx(stats.gamma.ppf(0.5, k - 1) / h, rel=1e-12)
+    assert est.gamma == pytest.approx((k - 1) / h, rel=1e-12)
+    assert est.gamma_ci == pytest.approx(tuple(stats.gamma.ppf([0.025, 0.975], k - 1) / h), rel=1e-12)
     assert est.gamma_ci[0] < 2.0 < est.gamma_ci[1]
+
+
+def test_known_endpoint_with_all_neighbours_is_scikit_dimension_mle():
+    """On the same k nearest-neighbour distances, the known-endpoint estimate with k fixed is
+    scikit-dimension's pointwise MLE (its independent implementation of Levina-Bickel)."""
+    import skdim
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.random.default_rng(11).random((600, 3))
+    dist, idx = NearestNeighbors(n_neighbors=51).fit(x).kneighbors(x)
+    dist, idx = dist[:, 1:], idx[:, 1:]
+    theirs = np.asarray(skdim.id.MLE().fit_transform_pw(x, precomputed_knn_arrays=(dist, idx)))
+    for i in (0, 17, 599):
+        ours = estimate_tail(-dist[i], endpoint=0.0, k=50, n_total=599)
+        assert ours.gamma == pytest.approx(theirs[i], rel=1e-12)
 
 
 @pytest.mark.parametrize("name", ["uniform d=3", "power density d=3, eta=2"])

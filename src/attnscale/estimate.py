@@ -37,8 +37,17 @@ posterior medians; for :math:`\eta` the highest-density interval (so the
 Gumbel boundary :math:`\eta = 0` is inside it when the data cannot exclude it);
 equal-tailed intervals for the endpoint, :math:`\kappa` and :math:`\beta^*(n)`.
 With a known endpoint (distances to a point: the local dimension) the pivot
-:math:`\gamma \sum_i \log\frac{t - x_k}{t - x_i} \sim \mathrm{Gamma}(k - 1)` gives
-exact intervals.
+:math:`\gamma H \sim \mathrm{Gamma}(k - 1)`, :math:`H = \sum_i \log\frac{t - x_k}{t - x_i}`,
+gives exact intervals, and the point estimate of :math:`\gamma` is the maximum-likelihood
+:math:`(k - 1)/H` (Hill; Levina-Bickel's local dimension): given :math:`t - x_k` the
+:math:`k - 1` log-spacings are i.i.d. exponential with mean :math:`\eta`, so
+:math:`H/(k-1)` is the unbiased, minimum-variance estimate of :math:`\eta`, and
+:math:`(k-1)/H` is also the posterior mean of :math:`\gamma` (posterior
+:math:`\mathrm{Gamma}(k-1, H)`).  The posterior median :math:`\approx (k - 4/3)/H` has a
+0.6% smaller RMSE in :math:`\gamma` when the tail is an exact power law (k = 100), but a
+larger one in :math:`\eta`, and a larger one in both wherever the finite-sample tail
+bends below the power law (curved manifolds, uniform keys for d >= 5: the next-order
+term of section 2), which is where local dimensions are estimated.
 
 Repeated values below the top are fitted once each (the shape of the tail is that
 of the distinct values); :math:`\kappa` counts every key, through the mean
@@ -134,7 +143,8 @@ class TailEstimate:
     kind : str
         ``"weibull"``, ``"gumbel"`` or ``"atom"``.
     endpoint, gamma, kappa : float
-        Point estimates (posterior medians).  ``gumbel``: ``endpoint = gamma = inf``,
+        Point estimates: posterior medians; with a known endpoint ``gamma`` is the
+        maximum-likelihood :math:`(k-1)/H` (module docstring).  ``gumbel``: ``endpoint = gamma = inf``,
         ``kappa = nan``.  ``atom``: the atom's score, ``gamma = 0``, ``kappa`` = the
         number ``m`` of keys in it.
     endpoint_ci, gamma_ci, kappa_ci : tuple of float
@@ -486,12 +496,18 @@ def _top(values: np.ndarray, counts: np.ndarray, k: int) -> tuple[np.ndarray, fl
 
 
 def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
-    r"""Known endpoint: :math:`\gamma H \sim \mathrm{Gamma}(k-1)`, :math:`H = \sum_i \log(u_k/u_i)`."""
+    r"""Known endpoint: :math:`\gamma H \sim \mathrm{Gamma}(k-1)`, :math:`H = \sum_i \log(u_k/u_i)`.
+
+    Point estimate :math:`\hat\gamma = (k-1)/H` (maximum likelihood), equal-tailed exact interval;
+    the point lies inside the interval for every ``level >= 0.19`` (``k >= 3``:
+    :math:`P(G \le k - 1) \le 0.594` for :math:`G \sim \mathrm{Gamma}(k-1)`).
+    """
     x, log_mult = _top(values, counts, k)
     log_u = np.log(t - x)
     h = float(np.sum(log_u[-1] - log_u))
     alpha = 0.5 * (1.0 - level)
-    g_lo, g_mid, g_hi = stats.gamma.ppf([alpha, 0.5, 1.0 - alpha], k - 1) / h
+    g_lo, g_hi = stats.gamma.ppf([alpha, 1.0 - alpha], k - 1) / h
+    g_mid = (k - 1) / h
     g_draw = gen.standard_gamma(k - 1, N_DRAWS) / h
     eta = 1.0 / g_draw
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
