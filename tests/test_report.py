@@ -36,6 +36,9 @@ TINY = {
         "limit_draws": 5000, "fast_draws": 5000, "asym_draws": 100000, "cross_ds": [3],
         "cross_cs": [0.01, 1.0, 100.0], "cross_draws": 1000,
     },
+    # coverage claims carry their exact binomial interval, so 20 replications stay honest (just weaker);
+    # the Poisson-Dirichlet draws are not reduced: the c = 4 claim needs them (see tail_classes.config)
+    "tail_classes": {"reps": 20, "points": 50},
 }
 
 
