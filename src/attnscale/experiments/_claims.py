@@ -47,9 +47,7 @@ class Claim:
         note: str = "",
     ) -> Claim:
         """Claim that ``theory`` lies within ``measured +- half_width``."""
-        lo, hi = measured - half_width, measured + half_width
-        ok = bool(math.isfinite(measured) and math.isfinite(half_width) and lo <= theory <= hi)
-        return cls(experiment, claim, float(theory), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
+        return cls._decide(claim, theory, measured, half_width, section, experiment, note, lambda lo, hi, t: lo <= t <= hi)
 
     @classmethod
     def at_least(
@@ -69,9 +67,7 @@ class Claim:
         >>> Claim.at_least("drift above 10%", bound=0.1, measured=0.3, half_width=0.05, section="3").ok
         True
         """
-        lo, hi = measured - half_width, measured + half_width
-        ok = bool(math.isfinite(measured) and math.isfinite(half_width) and lo >= bound)
-        return cls(experiment, claim, float(bound), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
+        return cls._decide(claim, bound, measured, half_width, section, experiment, note, lambda lo, hi, b: lo >= b)
 
     @classmethod
     def not_below(
@@ -96,9 +92,7 @@ class Claim:
         >>> Claim.not_below("not worse", bound=0.0, measured=-0.05, half_width=0.02, section="2").ok
         False
         """
-        lo, hi = measured - half_width, measured + half_width
-        ok = bool(math.isfinite(measured) and math.isfinite(half_width) and hi >= bound)
-        return cls(experiment, claim, float(bound), float(measured), (round(lo, 12), round(hi, 12)), ok, section, note)
+        return cls._decide(claim, bound, measured, half_width, section, experiment, note, lambda lo, hi, b: hi >= b)
 
     @classmethod
     def coverage(
@@ -131,6 +125,14 @@ class Claim:
         hits = check_int(hits, "hits", minimum=0, maximum=trials)
         lo, hi = clopper_pearson(hits, trials, level)
         return cls(experiment, claim, float(bound), hits / trials, (lo, hi), bool(hi >= bound), section, note)
+
+    @classmethod
+    def _decide(cls, claim, reference, measured, half_width, section, experiment, note, rule) -> Claim:
+        """The claim with interval ``measured +- half_width``, ok when finite and ``rule(lo, hi, reference)``."""
+        lo, hi = measured - half_width, measured + half_width
+        ok = bool(math.isfinite(measured) and math.isfinite(half_width) and rule(lo, hi, reference))
+        interval = (round(lo, 12), round(hi, 12))
+        return cls(experiment, claim, float(reference), float(measured), interval, ok, section, note)
 
     def as_row(self) -> dict[str, Any]:
         """A JSON-able dict (the row of claims.json)."""
