@@ -14,11 +14,12 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from scipy import integrate, special, stats
+from scipy import integrate, optimize, special, stats
 
 from attnscale.laws import (
     BetaScoreLaw,
     Empirical,
+    GaussianKeys,
     GreatSubsphere,
     KeyLaw,
     Mixture,
@@ -29,6 +30,7 @@ from attnscale.laws import (
     VonMisesFisher,
     ZonalScoreLaw,
     _log_betainc_lower,
+    _log_integral_rows,
     law_from_name,
     robust_betaincinv,
 )
@@ -211,6 +213,38 @@ def test_vmf_kappa_zero_is_uniform():
             sl = law.score_law(q)
             g = np.array([1e-10, 0.3, 1.0, 1.7])
             np.testing.assert_allclose(sl.log_gap_cdf(g), UniformScoreLaw(d).log_gap_cdf(g), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Batched log-space quadrature (every cap and density of a zonal law)
+# ---------------------------------------------------------------------------
+
+
+def test_log_integral_rows_closed_forms():
+    # Gaussian peaks from very narrow to flat (the zoom) on [-1, 2]: s sqrt(2 pi) (Phi(2/s) - Phi(-1/s));
+    # the peak sits at 0, where x resolves widths far below 1e-9 (elsewhere x itself rounds)
+    s = np.array([1e-9, 1e-4, 0.03, 1.0, 30.0])
+
+    def gauss(rows, x):
+        return -0.5 * (x / s[rows, None]) ** 2
+
+    got = _log_integral_rows(gauss, -1.0, np.full(s.size, 2.0))
+    mp.mp.dps = 30
+    ref = [float(mp.log(mp.sqrt(2 * mp.pi) * si * (mp.ncdf(2 / si) - mp.ncdf(-1 / si)))) for si in s]
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-11)
+    # integrable singular end (Gauss-Legendre fails there, tanh-sinh does not): int_0^h x^-a = h^(1-a)/(1-a)
+    a = np.array([0.5, 0.9, 0.9, 0.3])
+    h = np.array([1.0, 1.0, 1e-200, 7.0])
+
+    def power(rows, x):
+        return -a[rows, None] * np.log(x)
+
+    got = _log_integral_rows(power, 0.0, h)
+    ref = (1 - a) * np.log(h) - np.log1p(-a)
+    assert np.all(np.abs(got - ref) <= 1e-10 * np.maximum(1.0, np.abs(ref))), (got, ref)
+    # empty or reversed intervals, and integrands that are 0 everywhere, give log 0
+    assert np.all(_log_integral_rows(power, 1.0, np.array([1.0, 0.5])) == -np.inf)
+    assert np.all(_log_integral_rows(lambda rows, x: np.full(x.shape, -np.inf), 0.0, np.ones(2)) == -np.inf)
 
 
 # ---------------------------------------------------------------------------
@@ -436,6 +470,159 @@ def test_tail_matches_own_gap_cdf(name, law, q):
     assert abs(ratio - 1) < 1e-6
     slope = math.log(float(sl.gap_cdf(eps)) / float(sl.gap_cdf(eps / 10))) / math.log(10)
     assert abs(slope - tail.gamma) < 1e-6
+
+
+# ---------------------------------------------------------------------------
+# Quantiles (batched Newton search) against independent references
+# ---------------------------------------------------------------------------
+
+# many p per law: tiny ones, the bulk, and 1 - p down to 1e-12
+P_GRID = np.array(
+    [1e-300, 1e-200, 1e-100, 1e-40, 1e-15, 1e-6, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 1 - 1e-3, 1 - 1e-6, 1 - 1e-12]
+)
+
+
+def brent_quantile(sl, p: float) -> float:
+    """The scalar method gap_ppf used before batching: Brent (xtol 1e-14) in log g, one p at a time.
+
+    Solves log F(e^y) = log p for p <= 1/2 and -log SF(e^y) = -log(1 - p) above, with
+    the law's own log_gap_cdf / log_gap_sf (checked against x-space quadrature above).
+    """
+    if p <= 0.5:
+
+        def h(y):
+            return float(sl.log_gap_cdf(math.exp(y))) - math.log(p)
+
+    else:
+
+        def h(y):
+            return math.log1p(-p) - float(sl.log_gap_sf(math.exp(y)))
+
+    def clipped(y):
+        return min(max(h(y), -1e4), 1e4)
+
+    hi = math.log(sl.endpoint - sl.lower)
+    lo = hi - 1.0
+    while clipped(lo) > 0:
+        lo = hi - 2.0 * (hi - lo)
+        if lo < math.log(np.finfo(float).tiny) and clipped(math.log(np.finfo(float).tiny)) >= 0:
+            return 0.0  # below the smallest normal float: 0 by convention
+    return math.exp(optimize.brentq(clipped, lo, hi, xtol=1e-14, maxiter=500))
+
+
+def _quantile_cases():
+    d = 5
+    off = unit([0.3, -0.5, 0.2, 0.7, 0.1])
+    mu = unit([1.0, 1.0, 0.0, 0.0, 0.0])
+    return [
+        ("vmf-off", VonMisesFisher(mu, 8.0), off),
+        ("vmf-anti", VonMisesFisher(mu, 3.0), -mu),
+        ("vmf-d8-90deg", VonMisesFisher(axis(8), 5.0), axis(8, 1)),
+        ("vmf-concentrated-anti", VonMisesFisher(axis(4), 50.0), -axis(4)),  # median near the bottom
+        ("vmf-circle", VonMisesFisher([0.6, 0.8], 2.0), [1.0, 0.0]),
+        ("power-neg-off", PowerDensity(d, -2.0), off),
+        ("mixture-kinks", Mixture([VonMisesFisher(mu, 6.0), UniformSphere(d), GreatSubsphere(d, 2)], [0.5, 0.3, 0.2]), off),
+    ]
+
+
+QUANTILE_CASES = _quantile_cases()
+
+
+@pytest.mark.parametrize("name,law,q", QUANTILE_CASES, ids=[c[0] for c in QUANTILE_CASES])
+def test_quantiles_match_scalar_brent_reference(name, law, q):
+    sl = law.score_law(q)
+    got = sl.gap_ppf(P_GRID)
+    ref = np.array([brent_quantile(sl, p) for p in P_GRID])
+    # both solve the same equation: Newton stops at steps < 1e-12 in log g (the step applied),
+    # Brent at 1e-14; the probabilities carry ~1e-13 relative noise, d log P / d log g >= 1/2
+    np.testing.assert_allclose(got, ref, rtol=1e-11, atol=0)
+
+
+@pytest.mark.parametrize("d", [2, 3, 6, 12])
+def test_zonal_quantiles_of_uniform_keys_are_beta_quantiles(d):
+    # from any angle the uniform law's gap is 2 Beta(a, a): robust_betaincinv (checked against mpmath above)
+    ref = UniformScoreLaw(d)
+    low = P_GRID <= 0.5
+    top = ref.gap_ppf(P_GRID[low])
+    bottom = ref.gap_ppf(1.0 - P_GRID[~low])  # by symmetry 2 - G has the law of G: the distance to the bottom
+    for theta in [0.0, 0.4, math.pi / 2, 2.9, math.pi]:
+        g = ZonalScoreLaw(UniformSphere(d), theta).gap_ppf(P_GRID)
+        np.testing.assert_allclose(g[low], top, rtol=1e-11, atol=0)
+        # above the median: 2 - g to 1e-11 relative, but g is a float near 2 (half an ulp of 2)
+        np.testing.assert_allclose(2.0 - g[~low], bottom, rtol=1e-11, atol=2.3e-16)
+
+
+@pytest.mark.parametrize("kappa", [5.0, 60.0])
+def test_vmf_sphere_quantiles_match_closed_form_at_both_ends(kappa):
+    # d = 3: X = <mu, K> has density ~ e^(kappa x) on [-1, 1], so from the pole
+    # P(G <= g) = (1 - e^(-kappa g)) / (1 - e^(-2 kappa)), and from -mu the gap is 2 - G.
+    # The inverses, in p and 1 - p (both exact here), with log1p / expm1 (a few ulps):
+    c, big = -math.expm1(-2 * kappa), math.expm1(2 * kappa)
+
+    def near_pole(p):  # g
+        return -np.log1p(-p * c) / kappa
+
+    def far_from_pole(r):  # 2 - g, with r = 1 - p
+        return np.log1p(r * big) / kappa
+
+    law = VonMisesFisher(axis(3), kappa)
+    low = P_GRID <= 0.5
+    p, r = P_GRID[low], 1.0 - P_GRID[~low]
+    for q, top, bottom in [(axis(3), near_pole(p), far_from_pole(r)), (-axis(3), far_from_pole(p), near_pole(r))]:
+        g = law.score_law(q).gap_ppf(P_GRID)
+        np.testing.assert_allclose(g[low], top, rtol=1e-11, atol=0)
+        # 2 - g to 1e-11 relative, but g is a float near 2 (half an ulp of 2)
+        np.testing.assert_allclose(2.0 - g[~low], bottom, rtol=1e-11, atol=2.3e-16)
+
+
+def test_far_tails_keep_relative_accuracy_on_both_sides_of_the_median():
+    # d = 3 vMF from -mu, kappa = 200: P(G <= g) = expm1(kappa g) / expm1(2 kappa) is far below 1e-80
+    # for every g < 1.1 (the cap of q, never one minus the cap of -q); the upper tail from +mu mirrors it
+    kappa = 200.0
+    law = VonMisesFisher(axis(3), kappa)
+    g = np.array([1e-6, 0.3, 0.9, 1.0, 1.1])
+    mp.mp.dps = 50
+    ref = [float(mp.log(mp.expm1(kappa * mp.mpf(x)) / mp.expm1(2 * kappa))) for x in g]
+    np.testing.assert_allclose(law.score_law(-axis(3)).log_gap_cdf(g), ref, rtol=1e-11)
+    np.testing.assert_allclose(law.score_law(axis(3)).log_gap_sf(2.0 - g), ref, rtol=1e-11)
+
+
+def test_quantiles_of_a_lattice_equal_single_quantiles():
+    # the sampler asks for hundreds of p at once (a lattice in logit p): every 8th is solved first and the
+    # others start from their interpolant; one p at a time starts from the tail.  Same roots.
+    sl = VonMisesFisher(unit([1.0, 1.0, 0.0, 0.0, 0.0]), 8.0).score_law(unit([0.3, -0.5, 0.2, 0.7, 0.1]))
+    p = special.expit(np.arange(-45.0, 37.0, 0.02))
+    g = sl.gap_ppf(p)
+    assert np.all(np.diff(g) >= 0) and np.all(np.diff(g[p < 0.999]) > 0)  # g rounds to 2 as p -> 1
+    pick = np.arange(3, p.size, 151)
+    single = np.array([float(sl.gap_ppf(x)) for x in p[pick]])
+    np.testing.assert_allclose(g[pick], single, rtol=1e-11, atol=0)
+    # shape, scalars, duplicates and the ends
+    grid = sl.gap_ppf(np.array([[0.0, 0.3], [0.3, 1.0]]))
+    assert grid.shape == (2, 2) and grid[0, 0] == 0.0 and grid[1, 1] == 2.0 and grid[0, 1] == grid[1, 0]
+    assert np.ndim(sl.gap_ppf(0.3)) == 0 and float(sl.gap_ppf(0.3)) == grid[0, 1]
+
+
+@pytest.mark.parametrize("name,law,q", [c for c in QUANTILE_CASES if c[0] in ("vmf-off", "mixture-kinks")], ids=["vmf-off", "mixture-kinks"])
+def test_inverse_cdf_samples_match_brute_force_scores(name, law, q):
+    # gap_ppf(U) against scores of keys from the law's own sampler (independent of the quadrature)
+    seed = sum(map(ord, name))
+    scores = law.sample(20000, np.random.default_rng(seed)) @ np.asarray(q)
+    sl = law.score_law(q)
+    inverse = sl.endpoint - sl.gap_ppf(np.random.default_rng(seed + 1).random(5000))
+    assert stats.ks_2samp(scores, inverse).pvalue > ALPHA
+
+
+def test_unbounded_mixture_quantiles_invert_the_cdf():
+    # a Gaussian component makes the support unbounded below: the upper half is solved in log g
+    sl = Mixture([GaussianKeys(3), UniformSphere(3)]).score_law(axis(3))
+    assert sl.lower == -math.inf
+    p = np.array([1e-100, 1e-10, 0.3, 0.5, 0.6, 0.9, 1 - 1e-9])
+    g = sl.gap_ppf(p)
+    low = p <= 0.5
+    np.testing.assert_allclose(sl.log_gap_cdf(g[low]), np.log(p[low]), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(sl.log_gap_sf(g[~low]), np.log1p(-p[~low]), rtol=0, atol=1e-11)
+    assert sl.gap_ppf(1.0) == math.inf
 
 
 # ---------------------------------------------------------------------------

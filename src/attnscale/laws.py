@@ -25,13 +25,13 @@ from __future__ import annotations
 import abc
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import integrate, optimize, special
+from scipy import integrate, interpolate, special
 
 from ._validate import (
     RngLike,
@@ -70,8 +70,9 @@ __all__ = [
     "uniform_directions",
 ]
 
-#: log of the smallest positive float64 (subnormal): gaps below it are returned as 0.
-_LOG_SMALLEST = math.log(math.ulp(0.0))
+#: log of the smallest normal float64: quantile gaps below it (where a gap and its
+#: probabilities no longer have full precision) are returned as 0.
+_LOG_TINY = math.log(np.finfo(float).tiny)
 
 # ---------------------------------------------------------------------------
 # Numerical kernels (private, trust their inputs)
@@ -81,13 +82,6 @@ _LOG_SMALLEST = math.log(math.ulp(0.0))
 def _as_output(values: np.ndarray) -> Any:
     """A NumPy scalar for 0-d results, the array otherwise."""
     return values[()] if values.ndim == 0 else values
-
-
-def _map_scalar(fn: Callable[[float], float], x) -> Any:
-    """Apply a scalar function elementwise, keeping the shape of ``x``."""
-    arr = np.asarray(x, dtype=float)
-    out = np.fromiter((fn(float(v)) for v in arr.ravel()), dtype=float, count=arr.size)
-    return _as_output(out.reshape(arr.shape))
 
 
 def _log_betainc_cf(a: float, b: float, x: np.ndarray) -> np.ndarray:
@@ -151,7 +145,8 @@ def robust_betaincinv(a: float, b: float, p: ArrayLike) -> Any:
 
     ``scipy.special.betaincinv`` is used where it is reliable (``p >= 1e-150``);
     below that, and wherever it returns 0 or NaN, a Newton solve on
-    :math:`\log I_x(a,b) = \log p` in :math:`\log x` takes over.  The small-``x``
+    :math:`\log I_x(a,b) = \log p` in :math:`\log x` takes over (roots below
+    the smallest normal float, ``2.2e-308``, are returned as 0).  The small-``x``
     series :math:`(p\,a B(a,b))^{1/a}` only seeds that solve: alone it is wrong
     at large ``a`` (docs/theory.md section 4).
 
@@ -183,17 +178,19 @@ def robust_betaincinv(a: float, b: float, p: ArrayLike) -> Any:
         pb = p[bad]
         logp = np.log(pb)
         # seed: leading term of the small-x series, then Newton in y = log x
-        y = np.minimum((logp + math.log(a) + special.betaln(a, b)) / a, math.log(0.5))
+        y = np.clip((logp + math.log(a) + special.betaln(a, b)) / a, _LOG_TINY, math.log(0.5))
         for _ in range(200):
             xb = np.exp(y)
             log_i = _log_betainc_lower(a, b, xb)
             # d log I / d log x = x * pdf(x) / I(x)
             dlog = np.exp(a * y + (b - 1.0) * np.log1p(-xb) - special.betaln(a, b) - log_i)
             step = (log_i - logp) / dlog
-            y = np.minimum(y - step, math.log(0.999999))
-            if np.all(np.abs(step) < 1e-14):
+            # roots below the smallest normal float stay pinned there (returned as 0)
+            pinned = (y <= _LOG_TINY) & (step > 0)
+            y = np.clip(y - step, _LOG_TINY, math.log(0.999999))
+            if np.all((np.abs(step) < 1e-14) | pinned):
                 break
-        x[bad] = np.exp(y)
+        x[bad] = np.where(pinned, 0.0, np.exp(y))
     x = np.where(p >= 1.0, 1.0, np.where(p <= 0.0, 0.0, x))
     return x[0] if scalar else x
 
@@ -201,14 +198,6 @@ def robust_betaincinv(a: float, b: float, p: ArrayLike) -> Any:
 def _log_kappa_uniform(a: float) -> float:
     r"""``log kappa`` of the uniform law on :math:`S^{2a}`: :math:`\kappa = 2^{-a}/(a B(a,a))` (section 2)."""
     return -a * math.log(2.0) - math.log(a) - float(special.betaln(a, a))
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    finite = [v for v in values if v > -math.inf]
-    if not finite:
-        return -math.inf
-    top = max(finite)
-    return top + math.log(sum(math.exp(v - top) for v in finite))
 
 
 _GRID = 96
@@ -275,6 +264,170 @@ def _log_integral(ell: Callable[[np.ndarray], np.ndarray], lo: float, hi: float)
     return top + math.log(value) if value > 0 else -math.inf
 
 
+#: Gauss-Legendre rules of the batched quadrature: each is checked against the next.
+_GL_ROWS = tuple(np.polynomial.legendre.leggauss(n) for n in (32, 64, 128))
+#: Tanh-sinh stage of the batched quadrature: range of t, and levels (steps 2^-level).
+_DE_T = 3.5
+_DE_LEVELS = (3, 4, 5, 6)
+#: Rows of one batched pass, so that the temporaries stay a few MB.
+_ROWS_BLOCK = 2048
+
+
+def _log_integral_rows(
+    ell: Callable[[np.ndarray, np.ndarray], np.ndarray], lo: ArrayLike, hi: ArrayLike
+) -> np.ndarray:
+    r"""Batched :func:`_log_integral`: ``log`` of :math:`\int_{lo_r}^{hi_r} e^{\ell_r(x)}\,dx` for every row ``r``.
+
+    ``ell(rows, x)`` evaluates the log-integrands of the rows ``rows`` (an index
+    array) at the points ``x`` of shape ``(len(rows), k)``.  The window of each
+    row is zoomed exactly as in :func:`_log_integral`; then Gauss-Legendre
+    with 32, 64 and 128 nodes on each side of the peak: a row is accepted as
+    soon as two successive rules agree within
+    :math:`\max(10^{-11}, 100\,\epsilon\,|\max\ell|)` (the finer one is
+    returned); rows where 64 and 128 nodes still disagree (a singular end) go
+    to tanh-sinh quadrature (:func:`_tanh_sinh_rows`), and the few left to
+    ``scipy.integrate.quad``.  docs/theory.md section 2.
+
+    Examples
+    --------
+    >>> ell = lambda rows, x: -np.asarray([1.0, 2.0])[rows, None] * x
+    >>> np.round(np.exp(_log_integral_rows(ell, 0.0, [1.0, 1.0])), 12).tolist()  # (1 - e^-c)/c
+    [0.632120558829, 0.432332358382]
+    """
+    lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+    out = np.full(lo.shape, -np.inf)
+    rows = np.flatnonzero(hi > lo)
+    for start in range(0, rows.size, _ROWS_BLOCK):
+        block = rows[start : start + _ROWS_BLOCK]
+        out[block] = _log_integral_block(ell, block, lo[block], hi[block])
+    return out
+
+
+def _zoom_rows(ell, rows: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """Window ``[a, b]``, peak and peak value of each row (the loop of :func:`_log_integral`, batched)."""
+    centers = (np.arange(_GRID) + 0.5) / _GRID
+    peak = np.empty(rows.size)
+    top = np.full(rows.size, -np.inf)
+    todo = np.arange(rows.size)
+    for _ in range(500):
+        if todo.size == 0:
+            break
+        x = a[todo, None] + (b - a)[todo, None] * centers
+        with np.errstate(all="ignore"):
+            y = np.asarray(ell(rows[todo], x), dtype=float)
+        at = np.arange(todo.size)
+        i = np.argmax(y, axis=1)
+        t = y[at, i]
+        above = y >= (t - _DROP)[:, None]
+        j = np.argmax(above, axis=1)
+        k = _GRID - 1 - np.argmax(above[:, ::-1], axis=1)
+        new_a = np.where(j == 0, a[todo], x[at, np.maximum(j - 1, 0)])
+        new_b = np.where(k == _GRID - 1, b[todo], x[at, np.minimum(k + 1, _GRID - 1)])
+        alive = t > -np.inf
+        done = (k - j + 1 >= 16) | ~(new_b - new_a < b[todo] - a[todo]) | ~alive
+        a[todo] = np.where(alive, new_a, a[todo])
+        b[todo] = np.where(alive, new_b, b[todo])
+        peak[todo] = x[at, i]
+        top[todo] = np.where(alive, t, -np.inf)
+        todo = todo[~done]
+    return a, b, peak, top
+
+
+def _gl_rows(ell, rows: np.ndarray, a, peak, b, top, rule) -> np.ndarray:
+    r""":math:`\int_a^b e^{\ell - top}` by one Gauss-Legendre rule on each side of the peak."""
+    nodes, weights = rule
+    left, right = 0.5 * (peak - a), 0.5 * (b - peak)
+    x = np.concatenate(
+        [left[:, None] * nodes + (0.5 * (peak + a))[:, None], right[:, None] * nodes + (0.5 * (b + peak))[:, None]],
+        axis=1,
+    )
+    with np.errstate(all="ignore"):
+        vals = np.exp(np.minimum(np.asarray(ell(rows, x), dtype=float) - top[:, None], 700.0))
+    m = nodes.size
+    return left * (vals[:, :m] @ weights) + right * (vals[:, m:] @ weights)
+
+
+def _log_integral_block(ell, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    a, b, peak, top = _zoom_rows(ell, rows, lo.copy(), hi.copy())
+    out = np.full(rows.size, -np.inf)
+    live = np.flatnonzero(top > -np.inf)
+    # values of ell near |top| carry rounding noise ~ eps |top|: no rule can do better
+    tol = np.maximum(1e-11, 100.0 * np.finfo(float).eps * np.abs(top))
+    previous = _gl_rows(ell, rows[live], a[live], peak[live], b[live], top[live], _GL_ROWS[0])
+    for rule in _GL_ROWS[1:]:
+        if live.size == 0:
+            break
+        value = _gl_rows(ell, rows[live], a[live], peak[live], b[live], top[live], rule)
+        ok = (value > 0) & (np.abs(value - previous) <= tol[live] * value)
+        out[live[ok]] = top[live[ok]] + np.log(value[ok])
+        live, previous = live[~ok], value[~ok]
+    if live.size:
+        value = _tanh_sinh_rows(ell, rows[live], a[live], peak[live], b[live], top[live], tol[live])
+        ok = np.isfinite(value)
+        out[live[ok]] = top[live[ok]] + np.log(value[ok])
+        live = live[~ok]
+    for r in live:
+        out[r] = _quad_row(ell, int(rows[r]), float(a[r]), float(peak[r]), float(b[r]), float(top[r]), float(tol[r]))
+    return out
+
+
+def _tanh_sinh_rows(ell, rows: np.ndarray, a, peak, b, top, tol) -> np.ndarray:
+    r""":math:`\int_a^b e^{\ell - top}` by tanh-sinh quadrature on each side of the peak (NaN where it fails).
+
+    :math:`x = \tanh(\tfrac{\pi}{2}\sinh t)` clusters the nodes double-exponentially
+    at both ends, so it converges fast on an integrable singularity or a steep
+    power law at an end (a density singular at the pole, seen from a ring that
+    nearly touches it), where Gauss-Legendre does not.  Steps :math:`2^{-3}, \dots, 2^{-6}` over
+    :math:`|t| \le 3.5`, nested; a row is accepted when two successive steps
+    agree within ``tol``.
+    """
+    left, right = 0.5 * (peak - a), 0.5 * (b - peak)
+    centre_l, centre_r = 0.5 * (peak + a), 0.5 * (b + peak)
+    out = np.full(rows.size, np.nan)
+
+    def level_sum(live, t):
+        u = 0.5 * math.pi * np.sinh(t)
+        nodes, weights = np.tanh(u), 0.5 * math.pi * np.cosh(t) / np.cosh(u) ** 2
+        x = np.concatenate(
+            [centre_l[live, None] + left[live, None] * nodes, centre_r[live, None] + right[live, None] * nodes], axis=1
+        )
+        with np.errstate(all="ignore"):
+            vals = np.exp(np.minimum(np.asarray(ell(rows[live], x), dtype=float) - top[live, None], 700.0))
+        m = t.size
+        return left[live] * (vals[:, :m] @ weights) + right[live] * (vals[:, m:] @ weights)
+
+    live = np.arange(rows.size)
+    step = 2.0 ** -_DE_LEVELS[0]
+    k = math.floor(_DE_T / step)
+    previous = step * level_sum(live, np.arange(-k, k + 1) * step)
+    for level in _DE_LEVELS[1:]:
+        step = 2.0 ** -level
+        k = math.floor(_DE_T / step)
+        odd = np.arange(-k + (k % 2 == 0), k + 1, 2) * step
+        value = 0.5 * previous + step * level_sum(live, odd)
+        ok = (value > 0) & (np.abs(value - previous) <= tol[live] * value)
+        out[live[ok]] = value[ok]
+        live, previous = live[~ok], value[~ok]
+        if live.size == 0:
+            break
+    return out
+
+
+def _quad_row(ell, row: int, a: float, peak: float, b: float, top: float, tol: float) -> float:
+    """``scipy.integrate.quad`` fallback of one row of :func:`_log_integral_rows`."""
+    index = np.array([row])
+
+    def integrand(t: float) -> float:
+        with np.errstate(all="ignore"):
+            return math.exp(min(float(ell(index, np.array([[t]]))[0, 0]) - top, 700.0))
+
+    points = [peak] if a < peak < b else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        value = integrate.quad(integrand, a, b, points=points, epsabs=0.0, epsrel=tol, limit=400)[0]
+    return top + math.log(value) if value > 0 else -math.inf
+
+
 def _angle(q: np.ndarray, pole: np.ndarray) -> float:
     r"""Angle between unit vectors, :math:`2\,\mathrm{atan2}(|q-p|, |q+p|)` (accurate near 0 and pi)."""
     theta = 2.0 * math.atan2(float(np.linalg.norm(q - pole)), float(np.linalg.norm(q + pole)))
@@ -283,6 +436,137 @@ def _angle(q: np.ndarray, pole: np.ndarray) -> float:
     if math.pi - theta < 1e-300:
         return math.pi
     return theta
+
+
+#: Newton steps per root at most (each a batched evaluation of the rows still open).
+_NEWTON_MAXIT = 100
+#: A root is accepted when the Newton step in log-gap is below this; the step is applied,
+#: so the error left is of the order of its square (plus the noise of the probabilities).
+_STEP_TOL = 1e-12
+#: The slope is evaluated again (a density quadrature) after a step larger than this.
+_SLOPE_REFRESH = 1e-6
+#: Largest first step towards an unbounded side of the bracket (doubled at each use).
+_JUMP = 16.0
+#: Sorted targets are solved every _SEED_STRIDE-th first, the others from their interpolant.
+_SEED_STRIDE = 8
+_SEED_DIRECT = 16
+
+
+def _initial(guess: np.ndarray | None, t: np.ndarray, x_hi: float) -> np.ndarray:
+    """Starting points strictly below ``x_hi``: ``guess`` where it is finite, else ``x_hi - 1``."""
+    fallback = x_hi - 1.0 if math.isfinite(x_hi) else 0.0
+    x = np.full(t.shape, fallback) if guess is None else np.asarray(guess, dtype=float)
+    return np.where(np.isfinite(x) & (x < x_hi), x, fallback)
+
+
+def _newton_rows(fun, t: np.ndarray, x0: np.ndarray, x_hi: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Roots of ``value(x) = t`` for an increasing ``value``, all rows at once.
+
+    ``fun(x, need)`` returns ``value(x)`` and, where ``need``, the slope
+    ``value'(x)``.  Safeguarded Newton (``rtsafe`` of Numerical Recipes,
+    batched): the signs of ``value - t`` keep a bracket ``[lo, hi]``
+    (``value(x_hi) >= t`` is known), and a step that would leave it, or (once
+    both ends are known) that is not half the one before last, is replaced by
+    bisection; towards a side not yet bounded the step is capped by a jump
+    that doubles at each use.  The slope is evaluated again only after a
+    large or a slowly shrinking step.  Roots below ``floor`` are returned as
+    ``-inf``.  Returns the roots and the slopes at the last points evaluated.
+    """
+    n = t.size
+    x = np.array(x0, dtype=float)
+    lo = np.full(n, -np.inf)
+    hi = np.full(n, x_hi)
+    slope = np.full(n, np.nan)
+    need = np.ones(n, dtype=bool)
+    jump = np.full(n, _JUMP)
+    last = np.full(n, np.inf)
+    before = np.full(n, np.inf)
+    act = np.arange(n)
+    for _ in range(_NEWTON_MAXIT):
+        if act.size == 0:
+            break
+        xa = x[act]
+        value, s = fun(xa, need[act])
+        s = np.where(need[act], s, slope[act])
+        slope[act] = s
+        r = np.asarray(value, dtype=float) - t[act]
+        lo_a = np.where(r < 0, xa, lo[act])
+        hi_a = np.where(r > 0, xa, hi[act])
+        lo[act], hi[act] = lo_a, hi_a
+        with np.errstate(all="ignore"):
+            step = r / s
+            new = xa - step
+        size = np.abs(step)
+        j = jump[act]
+        lo_ok, hi_ok = np.isfinite(lo_a), np.isfinite(hi_a)
+        capped = ~hi_ok & np.isfinite(new) & (new > xa + j)
+        new = np.where(capped, xa + j, new)
+        slow = lo_ok & hi_ok & (size > 0.5 * before[act])
+        newton = np.isfinite(new) & (new > lo_a) & (new < hi_a) & (capped | ~slow)
+        fallback = np.where(hi_ok, np.where(lo_ok, 0.5 * (lo_a + hi_a), hi_a - j), np.where(lo_ok, lo_a + j, xa + j))
+        new = np.where(newton, new, fallback)
+        new = np.where((new < floor) & (lo_a < floor), floor, new)
+        jump[act] = np.where(newton & ~capped, j, 2.0 * j)
+        under = hi_a <= floor
+        closed = hi_a - lo_a <= _STEP_TOL
+        # a step below the tolerance is the root (even one that rounds to no move at all)
+        small = np.isfinite(step) & (size <= _STEP_TOL)
+        conv = under | closed | small | (r == 0)
+        done = np.clip(xa - np.where(small, step, 0.0), lo_a, hi_a)
+        final = np.where(under, -np.inf, np.where(small | (r == 0), done, 0.5 * (lo_a + hi_a)))
+        x[act] = np.where(conv, final, new)
+        # a fresh slope after a large or a slowly shrinking step (a stale slope converges linearly)
+        need[act] = ~newton | (size > _SLOPE_REFRESH) | (size > 0.1 * last[act])
+        before[act] = last[act]
+        last[act] = np.abs(new - xa)
+        act = act[~conv]
+    if act.size:
+        both = np.isfinite(lo[act]) & np.isfinite(hi[act])
+        x[act] = np.where(both, 0.5 * (lo[act] + hi[act]), x[act])
+    return x, slope
+
+
+def _solve_sorted(fun, t: np.ndarray, seed, x_hi: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Roots for sorted distinct targets ``t``.
+
+    Every ``_SEED_STRIDE``-th first (recursively), the others from the cubic
+    Hermite interpolant of those roots (slopes known), which leaves them one or two steps.
+    """
+    n = t.size
+    start = _initial(None if seed is None else seed(t), t, x_hi)
+    if n <= _SEED_DIRECT:
+        return _newton_rows(fun, t, start, x_hi, floor)
+    pick = np.zeros(n, dtype=bool)
+    pick[::_SEED_STRIDE] = True
+    pick[-1] = True
+    x, slope = np.empty(n), np.empty(n)
+    x[pick], slope[pick] = _solve_sorted(fun, t[pick], seed, x_hi, floor)
+    known = np.flatnonzero(pick & np.isfinite(x) & np.isfinite(slope) & (slope > 0))
+    if known.size >= 2:
+        # dx/dt = 1 / slope at the roots: cubic Hermite interpolation between them
+        spline = interpolate.CubicHermiteSpline(t[known], x[known], 1.0 / slope[known])
+        between = (t > t[known[0]]) & (t < t[known[-1]])
+        start[between] = spline(t[between])
+    rest = ~pick
+    x[rest], slope[rest] = _newton_rows(fun, t[rest], _initial(start[rest], t[rest], x_hi), x_hi, floor)
+    return x, slope
+
+
+def _solve_increasing(fun, t: np.ndarray, seed, x_hi: float, floor: float = -math.inf) -> np.ndarray:
+    r"""Roots ``x`` of ``value(x) = t`` for every target ``t`` (``value`` increasing, ``value(x_hi) >= t``).
+
+    Distinct targets are solved once, in increasing order (:func:`_solve_sorted`,
+    :func:`_newton_rows`).
+    """
+    targets, inverse = np.unique(t, return_inverse=True)
+    x, _ = _solve_sorted(fun, targets, seed, x_hi, floor)
+    return x[inverse.reshape(-1)]
+
+
+def _log_slope(x: np.ndarray, log_p: np.ndarray, log_f: np.ndarray, need: np.ndarray) -> np.ndarray:
+    r""":math:`d \log P / dx = e^{x} f / P` where ``need`` (NaN elsewhere), from logs."""
+    with np.errstate(all="ignore"):
+        return np.where(need, np.exp(x + log_f - log_p), np.nan)
 
 
 # ---------------------------------------------------------------------------
@@ -295,9 +579,11 @@ class ScoreLaw(abc.ABC):
 
     Subclasses implement ``gap_cdf``, ``gap_sf``, ``gap_pdf`` and ``tail``
     (and ``endpoint``, ``lower``); everything else is derived here.  ``gap_ppf``
-    defaults to a root search in log space that keeps relative accuracy for tiny
-    probabilities (the exact sampler of section 4 feeds it ``p`` down to
-    ``1e-20`` and below); closed forms override it.
+    defaults to a batched Newton search in log space that keeps relative
+    accuracy for tiny probabilities (the exact sampler of section 4 feeds it
+    hundreds of ``p`` at once, down to ``1e-20`` and below); closed forms
+    override it.  Laws whose functions underflow override ``log_gap_cdf``,
+    ``log_gap_sf`` and ``log_gap_pdf``.
     """
 
     endpoint: float
@@ -331,15 +617,111 @@ class ScoreLaw(abc.ABC):
         with np.errstate(divide="ignore"):
             return np.log(self.gap_sf(g))
 
-    def gap_ppf(self, p: ArrayLike) -> Any:
-        r"""Gap ``g`` with ``P(s* - S <= g) = p``, accurate for tiny ``p``.
+    def log_gap_pdf(self, g: ArrayLike) -> Any:
+        """``log`` density of the gap (override where the density can underflow)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.gap_pdf(g))
 
-        For ``p <= 1/2`` solves :math:`\log F_G(e^y) = \log p` for :math:`y = \log g`
-        (Brent, ``1e-14`` in ``y``), seeded by the tail
-        :math:`g \approx (p/\kappa)^{1/\gamma}`; for ``p > 1/2`` solves
-        :math:`\log \bar F_G(g) = \log(1-p)` for ``g``.
+    def gap_ppf(self, p: ArrayLike) -> Any:
+        r"""Gap ``g`` with ``P(s* - S <= g) = p``, accurate for tiny ``p``; all ``p`` at once.
+
+        Solves :math:`\log F_G(g) = \log p` for ``p <= 1/2`` and
+        :math:`\log \bar F_G(g) = \log(1-p)` above, in the log-distance to the
+        nearer end of the support (width ``w``): :math:`y = \log g` where the
+        root is at most :math:`w/2` (one evaluation at :math:`w/2` tells),
+        :math:`z = \log(w - g)` beyond.  Near either end the probabilities are
+        power laws, linear in these variables, so Newton steps with the exact
+        slope (e.g. :math:`d\log F_G/dy = g f_G(g)/F_G(g)`) converge in a few
+        steps, guarded by a bracket (:func:`_newton_rows`); the first seeds are
+        the tails, :math:`g \approx (p/\kappa)^{1/\gamma}`.  The distinct ``p``
+        are solved together, sorted: every 8th first, the others from the cubic
+        Hermite interpolant of those roots in the log probability, which leaves
+        one or two steps each (:func:`_solve_increasing`).  A root is accepted
+        when the step falls below ``1e-12`` (relative in ``g`` or ``w - g``; the
+        step is applied).  ``p <= 0`` (and NaN) gives 0, ``p >= 1`` the width,
+        and roots below the smallest normal float (``2.2e-308``) are returned
+        as 0.  docs/theory.md section 4.
+
+        Examples
+        --------
+        >>> law = MixtureScoreLaw((UniformScoreLaw(3), UniformScoreLaw(3)), (0.5, 0.5))
+        >>> g = law.gap_ppf([1e-300, 0.25, 0.75])  # G ~ U(0, 2): 2p
+        >>> bool(np.allclose(g, [2e-300, 0.5, 1.5], rtol=1e-12, atol=0.0))
+        True
         """
-        return _map_scalar(self._gap_ppf_scalar, p)
+        p = np.asarray(p, dtype=float)
+        flat = p.reshape(-1)
+        width = float(self.endpoint - self.lower)
+        out = np.where(flat >= 1.0, width, 0.0)
+        for upper, rows in ((False, (flat > 0.0) & (flat <= 0.5)), (True, (flat > 0.5) & (flat < 1.0))):
+            if np.any(rows):
+                t = np.log1p(-flat[rows]) if upper else np.log(flat[rows])
+                out[rows] = self._ppf_side(t, upper, width)
+        return _as_output(out.reshape(p.shape))
+
+    # -- root search ----------------------------------------------------------
+    def _end_log_prob(
+        self, x: np.ndarray, bottom: bool, upper: bool, need: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        r"""Log probability and log density at the distance :math:`e^x` from an end.
+
+        At :math:`g = e^x` (``bottom=False``) or :math:`g = w - e^x`
+        (``bottom=True``): :math:`\log F_G(g)`, or :math:`\log\bar F_G(g)` if
+        ``upper``; and :math:`\log f_G(g)` where ``need`` (NaN elsewhere).  Laws
+        that can compute near their bottom without forming ``w - e^x`` override this.
+        """
+        e = np.exp(x)
+        g = float(self.endpoint - self.lower) - e if bottom else e
+        log_p = np.asarray(self.log_gap_sf(g) if upper else self.log_gap_cdf(g), dtype=float).reshape(x.shape)
+        log_f = np.full(x.shape, np.nan)
+        if np.any(need):
+            log_f[need] = self.log_gap_pdf(g[need])
+        return log_p, log_f
+
+    def _end_seed(self, t: np.ndarray, bottom: bool) -> np.ndarray | None:
+        r"""Tail seed :math:`(\log p - \log\kappa)/\gamma` of the log-distance to the top (none for the bottom)."""
+        if bottom:
+            return None
+        try:
+            tail = self.tail()
+        except (ValueError, OverflowError):
+            return None
+        return (t - math.log(tail.kappa)) / tail.gamma
+
+    def _ppf_side(self, t: np.ndarray, upper: bool, width: float) -> np.ndarray:
+        r"""Roots of :math:`\log F_G(g) = t` (:math:`\log\bar F_G(g) = t` if ``upper``) in the log-distance to the nearer end.
+
+        One evaluation at :math:`g = w/2` tells which roots lie below it: :math:`F(w/2) \ge p`, or
+        :math:`\bar F(w/2) \le 1 - p`; those are solved in :math:`y = \log g`, the others in
+        :math:`z = \log(w - g)`, both on :math:`(-\infty, \log(w/2)]` (``+inf`` for an unbounded law).
+        """
+        out = np.empty(t.shape)
+        if math.isfinite(width):
+            x_hi = math.log(0.5 * width)
+            mid, _ = self._end_log_prob(np.array([x_hi]), False, upper, np.zeros(1, dtype=bool))
+            near = (t >= mid[0]) if upper else (t <= mid[0])
+        else:
+            x_hi, near = math.inf, np.ones(t.shape, dtype=bool)
+        for bottom, rows in ((False, near), (True, ~near)):
+            if np.any(rows):
+                e = self._solve_end(t[rows], upper, bottom, x_hi, width)
+                out[rows] = np.maximum(width - e, 0.0) if bottom else np.minimum(e, width)
+        return out
+
+    def _solve_end(self, t: np.ndarray, upper: bool, bottom: bool, x_hi: float, width: float) -> np.ndarray:
+        r"""Distances :math:`e^x` from the top (or bottom) where :math:`\log P = t`: the value solved for is
+        :math:`\pm\log P`, signed so that it increases with :math:`x` (:func:`_solve_increasing`)."""
+        sign = 1.0 if upper == bottom else -1.0
+
+        def fun(x, need):
+            log_p, log_f = self._end_log_prob(x, bottom, upper, need)
+            return sign * log_p, _log_slope(x, log_p, log_f, need)
+
+        seed = (lambda s: self._end_seed(s, bottom)) if sign > 0 else None
+        floor = _LOG_TINY if math.isfinite(width) else -math.inf
+        x = _solve_increasing(fun, sign * t, seed, x_hi, floor)
+        with np.errstate(under="ignore"):
+            return np.exp(x)
 
     # -- derived ------------------------------------------------------------
     def cdf(self, s: ArrayLike) -> Any:
@@ -366,49 +748,6 @@ class ScoreLaw(abc.ABC):
         """``size`` i.i.d. scores (inverse-cdf sampling of the gap)."""
         g = as_generator(rng)
         return self.endpoint - self.gap_ppf(g.random(check_n(size, "size")))
-
-    # -- root search ----------------------------------------------------------
-    def _log_gap_seed(self, p: float) -> float | None:
-        try:
-            tail = self.tail()
-        except (ValueError, OverflowError):
-            return None
-        return (math.log(p) - math.log(tail.kappa)) / tail.gamma
-
-    def _gap_ppf_scalar(self, p: float) -> float:
-        width = float(self.endpoint - self.lower)
-        if not p > 0.0:
-            return 0.0
-        if p >= 1.0:
-            return width
-        if p > 0.5:
-            target = math.log1p(-p)
-
-            def upper(g: float) -> float:
-                return max(float(self.log_gap_sf(g)) - target, -1e4)
-
-            return float(optimize.brentq(upper, 0.0, width, xtol=1e-15 * width, maxiter=500))
-        logp = math.log(p)
-
-        def lower(y: float) -> float:
-            return max(float(self.log_gap_cdf(math.exp(y))) - logp, -1e4)
-
-        y_top = math.log(width)
-        seed = self._log_gap_seed(p)
-        y0 = min(seed if seed is not None and math.isfinite(seed) else y_top - 1.0, y_top)
-        lo, step = y0 - 0.25, 0.5
-        while lower(lo) > 0.0:
-            lo -= step
-            step *= 2.0
-            if lo < _LOG_SMALLEST:
-                return 0.0
-        hi, step = min(y0 + 0.25, y_top), 0.5
-        while lower(hi) < 0.0:
-            if hi >= y_top:
-                return width
-            hi = min(hi + step, y_top)
-            step *= 2.0
-        return math.exp(optimize.brentq(lower, lo, hi, xtol=1e-14, maxiter=500))
 
 
 class _BetaGap:
@@ -445,19 +784,35 @@ class _BetaGap:
         bottom = _log_betainc_lower(self._shape2, self._shape1, self._v(g))
         return _as_output(np.where(u <= 0.5, top, bottom))
 
-    def gap_pdf(self, g: ArrayLike) -> Any:
-        g = np.asarray(g, dtype=float)
-        u, v = self._u(g), self._v(g)
-        inside = (g >= 0) & (g <= self._width)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_dens = (
+    def _log_dens(self, u, v):
+        """``log`` gap density at ``g = w u``, ``v = 1 - u``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (
                 special.xlogy(self._shape1 - 1.0, u)
                 + special.xlogy(self._shape2 - 1.0, v)
                 - special.betaln(self._shape1, self._shape2)
                 - math.log(self._width)
             )
-            dens = np.exp(log_dens)
-        return _as_output(np.where(inside, dens, 0.0))
+
+    def log_gap_pdf(self, g: ArrayLike) -> Any:
+        g = np.asarray(g, dtype=float)
+        inside = (g >= 0) & (g <= self._width)
+        return _as_output(np.where(inside, self._log_dens(self._u(g), self._v(g)), -np.inf))
+
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        with np.errstate(over="ignore"):
+            return _as_output(np.exp(np.asarray(self.log_gap_pdf(g))))
+
+    def _end_log_prob(
+        self, x: np.ndarray, bottom: bool, upper: bool, need: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        r"""As :meth:`ScoreLaw._end_log_prob`; the upper tail at the bottom is :math:`\log I_v(p_2, p_1)`, :math:`v = e^x/w`."""
+        if not (bottom and upper):
+            return super()._end_log_prob(x, bottom, upper, need)  # type: ignore[misc]
+        v = np.minimum(np.exp(x) / self._width, 1.0)
+        log_f = np.full(x.shape, np.nan)
+        log_f[need] = self._log_dens(1.0 - v[need], v[need])
+        return _log_betainc_lower(self._shape2, self._shape1, v), log_f
 
     def gap_ppf(self, p: ArrayLike) -> Any:
         return self._width * robust_betaincinv(self._shape1, self._shape2, p)
@@ -590,6 +945,60 @@ class BetaScoreLaw(_BetaGap, ScoreLaw):
 # ---------------------------------------------------------------------------
 
 
+def _psi_of_gap(g: np.ndarray) -> np.ndarray:
+    r"""Angle :math:`\psi = 2\arcsin\sqrt{g/2}` with :math:`1 - \cos\psi = g` (no cancellation for small ``g``)."""
+    return 2.0 * np.arcsin(np.minimum(np.sqrt(g) * math.sqrt(0.5), 1.0))
+
+
+def _cap_angles(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Angles :math:`\psi` with :math:`1 - \cos\psi = g` and :math:`\pi - \psi`, each from the nearer end.
+
+    :math:`\psi(g)` below ``g = 1`` and :math:`\pi - \psi(2 - g)` above (``2 - g``
+    is exact there), so neither angle loses the digits of a small ``g`` or ``2 - g``.
+    """
+    low = g <= 1.0
+    near = _psi_of_gap(np.clip(g, 0.0, 1.0))
+    far = _psi_of_gap(np.clip(2.0 - g, 0.0, 1.0))
+    return np.where(low, near, math.pi - far), np.where(low, math.pi - near, far)
+
+
+def _log_beta_cap(a1: float, a2: float, angle: np.ndarray) -> np.ndarray:
+    r""":math:`\log I_u(a_1, a_2)` at :math:`u = \sin^2(\text{angle}/2)`: a cap of a zonal law with :math:`U \sim B(a_1, a_2)`.
+
+    Up to a hemisphere from ``u``; beyond, from :math:`v = \sin^2((\pi - \text{angle})/2)`
+    as :math:`\log(1 - I_v(a_2, a_1))` where that complement is at most 1/2, else
+    :math:`\log I_{1-v}(a_1, a_2)`: no digits of a tiny value are lost either way.
+    """
+    out = np.where(angle >= math.pi, 0.0, np.where(np.isnan(angle), np.nan, -np.inf))
+    near = (angle > 0.0) & (angle <= 0.5 * math.pi)
+    far = (angle > 0.5 * math.pi) & (angle < math.pi)
+    if np.any(near):
+        out[near] = _log_betainc_lower(a1, a2, np.sin(0.5 * angle[near]) ** 2)
+    if np.any(far):
+        v = np.sin(0.5 * (math.pi - angle[far])) ** 2
+        other = _log_betainc_lower(a2, a1, v)
+        with np.errstate(divide="ignore"):
+            out[far] = np.where(other <= -math.log(2.0), np.log(-np.expm1(other)), _log_betainc_lower(a1, a2, 1.0 - v))
+    return out
+
+
+def _log_betainc_sym(b: float, log_w: np.ndarray, log_1mw: np.ndarray) -> np.ndarray:
+    r""":math:`\log I_w(b, b)` from :math:`\log w` and :math:`\log(1-w)`, one ``betainc`` each.
+
+    Below :math:`w = 1/2`, :math:`\log I_w` (the continued fraction where it
+    underflows, :func:`_log_betainc_lower`); above, :math:`\log(1 - I_{1-w}(b, b))`.
+    """
+    small = log_w <= -math.log(2.0)
+    arg = np.exp(np.where(small, log_w, log_1mw))
+    value = special.betainc(b, b, arg)
+    with np.errstate(divide="ignore"):
+        out = np.where(small, np.log(value), np.log1p(-value))
+    deep = small & (value < 1e-280) & (arg > 0.0)
+    if np.any(deep):
+        out[deep] = _log_betainc_cf(b, b, arg[deep])
+    return out
+
+
 def _uv_from_angle(phi: np.ndarray, zeta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""``u = sin^2(phi/2)``, ``v = cos^2(phi/2) = 1 - u`` from ``phi`` and ``zeta = pi - phi``.
 
@@ -633,8 +1042,12 @@ class ZonalScoreLaw(ScoreLaw):
     smooth at both ends; every factor that vanishes at an end is computed from
     the distance to that end, and the integral is done in log space, so tail
     probabilities far below ``1e-300`` keep their relative accuracy.  Upper
-    tails :math:`P(S \ge s)` with :math:`s \ge 0` are computed directly, lower
-    tails through the mirror image (query ``-q``).  docs/theory.md section 2.
+    tails :math:`P(S \ge s)` are this cap of ``q``, lower tails the cap of
+    ``-q`` (the mirror image, angle :math:`\pi - \theta`), each computed
+    directly, never as one minus the other, on either side of ``s = 0``.
+    Every function takes arrays: the caps of all requested ``s`` are
+    integrated together (:func:`_log_integral_rows`), and :meth:`gap_ppf` is
+    the batched Newton search of :class:`ScoreLaw`.  docs/theory.md section 2.
 
     Parameters
     ----------
@@ -672,29 +1085,27 @@ class ZonalScoreLaw(ScoreLaw):
         return self.law.d
 
     # -- log probability of the cap {angle(q, K) <= psi} ----------------------
-    def _ring(self, theta: float, psi: float, alpha: np.ndarray) -> dict[str, np.ndarray]:
-        """Geometry of the ring interval at ``phi = L + h (1 + sin alpha)``."""
-        big_l = abs(theta - psi)
+    def _ring(self, theta: float, psi: np.ndarray, alpha: np.ndarray) -> dict[str, np.ndarray]:
+        """Geometry of the ring interval at ``phi = L + h (1 + sin alpha)``; ``psi`` (a column) broadcasts against ``alpha``."""
+        big_l = np.abs(theta - psi)
         big_m = math.pi - theta - psi
-        h = min(theta, psi, math.pi - theta, math.pi - psi)
+        abs_m = np.abs(big_m)
+        h = np.minimum(np.minimum(theta, psi), np.minimum(math.pi - theta, math.pi - psi))
         s = np.sin(alpha)
         c = np.cos(alpha)
         dl = np.where(s < 0, h * c * c / (1.0 - s), h * (1.0 + s))  # phi - L
         du = np.where(s > 0, h * c * c / (1.0 + s), h * (1.0 - s))  # U - phi
         phi = big_l + dl
-        zeta = abs(big_m) + du  # pi - phi
+        zeta = abs_m + du  # pi - phi
         # half-angles of the four factors, each with its supplement, so that every
         # sine is taken of an angle <= pi/2 known to full relative precision
-        near_l = np.sin(np.minimum(big_l + 0.5 * dl, abs(big_m) + du + 0.5 * dl))
-        near_m = np.sin(np.minimum(abs(big_m) + 0.5 * du, big_l + dl + 0.5 * du))
-        if theta >= psi:
-            sin_b, sin_d = np.sin(0.5 * dl), near_l
-        else:
-            sin_b, sin_d = near_l, np.sin(0.5 * dl)
-        if big_m >= 0:
-            sin_a, sin_e = np.sin(0.5 * du), near_m
-        else:
-            sin_a, sin_e = near_m, np.sin(0.5 * du)
+        near_l = np.sin(np.minimum(big_l + 0.5 * dl, abs_m + du + 0.5 * dl))
+        near_m = np.sin(np.minimum(abs_m + 0.5 * du, big_l + dl + 0.5 * du))
+        half_l, half_u = np.sin(0.5 * dl), np.sin(0.5 * du)
+        beyond = theta >= psi
+        sin_b, sin_d = np.where(beyond, half_l, near_l), np.where(beyond, near_l, half_l)
+        short = big_m >= 0
+        sin_a, sin_e = np.where(short, half_u, near_m), np.where(short, near_m, half_u)
         log_sin_phi = np.log(np.sin(np.minimum(phi, zeta)))
         log_sin_theta = math.log(math.sin(min(theta, math.pi - theta)))
         base = -log_sin_theta - log_sin_phi
@@ -706,106 +1117,141 @@ class ZonalScoreLaw(ScoreLaw):
             "log_w": log_w,
             "log_1mw": log_1mw,
             "log_sin": log_sin_phi + log_sin_theta,
-            "log_jac": math.log(h) + np.log(c),
+            "log_jac": np.log(h) + np.log(c),
         }
 
-    def _log_cap(self, theta: float, psi: float) -> float:
-        """``log P(angle(q, K) <= psi)`` for a query at angle ``theta`` from the pole."""
-        if psi <= 0.0:
-            return -math.inf
-        if psi >= math.pi:
-            return 0.0
-        law = self.law
-        if theta == 0.0:
-            return float(law._log_u_cdf(math.sin(0.5 * psi) ** 2))
-        if theta == math.pi:
-            return float(law._log_v_cdf(math.sin(0.5 * psi) ** 2))
-        terms = []
-        if psi > theta:
-            terms.append(float(law._log_u_cdf(math.sin(0.5 * (psi - theta)) ** 2)))
-        big_m = math.pi - theta - psi
-        if big_m < 0:
-            terms.append(float(law._log_v_cdf(math.sin(0.5 * big_m) ** 2)))
-        b = (self.d - 2) / 2.0
+    def _log_ring(self, theta: float, psi: np.ndarray) -> np.ndarray:
+        r"""``log`` of the ring part :math:`\int f_\Phi(\phi) I_{w(\phi)}(b, b)\,d\phi` for each ``psi`` (1-D)."""
+        col = psi[:, None]
         if self.d == 2:
 
-            def ell(alpha):
-                r = self._ring(theta, psi, alpha)
+            def ell(rows, alpha):
+                r = self._ring(theta, col[rows], alpha)
                 return r["log_f"] + r["log_jac"] - math.log(2.0)
 
         else:
+            b = (self.d - 2) / 2.0
 
-            def ell(alpha):
-                r = self._ring(theta, psi, alpha)
-                log_w, log_1mw = r["log_w"], r["log_1mw"]
-                log_i = np.where(
-                    log_w <= -math.log(2.0),
-                    _log_betainc_lower(b, b, np.exp(log_w)),
-                    np.log1p(-special.betainc(b, b, np.exp(log_1mw))),
-                )
-                return r["log_f"] + log_i + r["log_jac"]
+            def ell(rows, alpha):
+                r = self._ring(theta, col[rows], alpha)
+                return r["log_f"] + _log_betainc_sym(b, r["log_w"], r["log_1mw"]) + r["log_jac"]
 
-        terms.append(_log_integral(ell, -0.5 * math.pi, 0.5 * math.pi))
-        return _logsumexp(terms)
+        return _log_integral_rows(ell, -0.5 * math.pi, np.full(psi.shape, 0.5 * math.pi))
 
-    def _log_pdf_at(self, theta: float, psi: float) -> float:
-        """``log`` density of ``S`` at ``s = cos(psi)``, ``0 < psi < pi``."""
+    def _log_cap(self, theta: float, psi: ArrayLike) -> np.ndarray:
+        """``log P(angle(q, K) <= psi)`` for a query at angle ``theta`` from the pole, for each ``psi`` (1-D)."""
+        psi = np.asarray(psi, dtype=float)
+        out = np.where(psi >= math.pi, 0.0, np.where(np.isnan(psi), np.nan, -np.inf))
+        mid = (psi > 0.0) & (psi < math.pi)
+        if not np.any(mid):
+            return out
+        p = psi[mid]
         law = self.law
-        log_sin_psi = math.log(math.sin(psi))
-        su, sv = math.sin(0.5 * psi) ** 2, math.cos(0.5 * psi) ** 2
         if theta == 0.0:
-            return float(law._log_phi_pdf(np.float64(su), np.float64(sv))) - log_sin_psi
+            out[mid] = law._log_angle_cdf(p)
+            return out
         if theta == math.pi:
-            return float(law._log_phi_pdf(np.float64(sv), np.float64(su))) - log_sin_psi
+            out[mid] = law._log_angle_cdf(p, antipole=True)
+            return out
+        total = self._log_ring(theta, p)
+        inside = p > theta  # the cap holds the pole's neighbourhood
+        if np.any(inside):
+            total[inside] = np.logaddexp(total[inside], law._log_angle_cdf(p[inside] - theta))
+        big_m = math.pi - theta - p
+        outside = big_m < 0  # ... and the antipole's
+        if np.any(outside):
+            total[outside] = np.logaddexp(total[outside], law._log_angle_cdf(-big_m[outside], antipole=True))
+        out[mid] = np.minimum(total, 0.0)
+        return out
+
+    def _log_pdf_at(self, theta: float, psi: ArrayLike) -> np.ndarray:
+        """``log`` density of ``S`` at ``s = cos(psi)``, ``0 < psi < pi``, for each ``psi`` (1-D)."""
+        psi = np.asarray(psi, dtype=float)
+        law = self.law
+        with np.errstate(divide="ignore"):
+            log_sin_psi = np.log(np.sin(psi))
+        su, sv = np.sin(0.5 * psi) ** 2, np.cos(0.5 * psi) ** 2
+        if theta == 0.0:
+            return law._log_phi_pdf(su, sv) - log_sin_psi
+        if theta == math.pi:
+            return law._log_phi_pdf(sv, su) - log_sin_psi
         if self.d == 2:
-            big_l = abs(theta - psi)
-            big_m = abs(math.pi - theta - psi)
-            f_l = float(law._log_phi_pdf(np.float64(math.sin(0.5 * big_l) ** 2), np.float64(math.cos(0.5 * big_l) ** 2)))
-            f_u = float(law._log_phi_pdf(np.float64(math.cos(0.5 * big_m) ** 2), np.float64(math.sin(0.5 * big_m) ** 2)))
-            return _logsumexp([f_l, f_u]) - math.log(2.0) - log_sin_psi
+            big_l = np.abs(theta - psi)
+            big_m = np.abs(math.pi - theta - psi)
+            f_l = law._log_phi_pdf(np.sin(0.5 * big_l) ** 2, np.cos(0.5 * big_l) ** 2)
+            f_u = law._log_phi_pdf(np.cos(0.5 * big_m) ** 2, np.sin(0.5 * big_m) ** 2)
+            return np.logaddexp(f_l, f_u) - math.log(2.0) - log_sin_psi
         b = (self.d - 2) / 2.0
         const = -math.log(2.0) - float(special.betaln(b, b))
+        col = psi[:, None]
 
-        def ell(alpha):
-            r = self._ring(theta, psi, alpha)
+        def ell(rows, alpha):
+            r = self._ring(theta, col[rows], alpha)
             return r["log_f"] + (b - 1.0) * (r["log_w"] + r["log_1mw"]) + const - r["log_sin"] + r["log_jac"]
 
-        return _log_integral(ell, -0.5 * math.pi, 0.5 * math.pi)
+        return _log_integral_rows(ell, -0.5 * math.pi, np.full(psi.shape, 0.5 * math.pi))
 
-    # -- gap functions --------------------------------------------------------
-    def _log_gap_cdf_scalar(self, g: float) -> float:
-        if g <= 0.0:
-            return -math.inf
-        if g >= 2.0:
-            return 0.0
-        if g <= 1.0:
-            return self._log_cap(self.theta, 2.0 * math.asin(math.sqrt(0.5 * g)))
-        other = self._log_cap(math.pi - self.theta, 2.0 * math.asin(math.sqrt(0.5 * (2.0 - g))))
-        return math.log(-math.expm1(other)) if other < 0 else -math.inf
+    # -- gap functions, seen from angle theta (theta = self.theta, or pi - theta for -q) --
+    def _log_gap_cdf_at(self, theta: float, g: np.ndarray) -> np.ndarray:
+        r""":math:`\log P(1 - S \le g)` for the query at angle ``theta`` (1-D ``g``).
 
-    def _log_gap_sf_scalar(self, g: float) -> float:
-        if g <= 0.0:
-            return 0.0
-        if g >= 2.0:
-            return -math.inf
-        if g > 1.0:
-            return self._log_cap(math.pi - self.theta, 2.0 * math.asin(math.sqrt(0.5 * (2.0 - g))))
-        inner = self._log_cap(self.theta, 2.0 * math.asin(math.sqrt(0.5 * g)))
-        return math.log(-math.expm1(inner)) if inner < 0 else -math.inf
+        Always the cap itself (a sum of positive terms), never one minus the
+        other cap: so a tiny probability keeps its relative accuracy on either
+        side of ``g = 1`` (:func:`_cap_angles`).
+        """
+        out = np.where(g >= 2.0, 0.0, np.where(np.isnan(g), np.nan, -np.inf))
+        mid = (g > 0.0) & (g < 2.0)
+        if np.any(mid):
+            out[mid] = self._log_cap(theta, _cap_angles(g[mid])[0])
+        return out
+
+    def _log_gap_sf_at(self, theta: float, g: np.ndarray) -> np.ndarray:
+        r""":math:`\log P(1 - S > g)` for the query at angle ``theta`` (1-D ``g``): the cap of ``-q``, angle :math:`\pi - \psi`."""
+        out = np.where(g <= 0.0, 0.0, np.where(np.isnan(g), np.nan, -np.inf))
+        mid = (g > 0.0) & (g < 2.0)
+        if np.any(mid):
+            out[mid] = self._log_cap(math.pi - theta, _cap_angles(g[mid])[1])
+        return out
+
+    def _log_gap_pdf_at(self, theta: float, g: np.ndarray) -> np.ndarray:
+        r""":math:`\log` density of :math:`1 - S` for the query at angle ``theta`` (1-D ``g``); the tail's limit at the ends."""
+        out = np.where(np.isnan(g), np.nan, -np.inf)
+        for end, seen_from in ((0.0, theta), (2.0, math.pi - theta)):
+            if np.any(g == end):
+                with np.errstate(divide="ignore"):
+                    out[g == end] = np.log(self._end_density(*self._log_tail(seen_from)))
+        near = (g > 0.0) & (g <= 1.0)
+        far = (g > 1.0) & (g < 2.0)
+        if np.any(near):
+            out[near] = self._log_pdf_at(theta, _psi_of_gap(g[near]))
+        if np.any(far):
+            # mirror image: the density of S at s is that of -S (query -q) at -s
+            out[far] = self._log_pdf_at(math.pi - theta, _psi_of_gap(2.0 - g[far]))
+        return out
 
     def log_gap_cdf(self, g: ArrayLike) -> Any:
         """``log P(1 - S <= g)``, relative accuracy for any tiny value."""
-        return _map_scalar(self._log_gap_cdf_scalar, g)
+        g = np.asarray(g, dtype=float)
+        return _as_output(self._log_gap_cdf_at(self.theta, g.reshape(-1)).reshape(g.shape))
 
     def log_gap_sf(self, g: ArrayLike) -> Any:
         """``log P(1 - S > g)``, relative accuracy for any tiny value."""
-        return _map_scalar(self._log_gap_sf_scalar, g)
+        g = np.asarray(g, dtype=float)
+        return _as_output(self._log_gap_sf_at(self.theta, g.reshape(-1)).reshape(g.shape))
+
+    def log_gap_pdf(self, g: ArrayLike) -> Any:
+        """``log`` density of ``1 - S``, finite far below the smallest float."""
+        g = np.asarray(g, dtype=float)
+        return _as_output(self._log_gap_pdf_at(self.theta, g.reshape(-1)).reshape(g.shape))
 
     def gap_cdf(self, g: ArrayLike) -> Any:
-        return _map_scalar(lambda x: math.exp(self._log_gap_cdf_scalar(x)), g)
+        return _as_output(np.exp(np.asarray(self.log_gap_cdf(g))))
 
     def gap_sf(self, g: ArrayLike) -> Any:
-        return _map_scalar(lambda x: math.exp(self._log_gap_sf_scalar(x)), g)
+        return _as_output(np.exp(np.asarray(self.log_gap_sf(g))))
+
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        return _as_output(np.exp(np.asarray(self.log_gap_pdf(g))))
 
     @staticmethod
     def _end_density(gamma: float, log_kappa: float) -> float:
@@ -814,20 +1260,23 @@ class ZonalScoreLaw(ScoreLaw):
             return 0.0
         return math.exp(min(log_kappa, 700.0)) if gamma == 1.0 else math.inf
 
-    def _gap_pdf_scalar(self, g: float) -> float:
-        if g < 0.0 or g > 2.0:
-            return 0.0
-        if g == 0.0:
-            return self._end_density(*self._log_tail(self.theta))
-        if g == 2.0:
-            return self._end_density(*self._log_tail(math.pi - self.theta))
-        if g <= 1.0:
-            return math.exp(self._log_pdf_at(self.theta, 2.0 * math.asin(math.sqrt(0.5 * g))))
-        # mirror image: the density of S at s is that of -S (query -q) at -s
-        return math.exp(self._log_pdf_at(math.pi - self.theta, 2.0 * math.asin(math.sqrt(0.5 * (2.0 - g)))))
+    def _end_log_prob(
+        self, x: np.ndarray, bottom: bool, upper: bool, need: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        r"""As :meth:`ScoreLaw._end_log_prob`; the bottom is the top seen from ``-q`` (angle :math:`\pi - \theta`,
+        where :math:`P(G > 2 - e) = P(\hat G < e)`), so no ``2 - e^x`` is formed."""
+        theta = math.pi - self.theta if bottom else self.theta
+        e = np.exp(x)
+        log_f = np.full(x.shape, np.nan)
+        if np.any(need):
+            log_f[need] = self._log_gap_pdf_at(theta, e[need])
+        log_p = self._log_gap_sf_at(theta, e) if upper != bottom else self._log_gap_cdf_at(theta, e)
+        return log_p, log_f
 
-    def gap_pdf(self, g: ArrayLike) -> Any:
-        return _map_scalar(self._gap_pdf_scalar, g)
+    def _end_seed(self, t: np.ndarray, bottom: bool) -> np.ndarray:
+        """Tail seed of the log-distance to the top, or to the bottom (the tail seen from ``-q``)."""
+        gamma, log_kappa = self._log_tail(math.pi - self.theta if bottom else self.theta)
+        return (t - log_kappa) / gamma
 
     def _log_tail(self, theta: float) -> tuple[float, float]:
         """``(gamma, log kappa)`` seen from a query at angle ``theta`` from the pole."""
@@ -955,6 +1404,41 @@ class MixtureScoreLaw(ScoreLaw):
             out = out + w * np.where(gi >= 0, law.gap_pdf(np.maximum(gi, 0.0)), 0.0)
         return _as_output(out)
 
+    def log_gap_pdf(self, g: ArrayLike) -> Any:
+        """``log`` gap density as a log-sum-exp of the components."""
+        g = np.asarray(g, dtype=float)
+        out = np.full(g.shape, -np.inf)
+        for law, w, shift in self._parts():
+            gi = g - shift
+            part = np.where(gi >= 0, law.log_gap_pdf(np.maximum(gi, 0.0)), -np.inf)
+            out = np.logaddexp(out, math.log(w) + part)
+        return _as_output(out)
+
+    def _end_log_prob(
+        self, x: np.ndarray, bottom: bool, upper: bool, need: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        r"""As :meth:`ScoreLaw._end_log_prob`; at the bottom each component at its own distance from its bottom.
+
+        A component whose bottom lies :math:`o_i \ge 0` above the mixture's is at
+        the distance :math:`e^x - o_i` from its own (exact where :math:`o_i = 0`);
+        where that is not positive the whole component lies above ``g``.
+        """
+        if not bottom:
+            return super()._end_log_prob(x, bottom, upper, need)
+        e = np.exp(x)
+        log_p = np.full(x.shape, -np.inf)
+        log_f = np.full(x.shape, -np.inf)
+        for law, w, _ in self._parts():
+            offset = float(law.lower) - float(self.lower)
+            rows = e > offset
+            if not upper:
+                log_p[~rows] = np.logaddexp(log_p[~rows], math.log(w))
+            if np.any(rows):
+                lp, lf = law._end_log_prob(np.log(e[rows] - offset), True, upper, need[rows])
+                log_p[rows] = np.logaddexp(log_p[rows], math.log(w) + lp)
+                log_f[rows] = np.logaddexp(log_f[rows], math.log(w) + np.where(need[rows], lf, -np.inf))
+        return np.minimum(log_p, 0.0), np.where(need, log_f, np.nan)
+
     def tail(self) -> ScoreTail:
         top = self.endpoint
         tails = [(w, law.tail()) for law, w, _ in self._parts() if float(law.endpoint) == top]
@@ -1069,25 +1553,24 @@ class ZonalKeyLaw(KeyLaw):
             )
             return log_unif + self._log_rel_density(u, v)
 
-    def _log_u_cdf(self, u: float) -> float:
-        """``log P(U <= u)`` by quadrature over the angle (override with closed forms)."""
-        if u <= 0.0:
-            return -math.inf
-        if u > 0.5:
-            other = self._log_v_cdf(1.0 - u)
-            return math.log(-math.expm1(other)) if other < 0 else -math.inf
-        top = 2.0 * math.asin(math.sqrt(u))
-        return _log_integral(lambda phi: self._log_phi_pdf(*_uv_from_angle(phi, math.pi - phi)), 0.0, top)
+    def _log_angle_cdf(self, angle: np.ndarray, antipole: bool = False) -> np.ndarray:
+        r"""``log P(Phi <= angle)`` (``antipole``: :math:`\log P(\pi - \Phi \le angle)`) for each ``angle`` (1-D).
 
-    def _log_v_cdf(self, v: float) -> float:
-        """``log P(1 - U <= v)`` by quadrature over the angle to the antipole."""
-        if v <= 0.0:
-            return -math.inf
-        if v > 0.5:
-            other = self._log_u_cdf(1.0 - v)
-            return math.log(-math.expm1(other)) if other < 0 else -math.inf
-        top = 2.0 * math.asin(math.sqrt(v))
-        return _log_integral(lambda zeta: self._log_phi_pdf(*_uv_from_angle(math.pi - zeta, zeta)), 0.0, top)
+        Quadrature of the angle's density over the cap itself, for caps larger
+        than a hemisphere too: never one minus the other cap, so tiny
+        probabilities keep their relative accuracy (override with closed forms).
+        """
+        out = np.where(angle >= math.pi, 0.0, np.where(np.isnan(angle), np.nan, -np.inf))
+        mid = (angle > 0.0) & (angle < math.pi)
+        if np.any(mid):
+
+            def ell(rows, phi):
+                if antipole:
+                    return self._log_phi_pdf(*_uv_from_angle(math.pi - phi, phi))
+                return self._log_phi_pdf(*_uv_from_angle(phi, math.pi - phi))
+
+            out[mid] = np.minimum(_log_integral_rows(ell, 0.0, angle[mid]), 0.0)
+        return out
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)
@@ -1150,12 +1633,9 @@ class UniformSphere(ZonalKeyLaw):
         a = (self.d - 1) / 2.0
         return _beta_pair(a, a, n, rng)
 
-    def _log_u_cdf(self, u: float) -> float:
+    def _log_angle_cdf(self, angle: np.ndarray, antipole: bool = False) -> np.ndarray:
         a = (self.d - 1) / 2.0
-        return float(_log_betainc_lower(a, a, u))
-
-    def _log_v_cdf(self, v: float) -> float:
-        return self._log_u_cdf(v)
+        return _log_beta_cap(a, a, angle)
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         return uniform_directions(check_n(n), self.d, as_generator(rng))
@@ -1370,11 +1850,10 @@ class PowerDensity(ZonalKeyLaw):
     def _sample_u(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return _beta_pair(self.a_pole, self.a, n, rng)
 
-    def _log_u_cdf(self, u: float) -> float:
-        return float(_log_betainc_lower(self.a_pole, self.a, u))
-
-    def _log_v_cdf(self, v: float) -> float:
-        return float(_log_betainc_lower(self.a, self.a_pole, v))
+    def _log_angle_cdf(self, angle: np.ndarray, antipole: bool = False) -> np.ndarray:
+        if antipole:
+            return _log_beta_cap(self.a, self.a_pole, angle)
+        return _log_beta_cap(self.a_pole, self.a, angle)
 
     def _pole_tail(self) -> tuple[float, float] | None:
         g = self.a_pole
@@ -1612,6 +2091,11 @@ class GaussianScoreLaw(ScoreLaw):
     def gap_pdf(self, g: ArrayLike) -> Any:
         z = self._z(g)
         return _as_output(np.exp(-0.5 * z * z) / (math.sqrt(2.0 * math.pi) * self.sigma))
+
+    def log_gap_pdf(self, g: ArrayLike) -> Any:
+        """``log`` gap density, finite for every finite ``g``."""
+        z = self._z(g)
+        return _as_output(-0.5 * z * z - math.log(math.sqrt(2.0 * math.pi) * self.sigma))
 
     def gap_ppf(self, p: ArrayLike) -> Any:
         r""":math:`G = 40\sigma + \sigma\,\Phi^{-1}(p)` (``scipy.special.ndtri``, accurate for tiny ``p``)."""
