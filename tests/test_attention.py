@@ -519,3 +519,21 @@ def test_finite_keys_whose_row_sums_overflow_are_accepted():
     stats = attention_stats([0.0, 1.0], keys, 1.0)
     assert stats.max_weight == 1.0
     np.testing.assert_array_equal(stats.output, keys[0])
+
+
+def test_threaded_parts_equal_one_pass_within_round_off():
+    """Parallel parts merge to the single-pass statistics (same sums, another order of additions)."""
+    rng = np.random.default_rng(31)
+    keys = rng.standard_normal((50_000, 16))
+    q = rng.standard_normal(16)
+    q /= np.linalg.norm(q)
+    V = rng.standard_normal((4, 16))
+    for beta in (0.0, 3.0, 1e12):
+        one = attention_stats(q, keys, beta, V, threads=1, chunk_size=4096)
+        for parts in (2, 3, 7):
+            many = attention_stats(q, keys, beta, V, threads=parts, chunk_size=4096)
+            for name in ("max_weight", "entropy", "n_eff", "top_mass"):
+                assert getattr(many, name) == pytest.approx(getattr(one, name), rel=1e-12, abs=1e-15), (beta, parts, name)
+            np.testing.assert_allclose(many.output, one.output, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="threads"):
+        attention_stats(q, keys, 1.0, threads=0)

@@ -25,6 +25,7 @@ Keys need not lie on the unit sphere here.  Everything is float64; the logits
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,10 @@ from ._validate import check_beta, check_choice, check_int, check_matrix, check_
 
 #: Backends of :func:`attention_stats`.
 BACKENDS = ("numpy", "torch")
+
+#: Keys (rows x columns) from which :func:`attention_stats` streams two halves on two threads:
+#: 4M entries (32 MB), where the pass is memory bound and one core does not saturate memory.
+PARALLEL_MIN_ELEMENTS = 1 << 22
 
 #: Default ``k`` of the top-k mass.
 DEFAULT_TOP_K = 10
@@ -209,6 +214,7 @@ def attention_stats(
     chunk_size: int | None = None,
     backend: str = "numpy",
     device: Any = None,
+    threads: int | None = None,
 ) -> AttentionStats:
     r"""Summary statistics of attention in one streaming pass, memory independent of ``n``.
 
@@ -260,6 +266,14 @@ def attention_stats(
         on ``device``, by default the device of ``keys`` when it is a tensor, else the CPU.
     device : str or torch.device, optional
         Torch device (e.g. ``"cuda"``); only with ``backend="torch"``.
+    threads : int, optional
+        NumPy backend with ``keys`` an array: split the rows into this many
+        contiguous parts, stream them on as many threads (up to the cores) and
+        merge the parts' states.  Default: 2 parts once the keys reach
+        ``PARALLEL_MIN_ELEMENTS`` entries (large ``d`` is memory bound, and one
+        core does not saturate memory), else 1.  The split depends only on
+        ``n``, ``d`` and ``threads``, never on the machine, so results are
+        reproducible everywhere.
 
     Returns
     -------
@@ -297,10 +311,17 @@ def attention_stats(
     k = check_int(top_k, "top_k", minimum=1)
     rows = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     check_choice(backend, "backend", BACKENDS)
+    parts = None if threads is None else check_int(threads, "threads", minimum=1)
     if backend == "numpy":
         if device is not None:
             raise ValueError(f"device: got {device!r}; a device is only used with backend='torch'")
-        fold = _NumpyFolder(qv, b, k, rows or _cpu_rows(d))
+        rows = rows or _cpu_rows(d)
+        if isinstance(keys, np.ndarray) and keys.ndim == 2 and keys.shape[1] == d:
+            if parts is None:
+                parts = 2 if keys.size >= PARALLEL_MIN_ELEMENTS else 1
+            if parts > 1 and keys.shape[0] >= 2 * parts:
+                return _parallel_stats(qv, keys, b, v, k, rows, parts)
+        fold = _NumpyFolder(qv, b, k, rows)
     else:
         fold = _TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled explicitly
@@ -310,6 +331,31 @@ def attention_stats(
         if fold.sums.y is None:
             check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
         return _finish(fold.sums, fold.top.scores, b, v, k)
+
+
+def _parallel_stats(
+    q: np.ndarray, keys: np.ndarray, beta: float, values: np.ndarray | None, top_k: int, rows: int, parts: int
+) -> AttentionStats:
+    """Stream ``parts`` contiguous row ranges on threads, then merge their states in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, keys.shape[0], parts + 1).astype(np.int64)
+    folds = [_NumpyFolder(q, beta, top_k, rows) for _ in range(parts)]
+
+    def stream(j: int) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            part = keys[bounds[j] : bounds[j + 1]]
+            for start in range(0, part.shape[0], rows):
+                folds[j](part[start : start + rows])
+
+    with ThreadPoolExecutor(max_workers=min(parts, os.cpu_count() or 1)) as pool:
+        list(pool.map(stream, range(parts)))
+    main = folds[0]
+    for other in folds[1:]:
+        main.sums.add(other.sums.m, other.sums.rest, other.sums.s1, other.sums.s2, other.sums.y)
+        main.top.update(other.top.scores, float(other.top.scores.max()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _finish(main.sums, main.top.scores, beta, values, top_k)
 
 
 # ---------------------------------------------------------------------------
