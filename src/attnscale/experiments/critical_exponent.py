@@ -50,16 +50,27 @@ def curve_table(result, d: int) -> pa.Table:
     )
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def curve_for(cfg: dict, seed: np.random.SeedSequence) -> tuple[pa.Table, int]:
+    """The critical curve of one task config ``{"d", "n_min", "n_max", "points", "size"}``, and its int seed."""
     seed_int = int(seed.generate_state(1)[0])
     result = exponent_curve("uniform", cfg["d"], cfg["n_min"], cfg["n_max"], cfg["points"], cfg["size"], seed_int)
-    return curve_table(result, cfg["d"])
+    return curve_table(result, cfg["d"]), seed_int
+
+
+def curve_tasks(cfg: dict) -> list[dict]:
+    """One task config per d (each d's n grid shares common random numbers)."""
+    return [{k: cfg[k] for k in ("n_min", "n_max", "points", "size")} | {"d": d} for d in cfg["ds"]]
+
+
+def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+    return curve_for(cfg, seed)[0]
 
 
 def run(cfg: dict, store, executor, progress=None) -> pa.Table:
     """One task per d (its n grid shares common random numbers)."""
-    tasks = [{k: cfg[k] for k in ("n_min", "n_max", "points", "size")} | {"d": d} for d in cfg["ds"]]
-    return pa.concat_tables(run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME))
+    return pa.concat_tables(
+        run_tasks(_task, curve_tasks(cfg), store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
+    )
 
 
 def figure(table: pa.Table):

@@ -13,13 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..exponent import exponent_curve
 from ..laws import UniformScoreLaw
 from ..parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se
-from .critical_exponent import curve_table
+from .critical_exponent import curve_for, curve_tasks
 
 NAME = "large_d"
 TITLE = "Large d: beta_half / beta*(n) and the weights at beta*(n) for d = 33, 64, 129"
@@ -45,9 +44,7 @@ def config(quick: bool, seed: int) -> dict:
 
 def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     d = cfg["d"]
-    seed_int = int(seed.generate_state(1)[0])
-    result = exponent_curve("uniform", d, cfg["n_min"], cfg["n_max"], cfg["points"], cfg["size"], seed_int)
-    table = curve_table(result, d)
+    table, seed_int = curve_for(cfg, seed)
     law = UniformScoreLaw(d)
     rng = np.random.default_rng(seed_int)
     stats = []
@@ -63,8 +60,9 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
 
 def run(cfg: dict, store, executor, progress=None) -> pa.Table:
     """One task per d."""
-    tasks = [{k: cfg[k] for k in ("n_min", "n_max", "points", "size")} | {"d": d} for d in cfg["ds"]]
-    return pa.concat_tables(run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME))
+    return pa.concat_tables(
+        run_tasks(_task, curve_tasks(cfg), store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
+    )
 
 
 def figure(table: pa.Table):
