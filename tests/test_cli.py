@@ -61,6 +61,9 @@ def test_critical_table_output():
         (("simulate", "--c", "1", "--method", "magic"), "--method"),
         (("simulate", "--c", "1", "--save-samples", "x.txt"), "--save-samples"),
         (("simulate", "--c", "-1"), "--c"),
+        (("critical", "--d", "three"), "--d"),
+        (("critical", "--bogus", "3"), "--bogus"),
+        (("simulate", "--c", "1", "--reps", "x"), "--reps"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fragment):

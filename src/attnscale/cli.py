@@ -530,16 +530,27 @@ def main() -> None:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
+        exceptions = _click_exceptions()
+        if isinstance(exc, typer.Exit):
+            sys.exit(getattr(exc, "exit_code", 0))
+        if isinstance(exc, typer.Abort):
+            sys.exit(130)
+        if isinstance(exc, getattr(exceptions, "NoArgsIsHelpError", ())):
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+        if isinstance(exc, exceptions.ClickException):
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
         raise
+
+
+def _click_exceptions():
+    """The exceptions module of the click that typer runs on (typer >= 0.26 vendors its own)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer: plain click
+        from click import exceptions
+    return exceptions
 
 
 if __name__ == "__main__":  # pragma: no cover
