@@ -238,7 +238,8 @@ def figure(table: pa.Table):
         vals = {m: cal["value"][(cal["case"] == case) & (cal["metric"] == m)] for m in metrics}
         cells.append([case] + [f"{v[0]:.3g}" if v.size else "" for v in vals.values()])
     if cells:
-        tab = ax.table(cellText=cells, colLabels=["case", *metrics], loc="center", fontsize=7)
+        widths = [0.22] + [0.78 / len(metrics)] * len(metrics)  # room for the case names
+        tab = ax.table(cellText=cells, colLabels=["case", *metrics], colWidths=widths, loc="center", fontsize=7)
         tab.auto_set_font_size(False)
         tab.set_fontsize(7)
         tab.scale(1.0, 1.3)
