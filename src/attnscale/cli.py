@@ -161,7 +161,9 @@ def critical(
     law: LawOpt = "uniform",
     d: DimOpt = 3,
     n: NOpt = "1e6",
-    beta: Annotated[float | None, typer.Option("--beta", help="Inverse temperature (gives c).")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="Inverse temperature (gives the regime).")] = None,
+    size: Annotated[int, typer.Option("--size", help="Draws of the exact sampler behind the verdict.")] = 20000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws.")] = 0,
     kappa: KappaOpt = 10.0,
     subdim: SubdimOpt = 2,
     eta: EtaOpt = 1.0,
@@ -169,13 +171,22 @@ def critical(
     sigma: SigmaOpt = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Critical scale beta*(n) of a key law, and the regime of (n, beta) (theory section 2)."""
-    from .tails import critical_beta, regime
+    """Critical scale of a key law, and the regime of (n, beta) from the exact law at this n (theory section 7).
+
+    The verdict comes from the law of the weights at this n (c_eff, regime); the
+    asymptotic c = beta / beta*(n) and its verdict stand beside it.
+    """
+    from .finite import regime
+    from .limit_means import critical_band
+    from .tails import critical_beta
 
     spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
     n_int = check_n(n, "--n")
+    size = check_int(size, "--size", minimum=2)
+    seed = check_int(seed, "--seed", minimum=0)
     tail = key_law.score_tail(q)
+    band = critical_band(tail.gamma if tail.kind == "weibull" else 1.0, tail.kind)
     payload: dict[str, Any] = {
         "law": spec.name,
         "d": spec.d,
@@ -183,13 +194,28 @@ def critical(
         "endpoint": tail.endpoint,
         "gamma": tail.gamma,
         "kappa": tail.kappa,
+        "kind": tail.kind,
         "beta_star": critical_beta(n_int, tail),
-        "c": None,
-        "regime": None,
+        "critical_band_c": list(band),
     }
     if beta is not None:
-        reg = regime(n_int, check_beta(beta, "--beta"), tail)
-        payload["c"], payload["regime"] = reg.c, reg.name
+        reg = regime(n_int, check_beta(beta, "--beta"), key_law, q=q, size=size, rng=seed)
+        payload.update(
+            {
+                "beta": reg.beta,
+                "regime": reg.name,
+                "c_eff": reg.c_eff,
+                "c_eff_interval": [reg.c_eff_low, reg.c_eff_high],
+                "c_asymptotic": reg.c_asymptotic,
+                "regime_asymptotic": reg.regime_asymptotic,
+                "asymptotics_reached": reg.asymptotics_reached,
+                "max_weight": {"mean": reg.max_weight, "se": reg.max_weight_se},
+                "n_eff": {"mean": reg.n_eff, "se": reg.n_eff_se},
+                "entropy": {"mean": reg.entropy, "se": reg.entropy_se},
+                "m": reg.m,
+                "size": reg.size,
+            }
+        )
     _emit(payload, as_json, "attnscale critical")
 
 
