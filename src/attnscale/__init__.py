@@ -5,14 +5,15 @@ See docs/theory.md for the mathematics and docs/architecture.md for the layers.
 Examples
 --------
 >>> import attnscale as ats
->>> tail = ats.UniformSphere(3).score_tail([1.0, 0.0, 0.0])
->>> ats.regime(10**6, 5e5, tail).name
+>>> law = ats.UniformSphere(3)
+>>> ats.regime(10**6, 5e5, law, q=[1.0, 0.0, 0.0], size=2000).name    # the verdict of the exact law at n
 'critical'
 """
 
 from .attention import Attention, AttentionStats, attention, attention_stats
 from .estimate import TailEstimate, estimate_tail
-from .exponent import beta_half, exponent_curve, fit_exponent
+from .exponent import beta_half, critical_curve, exponent_curve, fit_exponent
+from .finite import Regime, regime
 from .laws import (
     Empirical,
     GaussianKeys,
@@ -26,9 +27,10 @@ from .laws import (
     VonMisesFisher,
     law_from_name,
 )
+from .limit_means import critical_band, limit_max_weight, limit_n_eff
 from .limits import CriticalLimit, LimitDraws, mean_resultant_length
 from .sampler import TopSample, choose_m, sample_top
-from .tails import Regime, ScoreTail, critical_beta, regime
+from .tails import ScoreTail, critical_beta
 
 __version__ = "0.1.0"
 
@@ -55,11 +57,15 @@ __all__ = [
     "attention_stats",
     "beta_half",
     "choose_m",
+    "critical_band",
     "critical_beta",
+    "critical_curve",
     "estimate_tail",
     "exponent_curve",
     "fit_exponent",
     "law_from_name",
+    "limit_max_weight",
+    "limit_n_eff",
     "mean_resultant_length",
     "regime",
     "sample_top",

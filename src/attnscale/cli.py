@@ -129,6 +129,8 @@ def _flatten(payload: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]
             rows.append((name, "  ".join(f"{k}={_fmt(v)}" for k, v in value.items())))
         elif isinstance(value, dict):
             rows.extend(_flatten(value, f"{name}.") if value else [(name, "-")])
+        elif isinstance(value, list) and all(isinstance(v, (int, float, str)) or v is None for v in value):
+            rows.append((name, "  ".join(_fmt(v) for v in value)))
         elif isinstance(value, list):
             rows.append((name, f"{len(value)} rows (use --json)"))
         else:
@@ -327,12 +329,21 @@ def exponent(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="critical curve")
-    for col in ("n", "beta_half", "beta_half / beta*(n)"):
+    table = Table(title=f"critical curve (limit slope 1/gamma = {payload['target']:.4g})")
+    for col in ("n", "beta_half", "beta_half / beta*(n)", "local slope", "log-n rule 1/ln n"):
         table.add_column(col, justify="right")
     for row in payload["table"]:
-        table.add_row(f"{row['n']:.3g}", f"{row['beta_half']:.6g}", f"{row['beta_half_over_beta_star']:.4f}")
-    Console().print(table)
+        table.add_row(
+            f"{row['n']:.3g}",
+            f"{row['beta_half']:.6g}",
+            _fmt(row["beta_half_over_beta_star"]),
+            _fmt(row["local_slope"]),
+            f"{row['log_n_slope']:.4g}",
+        )
+    console = Console()
+    console.print(table)
+    if payload["warning"]:
+        console.print(f"[bold]warning:[/bold] {payload['warning']}")
 
 
 @app.command()

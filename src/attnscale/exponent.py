@@ -51,7 +51,7 @@ from .sampler import (
 )
 from .tails import critical_beta
 
-__all__ = ["BetaHalf", "ExponentFit", "ExponentResult", "beta_half", "exponent_curve", "fit_exponent"]
+__all__ = ["BetaHalf", "ExponentFit", "ExponentResult", "ExponentRow", "beta_half", "critical_curve", "exponent_curve", "fit_exponent"]
 
 #: Laws that :func:`exponent_curve` accepts by name.
 LAW_NAMES = ("uniform",)
@@ -129,13 +129,21 @@ class ExponentFit:
 
 @dataclass(frozen=True)
 class ExponentRow:
-    """One point of the critical curve: ``n``, :math:`\\beta_{1/2}`, its ratio to :math:`\\beta^*(n)`, SE of its log."""
+    r"""One point of the critical curve (docs/theory.md sections 5 and 7).
+
+    ``n``, :math:`\beta_{1/2}(n)`, its ratio to :math:`\beta^*(n)`, the SE of its log, ``m``,
+    and the local slope :math:`d\log\beta_{1/2}/d\log n` at ``n`` (central differences on the
+    common draws; one-sided at the ends of the grid; NaN-free, None on a one-point curve)
+    beside the log-n rule's slope :math:`1/\ln n`.
+    """
 
     n: int
     beta_half: float
     beta_half_over_beta_star: float
     log_se: float
     m: int
+    local_slope: float | None = None
+    log_n_slope: float | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,8 @@ class ExponentResult:
     gamma: float
     fit: ExponentFit
     table: tuple[ExponentRow, ...]
+    slope_meaningful: bool = True
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict: ``slope``, ``slope_se``, ``target``, ``table`` and the fit details.
@@ -163,12 +173,14 @@ class ExponentResult:
         --------
         >>> row = ExponentRow(10**6, 2.0, 1.0, 0.01, 16)
         >>> fit = ExponentFit(1.0, 0.01, 0.0, 0.0, None, 1, "residual")
-        >>> sorted(ExponentResult(1.0, 0.01, 1.0, 1.0, fit, (row,)).to_dict())
-        ['chi2', 'dof', 'gamma', 'slope', 'slope_se', 'table', 'target']
+        >>> sorted(ExponentResult(1.0, 0.01, 1.0, 1.0, fit, (row,)).to_dict())[:6]
+        ['chi2', 'dof', 'gamma', 'slope', 'slope_meaningful', 'slope_se']
         """
         return {
             "slope": self.slope,
             "slope_se": self.slope_se,
+            "slope_meaningful": self.slope_meaningful,
+            "warning": self.warning,
             "target": self.target,
             "gamma": self.gamma,
             "chi2": self.fit.chi2,
@@ -180,6 +192,8 @@ class ExponentResult:
                     "beta_half_over_beta_star": row.beta_half_over_beta_star,
                     "log_se": row.log_se,
                     "m": row.m,
+                    "local_slope": row.local_slope,
+                    "log_n_slope": row.log_n_slope,
                 }
                 for row in self.table
             ],
@@ -472,23 +486,142 @@ def exponent_curve(
     accuracy = check_positive(accuracy, "accuracy")
     gen = as_generator(check_int(seed, "seed", minimum=0))
     ns = _n_grid(n_lo, n_hi, points)
+    rows, influences = _curve(score_law, ns, size, gen, m, accuracy)
+    tail = score_law.tail()
+    cov = np.cov(np.array(influences)) / size
+    fit = fit_exponent(np.array(ns, dtype=float), [r.beta_half for r in rows], tail.gamma, log_cov=cov)
+    target = 1.0 / tail.gamma
+    meaningful, warning = _slope_verdict(rows, target)
+    return ExponentResult(
+        slope=fit.slope,
+        slope_se=fit.slope_se,
+        target=target,
+        gamma=tail.gamma,
+        fit=fit,
+        table=tuple(rows),
+        slope_meaningful=meaningful,
+        warning=warning,
+    )
+
+
+#: Largest relative distance of every local slope from 1/gamma for the fitted slope to mean anything.
+SLOPE_AGREEMENT = 0.25
+
+
+def _slope_verdict(rows: list[ExponentRow], target: float) -> tuple[bool, str | None]:
+    """Whether the fitted asymptotic slope means anything on this curve, and the warning if not."""
+    local = [r.local_slope for r in rows if r.local_slope is not None]
+    if not local:
+        return False, "one point: no slope"
+    worst = max(abs(s / target - 1.0) for s in local)
+    if worst <= SLOPE_AGREEMENT:
+        return True, None
+    lo, hi = min(local), max(local)
+    logn = (1.0 / math.log(rows[0].n), 1.0 / math.log(rows[-1].n))
+    return False, (
+        f"the fitted asymptotic slope is not meaningful over n = {rows[0].n:.3g}..{rows[-1].n:.3g}: the local slope "
+        f"d log beta_half / d log n runs {lo:.4g}..{hi:.4g} against the limit 1/gamma = {target:.4g} "
+        f"(the log-n rule's 1/ln n: {logn[0]:.4g}..{logn[1]:.4g}); read beta_half(n) itself"
+    )
+
+
+def _curve(
+    score_law: ScoreLaw, ns: list[int], size: int, gen: np.random.Generator, m: int | None, accuracy: float
+) -> tuple[list[ExponentRow], list[np.ndarray]]:
+    """beta_half at each n on common draws, with local slopes, and the per-draw influence values."""
     # one m for every n (the largest picked), so that the curve is smooth in n on the common draws
     width = max(_pick_m(score_law, n, m, accuracy, gen) for n in ns)
     e = gen.standard_exponential((size, width))
     z = gen.standard_normal((size, 3))
     tail = score_law.tail()
-    rows, influences = [], []
+    log_b, influences, ses = [], [], []
     for n in ns:
-        log_b, infl = _solve(score_law, n, e, z, gen)
+        lb, infl = _solve(score_law, n, e, z, gen)
+        log_b.append(lb)
         influences.append(infl)
-        beta = math.exp(log_b)
-        se = float(np.std(infl, ddof=1) / math.sqrt(size))
-        rows.append(ExponentRow(n, beta, beta / critical_beta(n, tail), se, _enumerated_width(n, width)))
-    cov = np.cov(np.array(influences)) / size
-    fit = fit_exponent(np.array(ns, dtype=float), [r.beta_half for r in rows], tail.gamma, log_cov=cov)
-    return ExponentResult(
-        slope=fit.slope, slope_se=fit.slope_se, target=1.0 / tail.gamma, gamma=tail.gamma, fit=fit, table=tuple(rows)
-    )
+        ses.append(float(np.std(infl, ddof=1) / math.sqrt(size)))
+    slopes = _local_slopes(np.log(np.array(ns, dtype=float)), np.array(log_b))
+    rows = []
+    for i, n in enumerate(ns):
+        beta = math.exp(log_b[i])
+        star = _beta_star_or_none(n, tail)
+        rows.append(
+            ExponentRow(
+                n,
+                beta,
+                beta / star if star else math.nan,
+                ses[i],
+                _enumerated_width(n, width),
+                local_slope=slopes[i],
+                log_n_slope=1.0 / math.log(n),
+            )
+        )
+    return rows, influences
+
+
+def _beta_star_or_none(n: int, tail) -> float | None:
+    try:
+        return critical_beta(n, tail)
+    except ValueError:
+        return None
+
+
+def _local_slopes(log_n: np.ndarray, log_b: np.ndarray) -> list[float | None]:
+    """d log beta / d log n by central differences on a (possibly uneven) grid; one-sided at the ends."""
+    if log_n.size < 2:
+        return [None] * int(log_n.size)
+    return [float(v) for v in np.gradient(log_b, log_n)]
+
+
+def critical_curve(
+    law: KeyLaw | ScoreLaw,
+    ns: Any,
+    size: int = 8000,
+    rng: RngLike = 0,
+    *,
+    q: Any = None,
+    m: int | None = None,
+    accuracy: float = 1e-4,
+) -> tuple[ExponentRow, ...]:
+    r"""The finite-n critical curve :math:`\beta_{1/2}(n)` at the given ``n``, on common draws (section 7).
+
+    The same top-``m`` draws serve every ``n``, so ratios such as
+    :math:`\beta_{1/2}(n)/\beta_{1/2}(L)` (the finite-n critical rule) carry little noise.
+
+    Parameters
+    ----------
+    law : KeyLaw or ScoreLaw
+        Key law (with ``q``) or score law.
+    ns : sequence of int
+        Context lengths, each in ``[3, 1e18]``; duplicates are computed once.
+    size : int
+        Common draws.
+    rng : Generator, int, SeedSequence or None
+        Randomness (default: seed 0).
+
+    Returns
+    -------
+    tuple of ExponentRow
+        One row per distinct ``n``, increasing, with local slopes.
+
+    Examples
+    --------
+    >>> from attnscale.laws import UniformScoreLaw
+    >>> rows = critical_curve(UniformScoreLaw(64), [4096, 131072], size=4000)
+    >>> round(rows[1].beta_half / rows[0].beta_half, 2)       # brute force: 1.350 +- 0.008
+    1.35
+    """
+    score_law = as_score_law(law, q)
+    values = np.atleast_1d(np.asarray(ns, dtype=object))
+    if values.size == 0:
+        raise ValueError("ns: got an empty sequence; expected at least one context length")
+    grid = sorted({check_n(v, "ns") for v in values.tolist()})
+    if grid[0] < 3:
+        raise ValueError(f"ns: got {grid[0]}; beta_half needs n >= 3")
+    size = check_int(size, "size", minimum=2)
+    accuracy = check_positive(accuracy, "accuracy")
+    rows, _ = _curve(score_law, grid, size, as_generator(rng), m, accuracy)
+    return tuple(rows)
 
 
 def _law_from(law: Any, d: Any, q: Any) -> ScoreLaw:
