@@ -366,7 +366,7 @@ def critical_band(gamma: float, kind: str = "weibull") -> tuple[float, float]:
     The ``c`` at which the limit law's :math:`E W_1` reaches the levels of
     :func:`max_weight_levels`; at :math:`\gamma = 1` this is :data:`REFERENCE_BAND_C`.  It
     widens and moves up with :math:`\gamma`: the limit law at :math:`c = 10` and
-    :math:`\gamma = 31.5` (d = 64) still spreads its mass over some :math:`10^{13}` keys.
+    :math:`\gamma = 31.5` (d = 64) still spreads its mass over some :math:`10^{7}` keys.
 
     Examples
     --------
