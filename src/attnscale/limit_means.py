@@ -78,6 +78,8 @@ _H = 0.5
 _DEPTH = 36.0
 #: Upper end of ``u``: :math:`e^{-u}` is below 1e-17 beyond it.
 _U_MAX = 40.0
+#: ``log(745 / (1 - 1/e))``: where :math:`(1 - e^{-1})\,u\,M_1 > 745`, :math:`e^{-L}` is 0 in float64.
+_LOG_UNDERFLOW_U = math.log(745.0 / (1.0 - math.exp(-1.0)))
 #: Composite Gauss-Legendre (panels x nodes) for the inner integral in ``z = c (y - x)``.
 _PANELS, _NODES = 16, 8
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_NODES)
@@ -165,11 +167,14 @@ def _weibull_max_weight(gamma: float, c: float) -> tuple[float, float]:
     log_ws = sigma - np.exp(sigma)  # e^{-s} ds with s = e^sigma
     log_m1 = _weibull_log_m1(gamma, c, x)
     t_lo = -np.logaddexp(0.0, log_m1) - _DEPTH
-    t_hi = math.log(_U_MAX)
-    count = int(math.ceil((t_hi - float(t_lo.min())) / _H)) + 1
+    # L(u, x) >= (1 - 1/e) min(u, 1) M1(x), so e^{-L} underflows once min(u, 1) M1 > 1178: beyond
+    # there only 1 - e^{-L} = 1 is left, whose integral against e^{-u} du is e^{-u_hi} exactly
+    deep = log_m1 > 20.0
+    t_hi = np.where(deep, _LOG_UNDERFLOW_U - log_m1, math.log(_U_MAX))
+    count = int(math.ceil(float(np.max(t_hi - t_lo)) / _H)) + 1
     t = t_lo[:, None] + _H * np.arange(count)[None, :]
-    inside = t <= t_hi + 1e-12
-    t = np.minimum(t, t_hi)
+    inside = t <= t_hi[:, None] + 1e-12
+    t = np.minimum(t, t_hi[:, None])
     u = np.exp(t)
     log_l = _weibull_log_l(gamma, c, np.broadcast_to(x[:, None], t.shape), u)
     log_du = np.where(inside, t - u, -np.inf)
@@ -177,7 +182,8 @@ def _weibull_max_weight(gamma: float, c: float) -> tuple[float, float]:
     log_keep = log_du - l_val  # e^{-u} e^{-L}
     log_lose = log_du + np.log(-np.expm1(-l_val))  # e^{-u} (1 - e^{-L})
     log_w1 = special.logsumexp(_log_trapezoid(log_keep, 1) + log_ws) + math.log(_H)
-    log_rest = special.logsumexp(_log_trapezoid(log_lose, 1) + log_ws) + math.log(_H)
+    log_lose_rows = np.where(deep, np.logaddexp(_log_trapezoid(log_lose, 1), -np.exp(t_hi)), _log_trapezoid(log_lose, 1))
+    log_rest = special.logsumexp(log_lose_rows + log_ws) + math.log(_H)
     return float(log_w1), float(log_rest)
 
 
@@ -317,28 +323,74 @@ def c_matching_max_weight(mean_max_weight: float, gamma: float, kind: str = "wei
     w = float(mean_max_weight)
     if not 0.0 < w < 1.0:
         raise ValueError(f"mean_max_weight: got {mean_max_weight!r}; expected a value in (0, 1)")
-    gamma = check_positive(gamma, "gamma") if kind == "weibull" else 1.0
+    gamma = float(check_positive(gamma, "gamma")) if kind == "weibull" else 1.0
     target = math.log(w) - math.log1p(-w)
+    return math.exp(_invert(gamma, kind, target))
 
-    def f(log_c: float) -> float:
+
+#: Lattice step in log c of the cached values that bracket and seed every inversion.
+_LATTICE = 0.25
+
+
+@functools.lru_cache(maxsize=65536)
+def _lattice_log_odds(gamma: float, kind: str, k: int) -> float:
+    """Log-odds of E W_1 at ``c = exp(k * _LATTICE)`` (cached: every inversion at this gamma reuses them)."""
+    c = math.exp(k * _LATTICE)
+    if kind == "gumbel" and c <= 1.0:
+        return -math.inf
+    return limit_max_weight(gamma, c, kind).log_odds
+
+
+def _invert(gamma: float, kind: str, target: float) -> float:
+    r"""``log c`` with log-odds :math:`E W_1` equal to ``target``.
+
+    Bracket on the cached lattice, seed by cubic inverse interpolation through four lattice
+    points, then secant steps on the exact function until the step is below 1e-12.
+    """
+    if kind == "weibull":
+        guess = min(_small_c_guess(gamma, target - math.log1p(math.exp(min(target, 700.0)))), math.log(max(gamma, 1.0)) + 2.0)
+    else:
+        guess = 1.0
+    f = lambda j: _lattice_log_odds(gamma, kind, j) - target  # noqa: E731
+    k = int(math.floor(guess / _LATTICE))
+    # exponential search for lattice points lo < hi with f(lo) <= 0 < f(hi), then bisection
+    lo = hi = k
+    step = 1
+    while f(hi) <= 0.0:
+        lo, hi, step = hi, hi + step, 2 * step
+    step = 1
+    while f(lo) > 0.0:
+        hi, lo, step = lo, lo - step, 2 * step
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if f(mid) <= 0.0 else (lo, mid)
+    k = lo
+    ks = [j for j in (k - 1, k, k + 1, k + 2) if math.isfinite(f(j))]
+    xs = np.array([j * _LATTICE for j in ks])
+    ys = np.array([f(j) for j in ks])
+    order = np.argsort(ys)
+    x = float(np.polyval(np.polyfit(ys[order], xs[order], len(ks) - 1), 0.0))
+    x = min(max(x, k * _LATTICE), (k + 1) * _LATTICE)
+
+    def exact(log_c: float) -> float:
         return limit_max_weight(gamma, math.exp(log_c), kind).log_odds - target
 
-    if kind == "weibull":
-        start = min(_small_c_guess(gamma, math.log(w)), math.log(max(gamma, 1.0)) + 2.0)
-        lo, hi = start - 1.0, start + 1.0
-    else:
-        lo, hi = 1e-9, 1.0
-    f_lo, f_hi = f(lo), f(hi)
-    for _ in range(200):
-        if f_lo < 0.0 < f_hi:
-            break
-        if f_hi <= 0.0:
-            lo, f_lo, hi = hi, f_hi, hi + 1.0
-            f_hi = f(hi)
+    x0, f0 = k * _LATTICE, f(k)
+    x1, f1 = (k + 1) * _LATTICE, f(k + 1)
+    fx = exact(x)
+    for _ in range(8):  # safeguarded secant (regula falsi with the bracket kept)
+        if fx == 0.0:
+            return x
+        if fx < 0.0:
+            x0, f0 = x, fx
         else:
-            hi, f_hi, lo = lo, f_lo, (lo - 1.0 if kind == "weibull" else 0.5 * lo)
-            f_lo = f(lo)
-    return math.exp(optimize.brentq(f, lo, hi, xtol=1e-13, rtol=1e-13))
+            x1, f1 = x, fx
+        step_x = x0 - f0 * (x1 - x0) / (f1 - f0) if math.isfinite(f0) and f1 != f0 else 0.5 * (x0 + x1)
+        if abs(step_x - x) < 1e-12 or x1 - x0 < 1e-12:
+            return step_x
+        x = step_x
+        fx = exact(x)
+    return optimize.brentq(exact, x0, x1, xtol=1e-13, rtol=1e-13)
 
 
 @functools.lru_cache(maxsize=256)
