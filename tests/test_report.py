@@ -30,6 +30,10 @@ TINY = {
     "subcritical": {"ds": [3], "betas": [10.0, 20.0], "n": 20_000, "reps": 100, "chunk": 50},
     "supercritical": {"gammas": [1.0], "cs": [8.0, 16.0, 32.0, 64.0], "draws": 40_000, "chunks": 2, "m": 16},
     "large_d": {"ds": [33, 129], "points": 4, "size": 1500},
+    "finite_n": {
+        "ds": [3, 64], "curve_ns": [1e3, 1e6, 1e12], "curve_size": 1000, "ceff_ds": [3], "ceff_ns": [1e12],
+        "ceff_cs": [1.0], "d64_ns": [1e3, 1e6], "rule_ds": [64], "rule_ns": [4096.0, 65536.0],
+    },
     "output_law": {
         "sub_ds": [3], "sub_betas": [10.0], "sub_n": 5000, "sub_reps": 100, "crit_n": 3000, "crit_ds": [3, 5],
         "crit_cs": [0.5, 2.0], "crit_reps": 200, "super_cs": [20.0], "super_reps": 200, "chunk": 100,

@@ -25,6 +25,7 @@ EXPERIMENTS = (
     "subcritical",
     "supercritical",
     "large_d",
+    "finite_n",
     "output_law",
     "heat",
     "tail_classes",
