@@ -529,8 +529,12 @@ def _curve(
     score_law: ScoreLaw, ns: list[int], size: int, gen: np.random.Generator, m: int | None, accuracy: float
 ) -> tuple[list[ExponentRow], list[np.ndarray]]:
     """beta_half at each n on common draws, with local slopes, and the per-draw influence values."""
-    # one m for every n (the largest picked), so that the curve is smooth in n on the common draws
-    width = max(_pick_m(score_law, n, m, accuracy, gen) for n in ns)
+    # one m for every n (the largest picked), so that the curve is smooth in n on the common draws; an n
+    # small enough to be enumerated does not count (its missing exponentials are drawn when it is solved),
+    # else one n = 1000 would force m = 1000 on every other n
+    picked = [(n, _pick_m(score_law, n, m, accuracy, gen)) for n in ns]
+    sampled = [w for n, w in picked if _enumerated_width(n, w) != n]
+    width = max(sampled) if sampled else max(w for _, w in picked)
     e = gen.standard_exponential((size, width))
     z = gen.standard_normal((size, 3))
     tail = score_law.tail()
