@@ -33,7 +33,7 @@ from .limit_means import c_matching_max_weight, critical_band, limit_max_weight
 from .sampler import as_score_law, sample_top
 from .tails import critical_beta
 
-__all__ = ["Regime", "regime", "regime_name"]
+__all__ = ["HeadRegime", "Regime", "head_regime", "regime", "regime_name"]
 
 #: Draws of the exact sampler behind one verdict (the SE of c_eff is about 1% at d = 3, c = 1).
 DEFAULT_SIZE = 20000
@@ -238,4 +238,115 @@ def regime(
         kind=tail.kind,
         m=top.m,
         size=size,
+    )
+
+
+@dataclass(frozen=True)
+class HeadRegime:
+    r"""The finite-n verdict of a real head at ``n`` keys, from its observed scores (docs/theory.md section 7).
+
+    Attributes
+    ----------
+    regime : Regime
+        The verdict of :func:`regime` on the head's :class:`attnscale.spliced.SplicedScoreLaw`
+        (observed scores below the splice, the estimated power tail above).
+    c_eff_low, c_eff_high : float
+        ``c_eff`` at the ends of the tail estimate's interval of :math:`\beta^*(n)` (the
+        estimate's uncertainty in the endpoint, :math:`\gamma` and :math:`\kappa` together):
+        the same law at :math:`\beta\,\hat\beta^*/\beta^*_{hi}` and :math:`\beta\,\hat\beta^*/\beta^*_{lo}`,
+        which is exact for the part of the law above the splice (a power tail, where scaling
+        :math:`\kappa` scales the gaps).
+    regime_low, regime_high : str
+        The verdicts there.
+    observed_n : int
+        ``N``, the number of observed scores.
+    extrapolated : bool
+        ``n > N``: the top of the context lies in the extrapolated tail.
+    keys_in_tail_model : float
+        Expected number of the ``n`` keys drawn from the extrapolated part, :math:`n k / N`.
+    gamma, gamma_low, gamma_high : float
+        The tail exponent and its interval.
+    k : int
+        Top scores replaced by the tail.
+    """
+
+    regime: Regime
+    c_eff_low: float
+    c_eff_high: float
+    regime_low: str
+    regime_high: str
+    observed_n: int
+    extrapolated: bool
+    keys_in_tail_model: float
+    gamma: float
+    gamma_low: float
+    gamma_high: float
+    k: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the verdict's fields, then the head's (``measured``/``extrapolated`` spelled out)."""
+        out = self.regime.to_dict()
+        out.update({k: v for k, v in asdict(self).items() if k != "regime"})
+        out["part"] = "extrapolated" if self.extrapolated else "measured"
+        return out
+
+
+def head_regime(
+    scores: Any,
+    n: Any,
+    beta: float,
+    *,
+    k: int | None = None,
+    level: float = 0.95,
+    size: int = DEFAULT_SIZE,
+    rng: RngLike = 0,
+) -> HeadRegime:
+    r"""The regime of a real head at ``n`` keys, from ``N`` observed scores (docs/theory.md section 7).
+
+    The top of the scores is fitted by :func:`attnscale.estimate.estimate_tail` (Weibull class:
+    a query off the keys' support has an endpoint below its norm, estimated with the rest); the
+    law at any ``n`` is :class:`attnscale.spliced.SplicedScoreLaw`: measured below the splice,
+    extrapolated above it.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> scores = rng.uniform(-1.0, 1.0, 20000)          # a head whose keys are uniform on S^2
+    >>> h = head_regime(scores, 10**9, 2e8, size=4000)  # beta*(1e9) = 5e8: c = 0.4
+    >>> h.extrapolated, h.regime.name, bool(h.c_eff_low < h.regime.c_eff < h.c_eff_high)
+    (True, 'critical', True)
+    """
+    from .estimate import estimate_tail
+    from .spliced import SplicedScoreLaw
+
+    values = np.asarray(scores, dtype=float).reshape(-1)
+    n_int = check_n(n)
+    b = check_beta(beta)
+    est = estimate_tail(values, k=k, level=level, rng=rng)
+    if est.kind != "weibull":
+        raise ValueError(
+            f"scores: the top of these scores is of the {est.kind} class; extrapolating a head beyond its observed "
+            "context needs a Weibull (bounded) tail"
+        )
+    law = SplicedScoreLaw(values, est.endpoint, est.gamma, est.n_top)
+    point = regime(n_int, b, law, size=size, rng=rng)
+    star = est.critical_beta(n_int)
+    ends = []
+    for bound in (star.ci[1], star.ci[0]):  # a larger beta* means a smaller c
+        scaled = b * star.value / bound if math.isfinite(bound) and bound > 0 else math.nan
+        ends.append(regime(n_int, scaled, law, size=size, rng=rng) if math.isfinite(scaled) else None)
+    lo, hi = ends
+    return HeadRegime(
+        regime=point,
+        c_eff_low=lo.c_eff if lo else 0.0,
+        c_eff_high=hi.c_eff if hi else math.inf,
+        regime_low=lo.name if lo else "subcritical",
+        regime_high=hi.name if hi else "supercritical",
+        observed_n=int(values.size),
+        extrapolated=n_int > values.size,
+        keys_in_tail_model=n_int * est.n_top / values.size,
+        gamma=est.gamma,
+        gamma_low=est.gamma_ci[0],
+        gamma_high=est.gamma_ci[1],
+        k=int(est.n_top),
     )
