@@ -22,10 +22,37 @@ def run_cli(*args, check=True):
 
 def test_critical_json_contract():
     out = json.loads(run_cli("critical", "--law", "uniform", "--d", "3", "--n", "1e6", "--beta", "5e5", "--json").stdout)
-    assert set(out) == {"law", "d", "n", "endpoint", "gamma", "kappa", "beta_star", "c", "regime"}
+    assert {"law", "d", "n", "endpoint", "gamma", "kappa", "beta_star", "regime", "c_eff", "c_asymptotic",
+            "regime_asymptotic", "max_weight", "n_eff", "asymptotics_reached"} <= set(out)
     assert out["n"] == 10**6 and out["gamma"] == 1.0
     assert out["beta_star"] == pytest.approx(5e5, rel=1e-12)
-    assert out["c"] == pytest.approx(1.0) and out["regime"] == "critical"
+    assert out["c_asymptotic"] == pytest.approx(1.0) and out["regime"] == "critical"
+    assert out["c_eff_interval"][0] < out["c_eff"] < out["c_eff_interval"][1]
+
+
+def test_critical_d64_is_subcritical_from_the_exact_law():
+    # issue 11: the asymptotic c = 2.84 sits in no critical band of d = 64; the exact law has n_eff = 0.386 n
+    out = json.loads(run_cli("critical", "--law", "uniform", "--d", "64", "--n", "1e6", "--beta", "8", "--json").stdout)
+    assert out["regime"] == "subcritical" and out["asymptotics_reached"] is False
+    assert out["c_asymptotic"] == pytest.approx(2.837, rel=1e-3)
+    assert out["n_eff"]["mean"] == pytest.approx(3.863e5, rel=5e-3)
+
+
+def test_critical_d3_at_beta_star_is_critical_with_c_eff_near_one():
+    out = json.loads(run_cli("critical", "--d", "3", "--n", "1e12", "--beta", "5e11", "--json").stdout)
+    assert out["regime"] == "critical" and out["asymptotics_reached"] is True
+    assert out["c_eff"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_estimate_with_beta_gives_measured_and_extrapolated_verdicts(tmp_path):
+    path = tmp_path / "scores.npy"
+    np.save(path, np.random.default_rng(0).uniform(-1.0, 1.0, 20000))
+    out = json.loads(run_cli("estimate", "--scores", str(path), "--n", "2e4", "--n", "1e9", "--beta", "1e4", "--json").stdout)
+    parts = [v["part"] for v in out["verdicts"]]
+    assert parts == ["measured", "extrapolated"]
+    assert all(v["c_eff_low"] <= v["c_eff"] <= v["c_eff_high"] for v in out["verdicts"])
+    bad = run_cli("estimate", "--scores", str(path), "--beta", "3", check=False)
+    assert bad.returncode == 2 and "--n" in bad.stderr
 
 
 def test_n_spellings_agree_on_the_command_line():

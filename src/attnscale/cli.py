@@ -393,9 +393,18 @@ def estimate(
     n_total: Annotated[str | None, typer.Option("--n-total", help="Population size the scores are the top of.")] = None,
     level: Annotated[float, typer.Option("--level", help="Confidence level of the intervals.")] = 0.95,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the interval computation.")] = 0,
+    beta: Annotated[
+        float | None,
+        typer.Option("--beta", help="The head's beta: adds the finite-n verdict at each --n (measured or extrapolated)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Estimate the score tail (endpoint, gamma, kind) from data, and beta*(n) with its interval (section 2)."""
+    """Estimate the score tail (endpoint, gamma, kind) from data, and beta*(n) with its interval (section 2).
+
+    With --beta, the regime of the head at each --n from its own law: the observed scores below the
+    splice and the estimated power tail above (theory section 7), with the interval that the tail
+    estimate gives, and whether n lies beyond the observed scores (extrapolated).
+    """
     from .estimate import estimate_summary
 
     if (scores is None) == (keys is None):
@@ -412,7 +421,27 @@ def estimate(
         payload = estimate_summary(
             _load_array(query, "--query"), _load_array(keys, "--keys"), ns=ns, n_total=total, level=level, rng=seed
         )
+    if beta is not None:
+        payload["verdicts"] = _head_verdicts(scores, query, keys, ns, check_beta(beta, "--beta"), total, level, seed)
     _emit(payload, as_json, "attnscale estimate")
+
+
+def _head_verdicts(scores, query, keys, ns, beta, total, level, seed) -> list[dict[str, Any]]:
+    """head_regime at each n for one query's scores (the --beta option of estimate)."""
+    from .finite import head_regime
+
+    if not ns:
+        raise UsageError("--n: required with --beta (the context lengths to judge)")
+    if total is not None:
+        raise UsageError("--n-total: the verdict needs every observed score, not the top of a larger population")
+    if scores is not None:
+        values = _load_array(scores, "--scores")
+    else:
+        q = _load_array(query, "--query")
+        if q.ndim != 1:
+            raise UsageError(f"--query: got shape {q.shape}; --beta judges one query, shape (d,)")
+        values = _load_array(keys, "--keys") @ q
+    return [head_regime(values, n_i, beta, level=level, rng=seed).to_dict() for n_i in ns]
 
 
 @app.command()
