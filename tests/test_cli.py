@@ -212,3 +212,17 @@ def test_schedules_json_contract():
 def test_probe_rejects_a_missing_texts_folder(tmp_path):
     proc = run_cli("probe", "--texts", str(tmp_path / "nowhere"), check=False)
     assert proc.returncode == 2 and "--texts" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_repeated_calls_are_served_from_the_cache(tmp_path):
+    args = ("critical", "--d", "64", "--n", "1e6", "--beta", "8", "--size", "500", "--json")
+    first = run_cli(*args).stdout
+    cache = tmp_path / "attnscale-cache"
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 1 and files[0].startswith("critical-")
+    assert run_cli(*args).stdout == first
+    assert sorted(p.name for p in cache.iterdir()) == files  # read, not written again
+    other = json.loads(run_cli(*args[:-1], "--seed", "1", "--json").stdout)  # another seed: another entry
+    assert other["max_weight"]["mean"] != json.loads(first)["max_weight"]["mean"]
+    assert len(list(cache.iterdir())) == 2
+    assert run_cli(*args, "--no-cache").stdout == first  # recomputed, same numbers

@@ -7,6 +7,7 @@ traceback (DESIGN.md, "Command line").
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -120,6 +121,45 @@ def _emit(payload: dict[str, Any], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
+#: Environment variable naming the cache of finished verdicts (default ~/.cache/attnscale).
+CACHE_ENV = "ATTNSCALE_CACHE"
+
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute instead of reading the cache of earlier calls.")]
+
+
+def _cache_store():
+    """The results store that caches finished verdicts and curves across calls."""
+    import os
+
+    from .store import ResultStore
+
+    root = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache" / "attnscale")
+    return ResultStore(root)
+
+
+def _cached(name: str, config: dict[str, Any], compute, use_cache: bool = True) -> dict[str, Any]:
+    """``compute()``'s JSON payload, read from the cache when this exact call was made before.
+
+    The key hashes the command, its arguments and the package version (store.task_key), so a
+    changed argument or a new version recomputes; the payload is kept as one JSON string.
+    """
+    import pyarrow as pa
+
+    from . import __version__
+    from .store import task_key
+
+    if not use_cache:
+        return compute()
+    full = {**config, "version": __version__}
+    store = _cache_store()
+    key = task_key(full, name=name)
+    if store.has(key):
+        return json.loads(store.load(key)["payload"][0].as_py())
+    payload = _finite_or_none(compute())
+    store.save(key, pa.table({"payload": [json.dumps(payload, allow_nan=False)]}), full)
+    return payload
+
+
 def _flatten(payload: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     """Rows of the human table: nested dicts become dotted names, lists a row count."""
     rows: list[tuple[str, str]] = []
@@ -171,6 +211,7 @@ def critical(
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
     sigma: SigmaOpt = 1.0,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Critical scale of a key law, and the regime of (n, beta) from the exact law at this n (theory section 7).
@@ -187,38 +228,46 @@ def critical(
     n_int = check_n(n, "--n")
     size = check_int(size, "--size", minimum=2)
     seed = check_int(seed, "--seed", minimum=0)
+    b = None if beta is None else check_beta(beta, "--beta")
     tail = key_law.score_tail(q)
-    band = critical_band(tail.gamma if tail.kind == "weibull" else 1.0, tail.kind)
-    payload: dict[str, Any] = {
-        "law": spec.name,
-        "d": spec.d,
-        "n": n_int,
-        "endpoint": tail.endpoint,
-        "gamma": tail.gamma,
-        "kappa": tail.kappa,
-        "kind": tail.kind,
-        "beta_star": critical_beta(n_int, tail),
-        "critical_band_c": list(band),
+
+    def compute() -> dict[str, Any]:
+        band = critical_band(tail.gamma if tail.kind == "weibull" else 1.0, tail.kind)
+        payload: dict[str, Any] = {
+            "law": spec.name,
+            "d": spec.d,
+            "n": n_int,
+            "endpoint": tail.endpoint,
+            "gamma": tail.gamma,
+            "kappa": tail.kappa,
+            "kind": tail.kind,
+            "beta_star": critical_beta(n_int, tail),
+            "critical_band_c": list(band),
+        }
+        if b is not None:
+            payload.update(_verdict_payload(regime(n_int, b, key_law, q=q, size=size, rng=seed)))
+        return payload
+
+    config = {"law": dataclasses.asdict(spec), "n": n_int, "beta": b, "size": size, "seed": seed}
+    _emit(_cached("critical", config, compute, not no_cache), as_json, "attnscale critical")
+
+
+def _verdict_payload(reg) -> dict[str, Any]:
+    """The verdict keys of ``critical --json``."""
+    return {
+        "beta": reg.beta,
+        "regime": reg.name,
+        "c_eff": reg.c_eff,
+        "c_eff_interval": [reg.c_eff_low, reg.c_eff_high],
+        "c_asymptotic": reg.c_asymptotic,
+        "regime_asymptotic": reg.regime_asymptotic,
+        "asymptotics_reached": reg.asymptotics_reached,
+        "max_weight": {"mean": reg.max_weight, "se": reg.max_weight_se},
+        "n_eff": {"mean": reg.n_eff, "se": reg.n_eff_se},
+        "entropy": {"mean": reg.entropy, "se": reg.entropy_se},
+        "m": reg.m,
+        "size": reg.size,
     }
-    if beta is not None:
-        reg = regime(n_int, check_beta(beta, "--beta"), key_law, q=q, size=size, rng=seed)
-        payload.update(
-            {
-                "beta": reg.beta,
-                "regime": reg.name,
-                "c_eff": reg.c_eff,
-                "c_eff_interval": [reg.c_eff_low, reg.c_eff_high],
-                "c_asymptotic": reg.c_asymptotic,
-                "regime_asymptotic": reg.regime_asymptotic,
-                "asymptotics_reached": reg.asymptotics_reached,
-                "max_weight": {"mean": reg.max_weight, "se": reg.max_weight_se},
-                "n_eff": {"mean": reg.n_eff, "se": reg.n_eff_se},
-                "entropy": {"mean": reg.entropy, "se": reg.entropy_se},
-                "m": reg.m,
-                "size": reg.size,
-            }
-        )
-    _emit(payload, as_json, "attnscale critical")
 
 
 @app.command()
@@ -304,6 +353,7 @@ def exponent(
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
     sigma: SigmaOpt = 1.0,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Exact finite-n critical curve beta_half(n) and its fitted exponent (theory section 5)."""
@@ -311,17 +361,15 @@ def exponent(
 
     spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
-    result = exponent_curve(
-        key_law,
-        None,
+    args = (
         check_n(n_min, "--n-min"),
         check_n(n_max, "--n-max"),
         check_int(points, "--points", minimum=4),
         check_int(size, "--size"),
         check_int(seed, "--seed", minimum=0),
-        q=q,
     )
-    payload = result.to_dict()
+    config = {"law": dataclasses.asdict(spec), "args": list(args)}
+    payload = _cached("exponent", config, lambda: exponent_curve(key_law, None, *args, q=q).to_dict(), not no_cache)
     if as_json:
         _emit(payload, True, "")
         return
