@@ -64,6 +64,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_choice,
@@ -219,7 +220,7 @@ class TailEstimate:
         :meth:`critical_beta`, which carries its scale.
         """
         if self.kind == "gumbel":
-            raise ValueError(
+            raise InputError(
                 "kind: the estimate is of the gumbel class; its scale is given by critical_beta(n), "
                 "not by a (endpoint, gamma, kappa) triple"
             )
@@ -334,7 +335,7 @@ def estimate_tail(
     """
     level = check_finite(level, "level")
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level: got {level!r}; expected a number in (0, 1)")
+        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
     gen = as_generator(rng)
     if keys is not None:
         q = np.asarray(scores_or_q, dtype=float) if not isinstance(scores_or_q, np.ndarray) else scores_or_q
@@ -396,9 +397,9 @@ def estimate_summary(
 
 def _estimate(scores: np.ndarray, n_total: Any, k: Any, endpoint: Any, level: float, gen: np.random.Generator) -> TailEstimate:
     if not np.all(np.isfinite(scores)):
-        raise ValueError("scores: contain NaN or infinite values")
+        raise InputError("scores: contain NaN or infinite values")
     if scores.size < 2:
-        raise ValueError(f"scores: got {scores.size} value(s); expected at least 2")
+        raise InputError(f"scores: got {scores.size} value(s); expected at least 2")
     values, counts = np.unique(scores, return_counts=True)
     values, counts = values[::-1], counts[::-1]  # decreasing
     n_all = int(counts.sum())
@@ -406,14 +407,14 @@ def _estimate(scores: np.ndarray, n_total: Any, k: Any, endpoint: Any, level: fl
     if endpoint is not None:
         t = check_finite(endpoint, "endpoint")
         if values[0] >= t:
-            raise ValueError(
+            raise InputError(
                 f"endpoint: got {t!r}, but {int(counts[0])} score(s) reach {values[0]!r}; "
                 "with a known endpoint every score must lie strictly below it"
             )
         k_used = _lepski_k(values, t) if k is None else _k(k, values.size)
         return _fit_known(values, counts, t, k_used, big_n, level, gen)
     if values.size == 1:
-        raise ValueError(f"scores: all {n_all} scores equal {values[0]!r}; there is no tail to estimate")
+        raise InputError(f"scores: all {n_all} scores equal {values[0]!r}; there is no tail to estimate")
     if counts[0] >= 2 or values.size < K_MIN + 1:
         return _atom(values, counts, big_n, level, gen, k)
     scale = _scale(values.size, n_all, big_n)
@@ -429,7 +430,7 @@ def _k(k: Any, n_distinct: int, n_scale: int | None = None) -> int:
         return choose_k(n_distinct, n_scale)
     k = check_int(k, "k", minimum=3)
     if k > n_distinct:
-        raise ValueError(f"k: got {k}; only {n_distinct} distinct scores are available")
+        raise InputError(f"k: got {k}; only {n_distinct} distinct scores are available")
     return k
 
 
@@ -733,7 +734,7 @@ def calibration_case(name: str, reps: int = 200, rng: RngLike = 0, level: float 
     (20, True)
     """
     if name not in CALIBRATION_CASES:
-        raise ValueError(f"name: got {name!r}; expected one of {', '.join(CALIBRATION_CASES)}")
+        raise InputError(f"name: got {name!r}; expected one of {', '.join(CALIBRATION_CASES)}")
     key, big_n, m = CALIBRATION_CASES[name]
     reps = check_int(reps, "reps", minimum=1)
     gen = as_generator(rng)

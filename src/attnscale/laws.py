@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate, interpolate, special
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_choice,
@@ -854,7 +855,7 @@ class UniformScoreLaw(_BetaGap, ScoreLaw):
         object.__setattr__(self, "d", check_dimension(self.d))
         scale = check_finite(self.scale, "scale")
         if not scale > 0:
-            raise ValueError(f"scale: got {self.scale!r}; expected a finite number > 0")
+            raise InputError(f"scale: got {self.scale!r}; expected a finite number > 0")
         object.__setattr__(self, "scale", scale)
 
     @property
@@ -919,7 +920,7 @@ class BetaScoreLaw(_BetaGap, ScoreLaw):
         for name in ("shape1", "shape2", "width"):
             value = check_finite(getattr(self, name), name)
             if not value > 0:
-                raise ValueError(f"{name}: got {getattr(self, name)!r}; expected a finite number > 0")
+                raise InputError(f"{name}: got {getattr(self, name)!r}; expected a finite number > 0")
             object.__setattr__(self, name, value)
         object.__setattr__(self, "endpoint", check_finite(self.endpoint, "endpoint"))
 
@@ -1073,7 +1074,7 @@ class ZonalScoreLaw(ScoreLaw):
             raise TypeError(f"law: got {type(self.law).__name__}; expected a ZonalKeyLaw")
         theta = check_finite(self.theta, "theta")
         if not 0.0 <= theta <= math.pi:
-            raise ValueError(f"theta: got {self.theta!r}; expected an angle in [0, pi]")
+            raise InputError(f"theta: got {self.theta!r}; expected an angle in [0, pi]")
         object.__setattr__(self, "theta", theta)
 
     endpoint = 1.0
@@ -1297,7 +1298,7 @@ class ZonalScoreLaw(ScoreLaw):
         """
         gamma, log_kappa = self._log_tail(self.theta)
         if not -700.0 < log_kappa < 700.0:
-            raise ValueError(
+            raise InputError(
                 f"q: the score tail prefactor kappa = exp({log_kappa:.6g}) is outside the float64 range "
                 f"(the key density at q is {'negligible' if log_kappa < 0 else 'huge'}); "
                 "choose a query where the key density is moderate"
@@ -1459,7 +1460,7 @@ def _normalized_weights(weights: Any, k: int) -> np.ndarray:
     """Positive finite weights of length ``k``, normalized to sum 1, read-only."""
     w = check_vector(weights, "weights", k)
     if np.any(w <= 0):
-        raise ValueError(f"weights: got {w.tolist()}; expected positive numbers")
+        raise InputError(f"weights: got {w.tolist()}; expected positive numbers")
     w = w / w.sum()
     w.setflags(write=False)
     return w
@@ -1822,7 +1823,7 @@ class PowerDensity(ZonalKeyLaw):
         d = check_dimension(self.d)
         eta = check_finite(self.eta, "eta")
         if not eta > -(d - 1):
-            raise ValueError(
+            raise InputError(
                 f"eta: got {self.eta!r}; expected eta > -(d-1) = {-(d - 1)} (|k - e_1|^eta must be integrable on S^{d - 1})"
             )
         object.__setattr__(self, "d", d)
@@ -1909,7 +1910,7 @@ class GreatSubsphere(KeyLaw):
         # r = |P q|; from the orthogonal part when that is small, so q in the span gives r = 1 exactly
         r = inside if inside < outside else math.sqrt((1.0 - outside) * (1.0 + outside))
         if r == 0.0:
-            raise ValueError(
+            raise InputError(
                 f"q: is orthogonal to span(e_1..e_{self.m}); every score is 0, which has no score law"
             )
         return UniformScoreLaw(self.m, scale=min(r, 1.0))
@@ -1945,13 +1946,13 @@ class Mixture(KeyLaw):
             raise TypeError(f"laws: got {type(self.laws).__name__}; expected a non-empty list or tuple of KeyLaw")
         laws = tuple(self.laws)
         if not laws:
-            raise ValueError("laws: got an empty sequence; expected at least one KeyLaw")
+            raise InputError("laws: got an empty sequence; expected at least one KeyLaw")
         for i, law in enumerate(laws):
             if not isinstance(law, KeyLaw):
                 raise TypeError(f"laws: item {i} is {type(law).__name__}; expected a KeyLaw")
         dims = [law.d for law in laws]
         if len(set(dims)) != 1:
-            raise ValueError(f"laws: got dimensions {dims}; all components must have the same d")
+            raise InputError(f"laws: got dimensions {dims}; all components must have the same d")
         weights = np.ones(len(laws)) if self.weights is None else self.weights
         object.__setattr__(self, "laws", laws)
         object.__setattr__(self, "weights", _normalized_weights(weights, len(laws)))
@@ -1992,7 +1993,7 @@ class Empirical(KeyLaw):
     def __post_init__(self) -> None:
         keys = check_matrix(self.keys, "keys")
         if keys.shape[1] < 2:
-            raise ValueError(f"keys: got shape {keys.shape}; expected at least 2 columns (d >= 2)")
+            raise InputError(f"keys: got shape {keys.shape}; expected at least 2 columns (d >= 2)")
         object.__setattr__(self, "keys", _read_only(keys))
 
     @property
@@ -2058,7 +2059,7 @@ class GaussianScoreLaw(ScoreLaw):
     def __post_init__(self) -> None:
         sigma = check_finite(self.sigma, "sigma")
         if not sigma > 0:
-            raise ValueError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
+            raise InputError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
         object.__setattr__(self, "sigma", sigma)
 
     @property
@@ -2139,7 +2140,7 @@ class GaussianScoreLaw(ScoreLaw):
         n = check_n(n)
         check_choice(correction, "correction", ("exact", "corrected", "leading"))
         if n < 2:
-            raise ValueError(f"n: got {n}; the Gumbel scale needs n >= 2")
+            raise InputError(f"n: got {n}; the Gumbel scale needs n >= 2")
         big_l = math.log(n)
         if correction == "leading":
             return math.sqrt(2.0 * big_l) / self.sigma
@@ -2174,7 +2175,7 @@ class GaussianKeys(KeyLaw):
         object.__setattr__(self, "d", check_dimension(self.d))
         sigma = check_finite(self.sigma, "sigma")
         if not sigma > 0:
-            raise ValueError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
+            raise InputError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
         object.__setattr__(self, "sigma", sigma)
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
@@ -2214,12 +2215,12 @@ def law_from_name(name: str, d: int, **params: Any) -> KeyLaw:
     allowed = _LAW_PARAMS[name]
     extra = sorted(set(given) - set(allowed))
     if extra:
-        raise ValueError(
+        raise InputError(
             f"{extra[0]}: not a parameter of law {name!r}; allowed: {', '.join(allowed) or 'none'}"
         )
     for key in allowed:
         if key not in given and key not in ("mu_axis", "sigma"):
-            raise ValueError(f"{key}: required for law {name!r}")
+            raise InputError(f"{key}: required for law {name!r}")
     if name == "uniform":
         return UniformSphere(d)
     if name == "vmf":

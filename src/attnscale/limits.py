@@ -27,6 +27,7 @@ import numpy as np
 from scipy import integrate, special
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -450,7 +451,7 @@ class CriticalLimit:
         """
         tol = check_positive(tol, "tol")
         if tol >= 1.0:
-            raise ValueError(f"tol: got {tol!r}; expected a number in (0, 1)")
+            raise InputError(f"tol: got {tol!r}; expected a number in (0, 1)")
         return _default_m(self.gamma, self.c, tol)
 
     def _m(self, m: Any) -> int:
@@ -481,7 +482,7 @@ class CriticalLimit:
         bad = np.any(arr <= 0, axis=1) | np.any(np.diff(arr, axis=1) < 0, axis=1)
         if np.any(bad):
             row = int(np.argmax(bad))
-            raise ValueError(
+            raise InputError(
                 f"arrivals: got row {row} = {arr[row, :4]}...; expected positive times, nondecreasing along each row"
             )
         w, remainder, w1, n_eff, entropy = _limit_kernel(self.gamma, self.c, arr)
@@ -540,7 +541,7 @@ class CriticalLimit:
             return check_int(dim, "dim", minimum=1)
         twice = 2.0 * self.gamma
         if abs(twice - round(twice)) > 1e-9 or round(twice) < 1:
-            raise ValueError(
+            raise InputError(
                 f"dim: got None with gamma = {self.gamma!r}; give the tangent dimension (d - 1 for keys on S^(d-1))"
             )
         return int(round(twice))
@@ -575,14 +576,14 @@ class CriticalLimit:
         a = np.asarray(arrivals, dtype=np.float64)
         dirs = np.asarray(directions, dtype=np.float64)
         if dirs.ndim != 3 or dirs.shape[:2] != a.shape:
-            raise ValueError(f"directions: got shape {dirs.shape}; expected {a.shape + ('dim',)}")
+            raise InputError(f"directions: got shape {dirs.shape}; expected {a.shape + ('dim',)}")
         if not np.all(np.isfinite(dirs)) or not np.allclose(np.linalg.norm(dirs, axis=2), 1.0, atol=1e-6):
-            raise ValueError("directions: expected finite unit vectors along the last axis")
+            raise InputError("directions: expected finite unit vectors along the last axis")
         z = None
         if noise is not None:
             z = check_matrix(noise, "noise", cols=dirs.shape[2])
             if z.shape[0] != a.shape[0]:
-                raise ValueError(f"noise: got shape {z.shape}; expected ({a.shape[0]}, {dirs.shape[2]})")
+                raise InputError(f"noise: got shape {z.shape}; expected ({a.shape[0]}, {dirs.shape[2]})")
         stats, tan, rad, near, sd = _output_kernel(self.gamma, self.c, a, dirs, z)
         return LimitOutput(LimitDraws(*stats), tan, rad, near, sd)
 
@@ -961,7 +962,7 @@ def supercritical_constant(gamma: float) -> float:
     """
     gamma = check_positive(gamma, "gamma")
     if gamma <= 0.5:
-        raise ValueError(f"gamma: got {gamma!r}; the supercritical constant needs gamma > 1/2")
+        raise InputError(f"gamma: got {gamma!r}; the supercritical constant needs gamma > 1/2")
     return math.log(2.0) * gamma * math.gamma(2.0 - 1.0 / gamma)
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -175,7 +176,7 @@ def _check_tail(tail: Any) -> ScoreTail:
     if not isinstance(tail, ScoreTail):
         raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail (law.score_tail(q))")
     if tail.kind != "weibull":
-        raise ValueError(f"tail: got kind {tail.kind!r}; the output scales need a weibull tail")
+        raise InputError(f"tail: got kind {tail.kind!r}; the output scales need a weibull tail")
     return tail
 
 
@@ -848,7 +849,7 @@ def nearest_end_second_moment(gamma: float, c: float | None = None) -> float:
     if c is None:
         return base
     if g <= 0.5:
-        raise ValueError(f"gamma: got {gamma!r}; the 1/c correction needs gamma > 1/2")
+        raise InputError(f"gamma: got {gamma!r}; the 1/c correction needs gamma > 1/2")
     return base - 2.0 * g / check_positive(c, "c")
 
 
@@ -915,7 +916,7 @@ def supercritical_distance_constant(gamma: float, dim: int) -> float:
     """
     g = check_positive(gamma, "gamma")
     if g <= 0.25:
-        raise ValueError(f"gamma: got {gamma!r}; the supercritical distance constant needs gamma > 1/4")
+        raise InputError(f"gamma: got {gamma!r}; the supercritical distance constant needs gamma > 1/4")
     dim = _check_dim(dim)
     return math.log(2.0) * g * math.gamma(2.0 - 0.5 / g) * math.sqrt(2.0) * _mean_chord(dim)
 

@@ -71,6 +71,7 @@ from scipy import special
 from scipy.interpolate import CubicSpline
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -349,10 +350,10 @@ def _output_frame(law: Any, q: Any, beta: float) -> np.ndarray:
     if not isinstance(law, KeyLaw):
         raise TypeError(f"law: got {type(law).__name__}; output=True needs a KeyLaw (key directions), not a score law")
     if check_beta(beta) == 0.0:
-        raise ValueError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
+        raise InputError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
     frame = tangent_frame(law, _query_of(law, q))
     if frame is None:
-        raise ValueError(
+        raise InputError(
             f"law: got {type(law).__name__} seen from this q; output=True needs key directions uniform given the "
             "score (uniform keys, a zonal law seen from its axis, a great subsphere through q)"
         )
@@ -437,7 +438,7 @@ def as_score_law(law: Any, q: Any = None) -> ScoreLaw:
     """
     if isinstance(law, ScoreLaw):
         if q is not None:
-            raise ValueError("q: got a query with a ScoreLaw; a query is only used with a KeyLaw")
+            raise InputError("q: got a query with a ScoreLaw; a query is only used with a KeyLaw")
         return law
     if isinstance(law, KeyLaw):
         if q is None:

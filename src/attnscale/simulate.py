@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import (
+    InputError,
     check_beta,
     check_choice,
     check_int,
@@ -132,7 +133,7 @@ def simulate_stats(
     reps = check_int(reps, "reps")
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_int(seed, "seed", 0))
     if (beta is None) == (c is None):
-        raise ValueError("beta/c: give exactly one of beta and c")
+        raise InputError("beta/c: give exactly one of beta and c")
     v = None if values is None else check_matrix(values, "values", cols=law.d)
     tail = law.score_tail(q)
     beta_star = critical_beta(n, tail)
@@ -197,7 +198,7 @@ def _brute(
     from .attention import attention_stats
 
     if n * law.d * 8 > BRUTE_MAX_BYTES:
-        raise ValueError(
+        raise InputError(
             f"n: got {n:.3g}; brute force would hold {n * law.d * 8 / 2**30:.1f} GiB of keys "
             f"(limit {BRUTE_MAX_BYTES / 2**30:.0f} GiB): use --method fast"
         )

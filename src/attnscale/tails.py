@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._validate import check_beta, check_choice, check_finite, check_n, check_positive
+from ._validate import InputError, check_beta, check_choice, check_finite, check_n, check_positive
 
 #: Tail classes (docs/theory.md section 2).
 #:
@@ -72,22 +72,22 @@ class ScoreTail:
         if kind == "gumbel":
             endpoint = _real_or_inf(self.endpoint, "endpoint")
             if endpoint != math.inf:
-                raise ValueError(f"endpoint: got {self.endpoint!r}; a gumbel tail is unbounded, expected inf")
+                raise InputError(f"endpoint: got {self.endpoint!r}; a gumbel tail is unbounded, expected inf")
         else:
             endpoint = check_finite(self.endpoint, "endpoint")
         object.__setattr__(self, "endpoint", endpoint)
         if kind == "atom":
             gamma = check_finite(self.gamma, "gamma")
             if gamma != 0.0:
-                raise ValueError(f"gamma: got {self.gamma!r}; an atom tail has gamma = 0")
+                raise InputError(f"gamma: got {self.gamma!r}; an atom tail has gamma = 0")
             object.__setattr__(self, "gamma", 0.0)
             if self.gap is None:
-                raise ValueError("gap: required for an atom tail (distance from the atom to the other scores)")
+                raise InputError("gap: required for an atom tail (distance from the atom to the other scores)")
             object.__setattr__(self, "gap", check_positive(self.gap, "gap"))
         else:
             object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
             if self.gap is not None:
-                raise ValueError(f"gap: got {self.gap!r}; only an atom tail has a gap")
+                raise InputError(f"gap: got {self.gap!r}; only an atom tail has a gap")
         object.__setattr__(self, "kappa", check_positive(self.kappa, "kappa"))
 
     def __repr__(self) -> str:
@@ -105,7 +105,7 @@ class ScoreTail:
         0.04
         """
         if self.kind != "weibull":
-            raise ValueError(f"kind: got {self.kind!r}; gap_quantile is defined for the weibull class only")
+            raise InputError(f"kind: got {self.kind!r}; gap_quantile is defined for the weibull class only")
         return (float(k) / (self.kappa * float(n))) ** (1.0 / self.gamma)
 
 
@@ -174,19 +174,19 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
     if tail.kind == "atom":
         m = tail.kappa
         if not n_int > 2.0 * m:
-            raise ValueError(
+            raise InputError(
                 f"n: got {n_int}; an atom of {m:g} keys holds half the mass already at beta = 0 unless n > {2.0 * m:g}"
             )
         return (math.log(float(n_int) - m) - math.log(m)) / tail.gap
     if tail.kind == "gumbel":
         if n_int < 2:
-            raise ValueError(f"n: got {n_int}; the gumbel critical scale needs n >= 2")
+            raise InputError(f"n: got {n_int}; the gumbel critical scale needs n >= 2")
         g = tail.gamma
         log_beta = math.log(g) + math.log(tail.kappa) / g + (1.0 - 1.0 / g) * math.log(math.log(n_int))
     else:
         log_beta = (math.log(tail.kappa) + math.log(n_int)) / tail.gamma
     if log_beta > LOG_MAX_BETA:
-        raise ValueError(
+        raise InputError(
             f"n: beta*(n) = exp({log_beta:.4g}) for n={n_int:.3g}, gamma={tail.gamma:g}, kappa={tail.kappa:g} "
             "exceeds the float64 range"
         )
@@ -215,7 +215,7 @@ def regime(n: float, beta: float, tail: ScoreTail, band: tuple[float, float] = C
     b = check_beta(beta)
     lo, hi = (check_positive(band[0], "band[0]"), check_positive(band[1], "band[1]"))
     if lo >= hi:
-        raise ValueError(f"band: got {band!r}; expected (low, high) with 0 < low < high")
+        raise InputError(f"band: got {band!r}; expected (low, high) with 0 < low < high")
     c = b / critical_beta(n, tail)
     if b <= 1.0:
         name = "global"
