@@ -22,7 +22,7 @@ def run_cli(*args, check=True):
 
 def test_critical_json_contract():
     out = json.loads(run_cli("critical", "--law", "uniform", "--d", "3", "--n", "1e6", "--beta", "5e5", "--json").stdout)
-    assert set(out) == {"law", "d", "n", "endpoint", "gamma", "kappa", "beta_star", "c", "regime"}
+    assert set(out) == {"law", "d", "n", "endpoint", "gamma", "kappa", "log_kappa", "beta_star", "c", "regime"}
     assert out["n"] == 10**6 and out["gamma"] == 1.0
     assert out["beta_star"] == pytest.approx(5e5, rel=1e-12)
     assert out["c"] == pytest.approx(1.0) and out["regime"] == "critical"

@@ -185,11 +185,14 @@ def critical(
         "n": n_int,
         "endpoint": tail.endpoint,
         "gamma": tail.gamma,
-        "kappa": tail.kappa,
+        "kappa": tail.kappa if tail.kappa_is_finite else None,
+        "log_kappa": tail.log_kappa,
         "beta_star": critical_beta(n_int, tail),
         "c": None,
         "regime": None,
     }
+    if not tail.kappa_is_finite:
+        payload["note"] = f"kappa = exp({tail.log_kappa:.6g}) is beyond the float64 range; see log_kappa"
     if beta is not None:
         reg = regime(n_int, check_beta(beta, "--beta"), tail)
         payload["c"], payload["regime"] = reg.c, reg.name

@@ -177,6 +177,8 @@ class TailEstimate:
     n_distinct: int
     level: float
     rest: TailEstimate | None = None
+    log_kappa: float = math.nan
+    log_kappa_ci: tuple[float, float] = (math.nan, math.nan)
     _eta: np.ndarray = field(default=None, repr=False)
     _log_uk: np.ndarray = field(default=None, repr=False)
     _log_z: np.ndarray = field(default=None, repr=False)
@@ -226,7 +228,7 @@ class TailEstimate:
             )
         if self.kind == "atom":
             return ScoreTail(self.endpoint, 0.0, self.kappa, kind="atom", gap=self.gap)
-        return ScoreTail(self.endpoint, self.gamma, self.kappa, kind="weibull")
+        return ScoreTail.from_log_kappa(self.endpoint, self.gamma, self.log_kappa, kind="weibull")
 
     def summary(self, ns: Any = None) -> dict[str, Any]:
         """The JSON-able dict of :func:`estimate_summary` for this estimate (``inf``/``nan`` as ``None``)."""
@@ -242,6 +244,8 @@ class TailEstimate:
             "gamma_ci": [_json(x) for x in self.gamma_ci],
             "kappa": _json(self.kappa),
             "kappa_ci": [_json(x) for x in self.kappa_ci],
+            "log_kappa": _json(self.log_kappa),
+            "log_kappa_ci": [_json(x) for x in self.log_kappa_ci],
             "kind": self.kind,
             "n_top": self.n_top,
             "n_total": self.n_total,
@@ -365,7 +369,7 @@ def estimate_summary(
     r"""JSON-able summary of :func:`estimate_tail`, the object behind ``attnscale estimate --json``.
 
     One query (or scores): ``{"endpoint", "endpoint_ci", "gamma", "gamma_ci",
-    "kappa", "kappa_ci", "kind", "n_top", "n_total", "level", "beta_star"}``
+    "kappa", "kappa_ci", "log_kappa", "log_kappa_ci", "kind", "n_top", "n_total", "level", "beta_star"}``
     (plus ``"gap"`` for an atom), with ``beta_star = {"<n>": {"value", "ci",
     "convention"}}`` for each ``n`` in ``ns`` (default: the number of keys).
     Several queries: ``{"queries": [one dict per query], "kinds": {kind: count}}``.
@@ -481,6 +485,8 @@ def _atom(values, counts, big_n, level, gen, k, rest=None) -> TailEstimate:
         gamma_ci=(0.0, 0.0),
         kappa=m,
         kappa_ci=(m, m),
+        log_kappa=math.log(m),
+        log_kappa_ci=(math.log(m), math.log(m)),
         gap=gap,
         n_top=int(counts[0]),
         n_total=big_n,
@@ -514,7 +520,9 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_uk = np.full(N_DRAWS, log_u[-1])
     log_kappa = log_z - g_draw * log_uk + log_mult - math.log(big_n)
-    k_lo, k_mid, k_hi = np.exp(np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha]))
+    lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    with np.errstate(over="ignore"):
+        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
     return TailEstimate(
         kind="weibull",
         endpoint=t,
@@ -523,6 +531,8 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
         gamma_ci=(float(g_lo), float(g_hi)),
         kappa=float(k_mid),
         kappa_ci=(float(k_lo), float(k_hi)),
+        log_kappa=float(lk_mid),
+        log_kappa_ci=(float(lk_lo), float(lk_hi)),
         gap=math.nan,
         n_top=k,
         n_total=big_n,
@@ -607,7 +617,9 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
     log_uk = math.log(e1) - special.log_expit(-ell_d)
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_kappa = log_z - log_uk / eta_d + log_mult - math.log(big_n)
-    k_lo, k_mid, k_hi = np.exp(np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha]))
+    lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    with np.errstate(over="ignore"):
+        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
     if gumbel:
         endpoint, gamma, kappa = math.inf, math.inf, math.nan
         endpoint_ci, kappa_ci = (float(t_lo), math.inf), (0.0, float(k_hi))
@@ -623,6 +635,8 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
         gamma_ci=gamma_ci,
         kappa=kappa,
         kappa_ci=kappa_ci,
+        log_kappa=math.nan if gumbel else float(lk_mid),
+        log_kappa_ci=(-math.inf, float(lk_hi)) if gumbel else (float(lk_lo), float(lk_hi)),
         gap=math.nan,
         n_top=k,
         n_total=big_n,

@@ -687,7 +687,7 @@ class ScoreLaw(abc.ABC):
             tail = self.tail()
         except (ValueError, OverflowError):
             return None
-        return (t - math.log(tail.kappa)) / tail.gamma
+        return (t - tail.log_kappa) / tail.gamma
 
     def _ppf_side(self, t: np.ndarray, upper: bool, width: float) -> np.ndarray:
         r"""Roots of :math:`\log F_G(g) = t` (:math:`\log\bar F_G(g) = t` if ``upper``) in the log-distance to the nearer end.
@@ -821,8 +821,8 @@ class _BetaGap:
     def tail(self) -> ScoreTail:
         r""":math:`\gamma = p_1`, :math:`\kappa = w^{-p_1} / (p_1 B(p_1, p_2))` (section 2)."""
         a1, a2 = self._shape1, self._shape2
-        kappa = math.exp(-a1 * math.log(self._width) - math.log(a1) - special.betaln(a1, a2))
-        return ScoreTail(endpoint=self.endpoint, gamma=a1, kappa=kappa, kind="weibull")
+        log_kappa = -a1 * math.log(self._width) - math.log(a1) - float(special.betaln(a1, a2))
+        return ScoreTail.from_log_kappa(self.endpoint, a1, log_kappa, kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)
@@ -1297,13 +1297,12 @@ class ZonalScoreLaw(ScoreLaw):
         law's own exact pole tail (docs/theory.md section 2).
         """
         gamma, log_kappa = self._log_tail(self.theta)
-        if not -700.0 < log_kappa < 700.0:
+        if not math.isfinite(log_kappa):
             raise InputError(
-                f"q: the score tail prefactor kappa = exp({log_kappa:.6g}) is outside the float64 range "
-                f"(the key density at q is {'negligible' if log_kappa < 0 else 'huge'}); "
-                "choose a query where the key density is moderate"
+                f"q: the key density at q is {'zero' if log_kappa < 0 else 'infinite'} (log kappa = {log_kappa}); "
+                "choose a query where the key density is positive and finite"
             )
-        return ScoreTail(endpoint=1.0, gamma=gamma, kappa=math.exp(log_kappa), kind="weibull")
+        return ScoreTail.from_log_kappa(1.0, gamma, log_kappa, kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         r"""``size`` i.i.d. scores :math:`\cos\theta (1 - 2u) + \sin\theta\, 2\sqrt{u(1-u)}\, V` (exact)."""
@@ -1444,8 +1443,8 @@ class MixtureScoreLaw(ScoreLaw):
         top = self.endpoint
         tails = [(w, law.tail()) for law, w, _ in self._parts() if float(law.endpoint) == top]
         gamma = min(t.gamma for _, t in tails)
-        kappa = sum(w * t.kappa for w, t in tails if t.gamma == gamma)
-        return ScoreTail(endpoint=top, gamma=gamma, kappa=kappa, kind="weibull")
+        log_kappa = float(special.logsumexp([math.log(w) + t.log_kappa for w, t in tails if t.gamma == gamma]))
+        return ScoreTail.from_log_kappa(top, gamma, log_kappa, kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         """``size`` i.i.d. scores: multinomial component counts, then each component, shuffled."""
@@ -2106,7 +2105,7 @@ class GaussianScoreLaw(ScoreLaw):
 
     def tail(self) -> ScoreTail:
         r"""Gumbel tail: :math:`\gamma = 2`, :math:`\kappa = 1/(2\sigma^2)` (so ``critical_beta`` gives :math:`\sqrt{2\log n}/\sigma`)."""
-        return ScoreTail(endpoint=math.inf, gamma=2.0, kappa=0.5 / self.sigma**2, kind="gumbel")
+        return ScoreTail.from_log_kappa(math.inf, 2.0, -math.log(2.0) - 2.0 * math.log(self.sigma), kind="gumbel")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)

@@ -190,7 +190,7 @@ def log_tangential_scale(n: Any, tail: ScoreTail) -> float:
     """
     n = check_n(n)
     t = _check_tail(tail)
-    return -(math.log(t.kappa) + math.log(n)) / (2.0 * t.gamma)
+    return -(t.log_kappa + math.log(n)) / (2.0 * t.gamma)
 
 
 def tangential_scale(n: Any, tail: ScoreTail) -> float:

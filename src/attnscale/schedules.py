@@ -481,6 +481,11 @@ def schedules_summary(
         rows.append(row)
     tail_row = None
     if tail is not None:
-        tail_row = {"endpoint": tail.endpoint, "gamma": tail.gamma, "kappa": tail.kappa, "kind": tail.kind,
-                    "beta_star": critical_beta(n_int, tail)}
+        tail_row = {"endpoint": tail.endpoint, "gamma": tail.gamma, "kappa": _kappa_or_none(tail),
+                    "log_kappa": tail.log_kappa, "kind": tail.kind, "beta_star": critical_beta(n_int, tail)}
     return {"train_len": L, "n": n_int, "base_beta": beta0, "tail": tail_row, "rules": rows}
+
+
+def _kappa_or_none(tail: ScoreTail) -> float | None:
+    """``kappa``, or ``None`` where only ``log_kappa`` is representable (uniform keys, d >= 4096)."""
+    return tail.kappa if tail.kappa_is_finite else None

@@ -180,7 +180,7 @@ def _replace(result: SimulationResult, **changes) -> SimulationResult:
 def _with_gamma(tail, gamma: float):
     from .tails import ScoreTail
 
-    return ScoreTail(tail.endpoint, gamma, tail.kappa, tail.kind)
+    return ScoreTail.from_log_kappa(tail.endpoint, gamma, tail.log_kappa, tail.kind)
 
 
 def _brute(
