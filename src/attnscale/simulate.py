@@ -149,7 +149,8 @@ def simulate_stats(
         from .output import log_tangential_scale, tangent_basis
 
         g = tail.gamma if gamma is None else check_positive(gamma, "gamma")
-        out = CriticalLimit(g, check_positive(c, "c")).draw_output(reps, np.random.default_rng(seq), m, dim=law.d - 1)
+        limit = CriticalLimit(g, check_positive(c, "c"))
+        out = limit.draw_output(reps, np.random.default_rng(seq), m, dim=law.d - 1, keep=0)
         draws = out.draws
         log_s = log_tangential_scale(n, tail if gamma is None else _with_gamma(tail, g))
         x = np.outer(1.0 - math.exp(2.0 * log_s) * out.radial, q) + math.exp(log_s) * out.tangential @ tangent_basis(q).T
