@@ -83,7 +83,8 @@ def _with_output(
     if scaled_norm is None:
         scaled_norm = scaled_tangential_norm(x, q, n, tail)
     d = q.size
-    tvar = float(np.trace(np.atleast_2d(np.cov(tan, rowvar=False))) / (d - 1)) if x.shape[0] > 1 else 0.0
+    # trace of the sample covariance, without forming the d x d matrix (d up to 1e5)
+    tvar = float(np.sum(np.var(tan, axis=0, ddof=1)) / (d - 1)) if x.shape[0] > 1 else 0.0
     out = x if values is None else x @ values.T
     return SimulationResult(method, n, beta, c, x.shape[0], *stats, out, radial, scaled_norm, tvar)
 
@@ -146,14 +147,14 @@ def simulate_stats(
 
     if method == "limit":
         from .limits import CriticalLimit
-        from .output import log_tangential_scale, tangent_basis
+        from .output import TangentMap, log_tangential_scale
 
         g = tail.gamma if gamma is None else check_positive(gamma, "gamma")
         limit = CriticalLimit(g, check_positive(c, "c"))
         out = limit.draw_output(reps, np.random.default_rng(seq), m, dim=law.d - 1, keep=0)
         draws = out.draws
         log_s = log_tangential_scale(n, tail if gamma is None else _with_gamma(tail, g))
-        x = np.outer(1.0 - math.exp(2.0 * log_s) * out.radial, q) + math.exp(log_s) * out.tangential @ tangent_basis(q).T
+        x = np.outer(1.0 - math.exp(2.0 * log_s) * out.radial, q) + math.exp(log_s) * TangentMap.at(q).apply(out.tangential)
         stats = (draws.max_weight, draws.n_eff, draws.entropy)
         return _with_output(method, n, beta, c, stats, x, q, v, tail, scaled_norm=out.tangential_norm)
     if method == "fast":
