@@ -154,8 +154,9 @@ def summary(x: np.ndarray) -> dict[str, float]:
     2.0
     """
     x = np.asarray(x, dtype=float)
-    se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
-    q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+    with np.errstate(invalid="ignore"):  # infinite draws (n_eff of a degenerate limit): inf or nan, shown as null
+        se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+        q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
     return {"mean": float(np.mean(x)), "se": se, "q05": float(q05), "q50": float(q50), "q95": float(q95)}
 
 

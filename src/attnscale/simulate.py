@@ -158,10 +158,10 @@ def simulate_stats(
         stats = (draws.max_weight, draws.n_eff, draws.entropy)
         return _with_output(method, n, beta, c, stats, x, q, v, tail, scaled_norm=out.tangential_norm)
     if method == "fast":
-        from .output import log_tangential_scale, tangent_frame
+        from .output import log_tangential_scale, tangent_map
         from .sampler import sample_top
 
-        with_output = beta > 0 and tangent_frame(law, q) is not None
+        with_output = beta > 0 and tangent_map(law, q) is not None
         top = sample_top(law, n, beta, reps, np.random.default_rng(seq), m, q=q, output=with_output)
         stats = (top.max_weight, top.n_eff, top.entropy)
         if not with_output:
