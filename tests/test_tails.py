@@ -275,3 +275,12 @@ def test_law_tails_in_log_space_at_d_1e5() -> None:
     assert same.log_kappa == pytest.approx(float(_mp_log_kappa_uniform(d)), rel=1e-13)
     gauss = GaussianKeys(d, sigma=1e-200).score_tail(e1)   # kappa = 1/(2 sigma^2) = 5e399
     assert gauss.log_kappa == pytest.approx(float(-mp.log(2) - 2 * mp.log(mp.mpf("1e-200"))), rel=1e-14)
+
+
+def test_score_tail_replace_keeps_the_prefactor() -> None:
+    import dataclasses
+
+    t = dataclasses.replace(ScoreTail(1.0, 2.0, 0.3), gamma=3.0)
+    assert t.gamma == 3.0 and t.kappa == pytest.approx(0.3, rel=1e-15)
+    big = dataclasses.replace(ScoreTail.from_log_kappa(1.0, 2047.5, 1414.0), endpoint=0.5)
+    assert big.endpoint == 0.5 and big.log_kappa == 1414.0 and not big.kappa_is_finite

@@ -84,7 +84,7 @@ class ScoreTail:
     log_kappa: float
     kind: str
     gap: float | None
-    _kappa: float | None = field(compare=False, hash=False)
+    _kappa: float | None = field(init=False, compare=False, hash=False)
 
     def __init__(
         self,
