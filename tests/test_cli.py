@@ -22,7 +22,7 @@ def run_cli(*args, check=True):
 
 def test_critical_json_contract():
     out = json.loads(run_cli("critical", "--law", "uniform", "--d", "3", "--n", "1e6", "--beta", "5e5", "--json").stdout)
-    assert {"law", "d", "n", "endpoint", "gamma", "kappa", "beta_star", "regime", "c_eff", "c_asymptotic",
+    assert {"law", "d", "n", "endpoint", "gamma", "kappa", "log_kappa", "beta_star", "regime", "c_eff", "c_asymptotic",
             "regime_asymptotic", "max_weight", "n_eff", "asymptotics_reached"} <= set(out)
     assert out["n"] == 10**6 and out["gamma"] == 1.0
     assert out["beta_star"] == pytest.approx(5e5, rel=1e-12)
@@ -226,3 +226,113 @@ def test_repeated_calls_are_served_from_the_cache(tmp_path):
     assert other["max_weight"]["mean"] != json.loads(first)["max_weight"]["mean"]
     assert len(list(cache.iterdir())) == 2
     assert run_cli(*args, "--no-cache").stdout == first  # recomputed, same numbers
+
+
+# ---------------------------------------------------------------------------
+# Input errors (exit 2) against bugs (exit 1), in process
+# ---------------------------------------------------------------------------
+
+
+def _main(monkeypatch, capsys, *args):
+    from attnscale import cli
+
+    monkeypatch.setattr(sys, "argv", ["attnscale", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_input_error_is_usage_exit_2(monkeypatch, capsys):
+    code, err = _main(monkeypatch, capsys, "critical", "--law", "power", "--d", "3", "--eta", "-5")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: eta: got -5.0")
+
+
+@pytest.mark.parametrize("exc", [OverflowError("math range error"), ValueError("internal\nbug"), ZeroDivisionError("x")])
+def test_internal_error_is_one_line_exit_1(monkeypatch, capsys, exc):
+    """Anything but an InputError or a click usage error is a bug: one line with its type, exit 1."""
+    import attnscale.tails
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(attnscale.tails, "critical_beta", broken)
+    monkeypatch.delenv("ATTNSCALE_DEBUG", raising=False)
+    code, err = _main(monkeypatch, capsys, "critical", "--d", "3")
+    assert code == 1
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "bug" in err and f"{type(exc).__name__}: {' '.join(str(exc).split())}" in err
+    monkeypatch.setenv("ATTNSCALE_DEBUG", "1")
+    code, err = _main(monkeypatch, capsys, "critical", "--d", "3")
+    assert code == 1 and "Traceback" in err and err.rstrip().splitlines()[-1].startswith("internal error")
+
+
+def test_click_usage_error_is_exit_2(monkeypatch, capsys):
+    code, err = _main(monkeypatch, capsys, "critical", "--no-such-option")
+    assert code == 2 and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------
+# Large dimension: every command at d = 4096, 1e4, 1e5 (kappa = exp(0.35 d) is not a float64)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [4096, 10_000, 100_000])
+def test_critical_at_large_d(d):
+    """beta*(n) = (kappa n)^(1/gamma) in log space, against mpmath."""
+    import mpmath as mp
+
+    out = json.loads(run_cli("critical", "--law", "uniform", "--d", str(d), "--n", "1e6", "--beta", "3", "--json").stdout)
+    a = mp.mpf(d - 1) / 2
+    log_kappa = -a * mp.log(2) - mp.log(a) - (2 * mp.loggamma(a) - mp.loggamma(2 * a))
+    assert out["kappa"] is None and "float64" in out["note"]
+    assert abs(out["log_kappa"] - float(log_kappa)) <= 1e-12 * abs(float(log_kappa))
+    beta_star = float(mp.exp((log_kappa + mp.log(10**6)) / a))
+    assert abs(out["beta_star"] / beta_star - 1) < 1e-12
+    assert abs(out["c_asymptotic"] - 3 / beta_star) < 1e-12
+    # the exact law at n = 1e6: beta = 3 on a sphere this large averages nearly every key
+    assert out["regime"] == "subcritical" and out["n_eff"]["mean"] > 0.9e6
+
+
+@pytest.mark.parametrize("law", ["vmf", "power", "subsphere"])
+def test_critical_other_laws_at_d_1e5(law):
+    out = json.loads(
+        run_cli("critical", "--law", law, "--d", "100000", "--subdim", "5000", "--n", "1e6", "--json").stdout
+    )
+    assert out["kappa"] is None and np.isfinite(out["log_kappa"]) and 1.0 < out["beta_star"] < 3.0
+
+
+@pytest.mark.parametrize(("d", "method", "n", "reps"), [
+    (4096, "fast", "1e6", 20), (10_000, "limit", "1e6", 20), (100_000, "fast", "1e6", 8),
+    (100_000, "limit", "1e6", 8), (100_000, "brute", "100", 3),
+])
+def test_simulate_at_large_d(d, method, n, reps):
+    """Finite statistics at d up to 1e5; at c = 1 the weights are nearly uniform (beta* ~ 2, scores ~ 1/sqrt(d)),
+    so fast and brute give n_eff close to n, and the limit law (gamma = (d-1)/2 -> inf) W_1 -> 0, n_eff = inf."""
+    out = json.loads(
+        run_cli("simulate", "--d", str(d), "--n", n, "--c", "1", "--reps", str(reps), "--method", method, "--json").stdout
+    )
+    assert out["reps"] == reps
+    w1 = out["max_weight"]["mean"]
+    if method == "limit":
+        assert w1 == 0.0 and out["n_eff"]["mean"] is None
+    else:
+        assert 1.0 / float(n) <= w1 < 2.0 / float(n)
+        assert 0.9 * float(n) < out["n_eff"]["mean"] <= float(n)
+    assert out["output"]["radial_mean"] is not None and out["output"]["tangential_var"] >= 0
+
+
+def test_exponent_schedules_estimate_at_large_d(tmp_path):
+    for d in (4096, 100_000):
+        exp = json.loads(run_cli("exponent", "--d", str(d), "--n-max", "1e9", "--points", "4", "--size", "200", "--json").stdout)
+        bh = [row["beta_half"] for row in exp["table"]]
+        assert np.all(np.isfinite(bh)) and np.all(np.diff(bh) > 0)
+        sch = json.loads(run_cli("schedules", "--law", "uniform", "--d", str(d), "--json").stdout)
+        assert sch["tail"]["kappa"] is None and np.isfinite(sch["tail"]["log_kappa"])
+        assert all(row["c"] is None or np.isfinite(row["c"]) for row in sch["rules"])
+    keys = UniformSphere(100_000).sample(100, rng=0)
+    q = np.eye(1, 100_000)[0]
+    np.save(tmp_path / "k.npy", keys)
+    np.save(tmp_path / "q.npy", q)
+    est = json.loads(run_cli("estimate", "--keys", str(tmp_path / "k.npy"), "--query", str(tmp_path / "q.npy"), "--json").stdout)
+    assert est["n_total"] == 100 and est["kind"] in ("weibull", "gumbel")

@@ -165,3 +165,122 @@ def test_other_kinds_reject_bad_parameters(kwargs, name):
 def test_gap_quantile_is_weibull_only():
     with pytest.raises(ValueError, match="kind"):
         ScoreTail(math.inf, 2.0, 0.5, kind="gumbel").gap_quantile(1, 100)
+
+
+# ---------------------------------------------------------------------------
+# log_kappa: tails whose kappa is not a float64 (uniform keys, d >= 4096)
+# ---------------------------------------------------------------------------
+
+
+def _mp_log_kappa_uniform(d: int):
+    """log kappa = log(2^-a / (a B(a, a))), a = (d-1)/2, in mpmath (50 digits)."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    a = mp.mpf(d - 1) / 2
+    return -a * mp.log(2) - mp.log(a) - mp.log(mp.beta(a, a))
+
+
+@pytest.mark.parametrize("d", [3, 64, 4096, 10_000, 100_000])
+def test_uniform_log_kappa_against_mpmath(d: int) -> None:
+    import mpmath as mp
+
+    tail = UniformSphere(d).score_tail(np.eye(1, d)[0])
+    ref = _mp_log_kappa_uniform(d)
+    assert abs(tail.log_kappa - float(ref)) <= 1e-13 * max(1.0, abs(float(ref)))
+    # scipy's betaln in log space gives the same (an independent special-function path)
+    a = (d - 1) / 2.0
+    assert abs(tail.log_kappa - (-a * math.log(2.0) - math.log(a) - special.betaln(a, a))) <= 1e-12 * max(1.0, abs(float(ref)))
+    assert tail.kappa_is_finite == (d < 2000)
+    if tail.kappa_is_finite:
+        assert tail.kappa == pytest.approx(float(mp.exp(ref)), rel=1e-12)
+    else:
+        with pytest.raises(OverflowError, match="log_kappa"):
+            tail.kappa
+    for n in (10**3, 10**6, 10**18):
+        ref_beta = mp.exp((ref + mp.log(n)) / (mp.mpf(d - 1) / 2))
+        assert critical_beta(n, tail) == pytest.approx(float(ref_beta), rel=1e-13)
+        ref_gap = mp.exp((mp.log(2) - ref - mp.log(n)) / (mp.mpf(d - 1) / 2))
+        assert tail.gap_quantile(2, n) == pytest.approx(float(ref_gap), rel=1e-13)
+    reg = regime(10**6, 3.0, tail)
+    assert reg.c == pytest.approx(3.0 / critical_beta(10**6, tail), rel=1e-15)
+
+
+def test_from_log_kappa_and_kappa_agree() -> None:
+    t1 = ScoreTail(1.0, 2.0, 0.3)
+    t2 = ScoreTail.from_log_kappa(1.0, 2.0, math.log(0.3))
+    t3 = ScoreTail(1.0, 2.0, log_kappa=math.log(0.3))
+    assert t1.log_kappa == math.log(0.3) and t2.kappa == pytest.approx(0.3, rel=1e-15) and t2 == t3
+    assert critical_beta(1e6, t1) == pytest.approx(critical_beta(1e6, t2), rel=1e-14)
+    huge = ScoreTail.from_log_kappa(1.0, 2047.5, 1414.0)
+    assert repr(huge) == "ScoreTail(endpoint=1.0, gamma=2047.5, log_kappa=1414.0, kind='weibull')"
+    tiny = ScoreTail.from_log_kappa(1.0, 2.0, -800.0)
+    assert not tiny.kappa_is_finite and tiny.gap_quantile(1, 10) == pytest.approx(math.exp((800.0 - math.log(10)) / 2), rel=1e-12)
+    assert critical_beta(10**6, ScoreTail.from_log_kappa(1.0, 2.0, -800.0)) == pytest.approx(math.exp((-800.0 + math.log(1e6)) / 2), rel=1e-13)
+    gumbel = ScoreTail.from_log_kappa(math.inf, 2.0, math.log(0.5), kind="gumbel")
+    assert critical_beta(1e6, gumbel) == pytest.approx(math.sqrt(2 * math.log(1e6)), rel=1e-13)
+
+
+def test_score_tail_pickles_exactly() -> None:
+    import pickle
+
+    for tail in (ScoreTail(1.0, 1.0, 0.1), ScoreTail.from_log_kappa(1.0, 5e4, 3.4e4),
+                 ScoreTail(1.0, 0.0, 2.0, kind="atom", gap=0.5)):
+        back = pickle.loads(pickle.dumps(tail))
+        assert back == tail and repr(back) == repr(tail)
+
+
+def test_score_tail_needs_one_prefactor() -> None:
+    from attnscale._validate import InputError
+
+    with pytest.raises(InputError, match="kappa/log_kappa"):
+        ScoreTail(1.0, 1.0)
+    with pytest.raises(InputError, match="kappa/log_kappa"):
+        ScoreTail(1.0, 1.0, 0.5, log_kappa=math.log(0.5))
+    with pytest.raises(InputError, match="log_kappa"):
+        ScoreTail.from_log_kappa(1.0, 1.0, math.inf)
+
+
+def test_law_tails_in_log_space_at_d_1e5() -> None:
+    """Power density (pole and elsewhere), great subsphere, mixtures and Gaussian keys, against mpmath."""
+    import mpmath as mp
+
+    from attnscale.laws import GaussianKeys, GreatSubsphere, Mixture, PowerDensity
+
+    mp.mp.dps = 50
+    d = 100_000
+    e1 = np.eye(1, d)[0]
+    a = mp.mpf(d - 1) / 2
+    # power density at the pole: gamma = a + eta/2, kappa = 2^-g / (g B(g, a))
+    eta = 3.0
+    g = a + mp.mpf(eta) / 2
+    tail = PowerDensity(d, eta).score_tail(e1)
+    assert tail.gamma == float(g)
+    assert tail.log_kappa == pytest.approx(float(-g * mp.log(2) - mp.log(g) - mp.log(mp.beta(g, a))), rel=1e-13)
+    # elsewhere (q = e_2, u = 1/2): kappa_unif times the relative density (4u)^(eta/2) / E_unif (4U)^(eta/2)
+    # = 2^(eta/2) / (4^(eta/2) B(a + eta/2, a) / B(a, a))
+    tail2 = PowerDensity(d, eta).score_tail(np.eye(1, d, 1)[0])
+    rel = -mp.mpf(eta) / 2 * mp.log(2) + mp.log(mp.beta(a, a)) - mp.log(mp.beta(g, a))
+    assert tail2.log_kappa == pytest.approx(float(_mp_log_kappa_uniform(d) + rel), rel=1e-12)
+    # great subsphere of dimension m seen from inside: the uniform law of S^(m-1)
+    sub = GreatSubsphere(d, 5000).score_tail(e1)
+    assert sub.log_kappa == pytest.approx(float(_mp_log_kappa_uniform(5000)), rel=1e-13)
+    # mixture: the smallest gamma wins, kappa = sum of w_i kappa_i over those components (log-sum-exp)
+    mix = Mixture([UniformSphere(d), PowerDensity(d, -2.0), PowerDensity(d, 2.0)], [0.5, 0.25, 0.25]).score_tail(e1)
+    g_low = a - 1
+    k_low = -g_low * mp.log(2) - mp.log(g_low) - mp.log(mp.beta(g_low, a))
+    assert mix.gamma == float(g_low)
+    assert mix.log_kappa == pytest.approx(float(mp.log(mp.mpf(0.25)) + k_low), rel=1e-13)
+    same = Mixture([UniformSphere(d), UniformSphere(d)], [0.3, 0.7]).score_tail(e1)
+    assert same.log_kappa == pytest.approx(float(_mp_log_kappa_uniform(d)), rel=1e-13)
+    gauss = GaussianKeys(d, sigma=1e-200).score_tail(e1)   # kappa = 1/(2 sigma^2) = 5e399
+    assert gauss.log_kappa == pytest.approx(float(-mp.log(2) - 2 * mp.log(mp.mpf("1e-200"))), rel=1e-14)
+
+
+def test_score_tail_replace_keeps_the_prefactor() -> None:
+    import dataclasses
+
+    t = dataclasses.replace(ScoreTail(1.0, 2.0, 0.3), gamma=3.0)
+    assert t.gamma == 3.0 and t.kappa == pytest.approx(0.3, rel=1e-15)
+    big = dataclasses.replace(ScoreTail.from_log_kappa(1.0, 2047.5, 1414.0), endpoint=0.5)
+    assert big.endpoint == 0.5 and big.log_kappa == 1414.0 and not big.kappa_is_finite

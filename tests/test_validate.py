@@ -62,3 +62,26 @@ def test_vectors_and_matrices():
     with pytest.raises(ValueError, match="keys: row 1 has norm"):
         check_on_sphere(np.array([[1.0, 0.0], [2.0, 0.0]]))
     assert check_int("7", "reps") == 7
+
+
+def test_laws_raise_input_error_for_bad_arguments() -> None:
+    """Laws' own checks are about user input: InputError (still a ValueError)."""
+    from attnscale._validate import InputError, InputTypeError
+    from attnscale.laws import GaussianKeys, GreatSubsphere, PowerDensity, UniformScoreLaw, law_from_name
+    from attnscale.limits import CriticalLimit
+
+    cases = [
+        lambda: PowerDensity(3, eta=-5.0),
+        lambda: UniformScoreLaw(3, scale=-1.0),
+        lambda: GaussianKeys(3, sigma=0.0),
+        lambda: GreatSubsphere(5, 3).score_law([0.0, 0.0, 0.0, 1.0, 0.0]),
+        lambda: law_from_name("uniform", 3, kappa=1.0),
+        lambda: CriticalLimit(1.0, 1.0).default_m(2.0),
+        lambda: check_int("x", "n"),
+    ]
+    for case in cases:
+        with pytest.raises(InputError):
+            case()
+    with pytest.raises(InputTypeError):
+        check_int([1], "n")
+    assert issubclass(InputError, ValueError) and issubclass(InputTypeError, TypeError)

@@ -1,8 +1,11 @@
 """Argument validation and random-number handling shared by every module.
 
-Every public function validates its arguments here, once, and raises a
-``ValueError`` or ``TypeError`` whose message names the argument, the value it
-got and what is allowed.  Private kernels trust their inputs.
+Every public function validates its arguments here, once, and raises an
+:class:`InputError` (a ``ValueError``) or an :class:`InputTypeError` (a
+``TypeError`` and an :class:`InputError`) whose message names the argument, the
+value it got and what is allowed.  Private kernels trust their inputs.  The
+command line reports an :class:`InputError` as bad input (one line, exit 2) and
+any other exception as a bug (exit 1).
 """
 
 from __future__ import annotations
@@ -12,6 +15,27 @@ import numbers
 from typing import Any
 
 import numpy as np
+
+
+
+class InputError(ValueError):
+    """A bad argument: the message names it, the value it got and what is allowed.
+
+    A ``ValueError``, so ``except ValueError`` keeps catching it.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_positive(-1.0, "beta")
+    ... except ValueError as exc:
+    ...     print(type(exc).__name__, exc)
+    InputError beta: got -1.0; expected a finite number > 0
+    """
+
+
+class InputTypeError(InputError, TypeError):
+    """A bad argument of the wrong type (both an :class:`InputError` and a ``TypeError``)."""
+
 
 RngLike = np.random.Generator | int | np.random.SeedSequence | None
 
@@ -39,9 +63,9 @@ def as_generator(rng: RngLike) -> np.random.Generator:
         return np.random.default_rng(rng)
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         if int(rng) < 0:
-            raise ValueError(f"rng: got seed {rng}; a seed must be a non-negative integer")
+            raise InputError(f"rng: got seed {rng}; a seed must be a non-negative integer")
         return np.random.default_rng(int(rng))
-    raise TypeError(
+    raise InputTypeError(
         f"rng: got {type(rng).__name__}; expected a numpy Generator, an int seed, a SeedSequence or None"
     )
 
@@ -50,7 +74,7 @@ def _real(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if isinstance(value, np.ndarray) and value.ndim == 0:
             return _real(value.item(), name)
-        raise TypeError(f"{name}: got {value!r} ({type(value).__name__}); expected a real number")
+        raise InputTypeError(f"{name}: got {value!r} ({type(value).__name__}); expected a real number")
     return float(value)
 
 
@@ -58,7 +82,7 @@ def check_finite(value: Any, name: str) -> float:
     """Return ``value`` as a float, rejecting NaN and infinities."""
     x = _real(value, name)
     if not math.isfinite(x):
-        raise ValueError(f"{name}: got {value!r}; expected a finite number")
+        raise InputError(f"{name}: got {value!r}; expected a finite number")
     return x
 
 
@@ -66,7 +90,7 @@ def check_positive(value: Any, name: str) -> float:
     """Return ``value`` as a finite float > 0."""
     x = check_finite(value, name)
     if x <= 0:
-        raise ValueError(f"{name}: got {value!r}; expected a finite number > 0")
+        raise InputError(f"{name}: got {value!r}; expected a finite number > 0")
     return x
 
 
@@ -74,7 +98,7 @@ def check_nonnegative(value: Any, name: str) -> float:
     """Return ``value`` as a finite float >= 0."""
     x = check_finite(value, name)
     if x < 0:
-        raise ValueError(f"{name}: got {value!r}; expected a finite number >= 0")
+        raise InputError(f"{name}: got {value!r}; expected a finite number >= 0")
     return x
 
 
@@ -104,24 +128,24 @@ def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = Non
             try:
                 value = float(text)
             except ValueError:
-                raise ValueError(f"{name}: got {value!r}; expected an integer such as 1000 or 1e6") from None
+                raise InputError(f"{name}: got {value!r}; expected an integer such as 1000 or 1e6") from None
     if isinstance(value, bool):
-        raise TypeError(f"{name}: got {value!r}; expected an integer")
+        raise InputTypeError(f"{name}: got {value!r}; expected an integer")
     if isinstance(value, numbers.Integral):
         out = int(value)
     elif isinstance(value, numbers.Real):
         x = float(value)
         if not math.isfinite(x):
-            raise ValueError(f"{name}: got {value!r}; expected a finite integer")
+            raise InputError(f"{name}: got {value!r}; expected a finite integer")
         if x != math.floor(x):
-            raise ValueError(f"{name}: got {value!r}; expected an integer")
+            raise InputError(f"{name}: got {value!r}; expected an integer")
         out = int(x)
     else:
-        raise TypeError(f"{name}: got {value!r} ({type(value).__name__}); expected an integer")
+        raise InputTypeError(f"{name}: got {value!r} ({type(value).__name__}); expected an integer")
     if out < minimum:
-        raise ValueError(f"{name}: got {value!r}; expected an integer >= {minimum}")
+        raise InputError(f"{name}: got {value!r}; expected an integer >= {minimum}")
     if maximum is not None and out > maximum:
-        raise ValueError(f"{name}: got {value!r}; expected an integer <= {maximum:.0e}")
+        raise InputError(f"{name}: got {value!r}; expected an integer <= {maximum:.0e}")
     return out
 
 
@@ -140,13 +164,13 @@ def check_vector(x: Any, name: str, d: int | None = None) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: got {type(x).__name__}; expected a 1-D array of real numbers") from None
+        raise InputTypeError(f"{name}: got {type(x).__name__}; expected a 1-D array of real numbers") from None
     if arr.ndim != 1:
-        raise ValueError(f"{name}: got shape {arr.shape}; expected a 1-D vector")
+        raise InputError(f"{name}: got shape {arr.shape}; expected a 1-D vector")
     if d is not None and arr.shape[0] != d:
-        raise ValueError(f"{name}: got length {arr.shape[0]}; expected length {d}")
+        raise InputError(f"{name}: got length {arr.shape[0]}; expected length {d}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or infinite entries")
+        raise InputError(f"{name}: contains NaN or infinite entries")
     return arr
 
 
@@ -154,10 +178,10 @@ def check_unit_vector(x: Any, name: str, d: int | None = None, tol: float = SPHE
     """A vector on the unit sphere (``| |x| - 1 | <= tol``), returned renormalized."""
     arr = check_vector(x, name, d)
     if arr.shape[0] < 2:
-        raise ValueError(f"{name}: got length {arr.shape[0]}; expected a vector in R^d with d >= 2")
+        raise InputError(f"{name}: got length {arr.shape[0]}; expected a vector in R^d with d >= 2")
     norm = float(np.linalg.norm(arr))
     if abs(norm - 1.0) > tol:
-        raise ValueError(f"{name}: has norm {norm:.6g}; expected a unit vector (norm 1 within {tol:g})")
+        raise InputError(f"{name}: has norm {norm:.6g}; expected a unit vector (norm 1 within {tol:g})")
     return arr / norm
 
 
@@ -166,15 +190,15 @@ def check_matrix(x: Any, name: str, cols: int | None = None) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: got {type(x).__name__}; expected a 2-D array of real numbers") from None
+        raise InputTypeError(f"{name}: got {type(x).__name__}; expected a 2-D array of real numbers") from None
     if arr.ndim != 2:
-        raise ValueError(f"{name}: got shape {arr.shape}; expected a 2-D array")
+        raise InputError(f"{name}: got shape {arr.shape}; expected a 2-D array")
     if cols is not None and arr.shape[1] != cols:
-        raise ValueError(f"{name}: got shape {arr.shape}; expected {cols} columns")
+        raise InputError(f"{name}: got shape {arr.shape}; expected {cols} columns")
     if arr.shape[0] < 1:
-        raise ValueError(f"{name}: is empty; expected at least one row")
+        raise InputError(f"{name}: is empty; expected at least one row")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or infinite entries")
+        raise InputError(f"{name}: contains NaN or infinite entries")
     return arr
 
 
@@ -184,7 +208,7 @@ def check_on_sphere(keys: np.ndarray, name: str = "keys", tol: float = SPHERE_TO
     bad = np.abs(norms - 1.0) > tol
     if np.any(bad):
         i = int(np.argmax(bad))
-        raise ValueError(
+        raise InputError(
             f"{name}: row {i} has norm {norms[i]:.6g}; expected unit vectors (norm 1 within {tol:g})"
         )
 
@@ -192,5 +216,5 @@ def check_on_sphere(keys: np.ndarray, name: str = "keys", tol: float = SPHERE_TO
 def check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
     """A string among ``allowed``."""
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}: got {value!r}; expected one of {', '.join(allowed)}")
+        raise InputError(f"{name}: got {value!r}; expected one of {', '.join(allowed)}")
     return value

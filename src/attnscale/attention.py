@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_beta, check_choice, check_int, check_matrix, check_vector
+from ._validate import InputError, check_beta, check_choice, check_int, check_matrix, check_vector
 
 #: Backends of :func:`attention_stats`.
 BACKENDS = ("numpy", "torch")
@@ -314,7 +314,7 @@ def attention_stats(
     parts = None if threads is None else check_int(threads, "threads", minimum=1)
     if backend == "numpy":
         if device is not None:
-            raise ValueError(f"device: got {device!r}; a device is only used with backend='torch'")
+            raise InputError(f"device: got {device!r}; a device is only used with backend='torch'")
         rows = rows or _cpu_rows(d)
         if isinstance(keys, np.ndarray) and keys.ndim == 2 and keys.shape[1] == d:
             if parts is None:
@@ -376,7 +376,7 @@ def _check_values(values: Any, d: int) -> np.ndarray | None:
 def _check_top_score(score: float) -> None:
     """A score computed from finite ``q`` and keys is finite unless ``<q, K_i>`` overflowed."""
     if not math.isfinite(score):
-        raise ValueError(f"keys: the scores <q, K_i> overflow float64 (got {score}); rescale q or keys")
+        raise InputError(f"keys: the scores <q, K_i> overflow float64 (got {score}); rescale q or keys")
 
 
 def _is_tensor(x: Any) -> bool:
@@ -400,7 +400,7 @@ def _shaped(block: Any, d: int, backend: str) -> Any:
     """``block`` as an array (or tensor) of shape ``(n, d)``, n >= 1; entries are checked per chunk."""
     if _is_tensor(block):
         if backend == "numpy" and block.device.type != "cpu":
-            raise ValueError(
+            raise InputError(
                 f"keys: a torch tensor on {block.device}; use backend='torch' or move the keys to the CPU"
             )
         if backend == "torch":
@@ -433,7 +433,7 @@ def _logit_gaps(beta: float, gaps: np.ndarray) -> np.ndarray:
 def _apply_values(v: np.ndarray | None, mean_key: np.ndarray) -> np.ndarray:
     out = mean_key if v is None else v @ mean_key
     if not np.all(np.isfinite(out)):
-        raise ValueError("keys: the output sum_i w_i V K_i overflows float64; rescale keys or values")
+        raise InputError("keys: the output sum_i w_i V K_i overflows float64; rescale keys or values")
     return out
 
 
@@ -638,4 +638,4 @@ def _torch_device(torch: Any, device: Any, keys_device: Any):
     try:
         return torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device: got {device!r}; expected a torch device such as 'cpu' or 'cuda'") from None
+        raise InputError(f"device: got {device!r}; expected a torch device such as 'cpu' or 'cuda'") from None

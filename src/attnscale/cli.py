@@ -1,8 +1,10 @@
 """Command line: ``attnscale critical | simulate | exponent``.
 
 Every command prints a human table by default and one JSON object with
-``--json``.  Bad input becomes one line on stderr and exit code 2, never a
-traceback (DESIGN.md, "Command line").
+``--json``.  Bad input (an :class:`attnscale._validate.InputError` or a usage
+error of click) becomes one line on stderr and exit code 2; any other exception
+is a bug: one line naming its type and message, exit code 1, and the traceback
+only with ``ATTNSCALE_DEBUG=1`` (DESIGN.md, "Command line").
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ._validate import check_beta, check_choice, check_int, check_n, check_positive
+from ._validate import InputError, check_beta, check_choice, check_int, check_n, check_positive
 from .laws import LAW_NAMES
 
 app = typer.Typer(
@@ -45,7 +48,7 @@ QueryCosOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad command-line input (reported as one line, exit code 2)."""
 
 
@@ -193,8 +196,9 @@ def summary(x: np.ndarray) -> dict[str, float]:
     2.0
     """
     x = np.asarray(x, dtype=float)
-    se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
-    q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+    with np.errstate(invalid="ignore"):  # infinite draws (n_eff of a degenerate limit): inf or nan, shown as null
+        se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+        q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
     return {"mean": float(np.mean(x)), "se": se, "q05": float(q05), "q50": float(q50), "q95": float(q95)}
 
 
@@ -239,11 +243,14 @@ def critical(
             "n": n_int,
             "endpoint": tail.endpoint,
             "gamma": tail.gamma,
-            "kappa": tail.kappa,
+            "kappa": tail.kappa if tail.kappa_is_finite else None,
+            "log_kappa": tail.log_kappa,
             "kind": tail.kind,
             "beta_star": critical_beta(n_int, tail),
             "critical_band_c": list(band),
         }
+        if not tail.kappa_is_finite:
+            payload["note"] = f"kappa = exp({tail.log_kappa:.6g}) is beyond the float64 range; see log_kappa"
         if b is not None:
             payload.update(_verdict_payload(regime(n_int, b, key_law, q=q, size=size, rng=seed)))
         return payload
@@ -631,19 +638,16 @@ def _law_spec(
 
 
 def main() -> None:
-    """Entry point: run the app, turning bad input into one line on stderr and exit code 2."""
+    """Entry point: bad input becomes one line on stderr and exit code 2, a bug one line and exit code 1."""
     try:
         app(standalone_mode=False)
-    except (ValueError, TypeError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except OverflowError as exc:
+    except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
+    except Exception as exc:  # click usage errors, and bugs
         exceptions = _click_exceptions()
         if isinstance(exc, typer.Exit):
             sys.exit(getattr(exc, "exit_code", 0))
@@ -655,7 +659,22 @@ def main() -> None:
         if isinstance(exc, exceptions.ClickException):
             typer.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(2)
-        raise
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """Report an exception that is not about the input: a bug (exit 1; traceback with ATTNSCALE_DEBUG=1)."""
+    if os.environ.get("ATTNSCALE_DEBUG", "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc)
+    message = " ".join(str(exc).split())
+    typer.echo(
+        f"internal error (a bug in attnscale, please report it): {type(exc).__name__}: {message} "
+        "(set ATTNSCALE_DEBUG=1 for the traceback)",
+        err=True,
+    )
+    sys.exit(1)
 
 
 def _click_exceptions():

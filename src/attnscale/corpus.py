@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._validate import check_int
+from ._validate import InputError, check_int
 
 __all__ = ["Corpus", "directory_corpus", "stdlib_corpus"]
 
@@ -56,9 +56,9 @@ class Corpus:
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.sources):
-            raise ValueError(f"sources: got {len(self.sources)} labels for {len(self.texts)} texts; expected one per text")
+            raise InputError(f"sources: got {len(self.sources)} labels for {len(self.texts)} texts; expected one per text")
         if not self.texts:
-            raise ValueError("texts: got an empty corpus; expected at least one text")
+            raise InputError("texts: got an empty corpus; expected at least one text")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -136,7 +136,7 @@ def stdlib_corpus(count: int = 256, min_chars: int = 400, max_chars: int = 4000,
     hi = check_int(max_chars, "max_chars", minimum=lo)
     base = Path(sysconfig.get_paths()["stdlib"] if root is None else root)
     if not base.is_dir():
-        raise ValueError(f"root: got {str(base)!r}; expected an existing folder")
+        raise InputError(f"root: got {str(base)!r}; expected an existing folder")
     files, found = 0, 0
     unique: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(base):
@@ -152,7 +152,7 @@ def stdlib_corpus(count: int = 256, min_chars: int = 400, max_chars: int = 4000,
                 if lo <= len(text) <= hi and text not in unique:
                     unique[text] = label
     if not unique:
-        raise ValueError(f"root: no docstring of {lo}..{hi} characters under {str(base)!r}")
+        raise InputError(f"root: no docstring of {lo}..{hi} characters under {str(base)!r}")
     chosen = sorted(unique, key=lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest())[:count]
     corpus = Corpus(tuple(chosen), tuple(unique[t] for t in chosen))
     provenance = {
@@ -202,7 +202,7 @@ def directory_corpus(directory: str | os.PathLike, count: int | None = None, min
     """
     folder = Path(directory)
     if not folder.is_dir():
-        raise ValueError(f"directory: got {str(directory)!r}; expected an existing folder of .txt files")
+        raise InputError(f"directory: got {str(directory)!r}; expected an existing folder of .txt files")
     limit = None if count is None else check_int(count, "count", minimum=1)
     lo = check_int(min_chars, "min_chars", minimum=1)
     files = sorted(p for p in folder.iterdir() if p.suffix == ".txt" and p.is_file())
@@ -214,7 +214,7 @@ def directory_corpus(directory: str | os.PathLike, count: int | None = None, min
             if len(text) >= lo and text not in texts:
                 texts[text] = f"{path.name}#{k}"
     if not texts:
-        raise ValueError(f"directory: got {str(directory)!r}; it has no .txt paragraph of >= {lo} characters")
+        raise InputError(f"directory: got {str(directory)!r}; it has no .txt paragraph of >= {lo} characters")
     chosen = list(texts)[:limit]
     corpus = Corpus(tuple(chosen), tuple(texts[t] for t in chosen))
     provenance = {"source": "text files", "root": str(folder.resolve()), "files": len(files),

@@ -64,6 +64,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_choice,
@@ -176,6 +177,8 @@ class TailEstimate:
     n_distinct: int
     level: float
     rest: TailEstimate | None = None
+    log_kappa: float = math.nan
+    log_kappa_ci: tuple[float, float] = (math.nan, math.nan)
     _eta: np.ndarray = field(default=None, repr=False)
     _log_uk: np.ndarray = field(default=None, repr=False)
     _log_z: np.ndarray = field(default=None, repr=False)
@@ -219,13 +222,13 @@ class TailEstimate:
         :meth:`critical_beta`, which carries its scale.
         """
         if self.kind == "gumbel":
-            raise ValueError(
+            raise InputError(
                 "kind: the estimate is of the gumbel class; its scale is given by critical_beta(n), "
                 "not by a (endpoint, gamma, kappa) triple"
             )
         if self.kind == "atom":
             return ScoreTail(self.endpoint, 0.0, self.kappa, kind="atom", gap=self.gap)
-        return ScoreTail(self.endpoint, self.gamma, self.kappa, kind="weibull")
+        return ScoreTail.from_log_kappa(self.endpoint, self.gamma, self.log_kappa, kind="weibull")
 
     def summary(self, ns: Any = None) -> dict[str, Any]:
         """The JSON-able dict of :func:`estimate_summary` for this estimate (``inf``/``nan`` as ``None``)."""
@@ -241,6 +244,8 @@ class TailEstimate:
             "gamma_ci": [_json(x) for x in self.gamma_ci],
             "kappa": _json(self.kappa),
             "kappa_ci": [_json(x) for x in self.kappa_ci],
+            "log_kappa": _json(self.log_kappa),
+            "log_kappa_ci": [_json(x) for x in self.log_kappa_ci],
             "kind": self.kind,
             "n_top": self.n_top,
             "n_total": self.n_total,
@@ -334,7 +339,7 @@ def estimate_tail(
     """
     level = check_finite(level, "level")
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level: got {level!r}; expected a number in (0, 1)")
+        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
     gen = as_generator(rng)
     if keys is not None:
         q = np.asarray(scores_or_q, dtype=float) if not isinstance(scores_or_q, np.ndarray) else scores_or_q
@@ -364,7 +369,7 @@ def estimate_summary(
     r"""JSON-able summary of :func:`estimate_tail`, the object behind ``attnscale estimate --json``.
 
     One query (or scores): ``{"endpoint", "endpoint_ci", "gamma", "gamma_ci",
-    "kappa", "kappa_ci", "kind", "n_top", "n_total", "level", "beta_star"}``
+    "kappa", "kappa_ci", "log_kappa", "log_kappa_ci", "kind", "n_top", "n_total", "level", "beta_star"}``
     (plus ``"gap"`` for an atom), with ``beta_star = {"<n>": {"value", "ci",
     "convention"}}`` for each ``n`` in ``ns`` (default: the number of keys).
     Several queries: ``{"queries": [one dict per query], "kinds": {kind: count}}``.
@@ -396,9 +401,9 @@ def estimate_summary(
 
 def _estimate(scores: np.ndarray, n_total: Any, k: Any, endpoint: Any, level: float, gen: np.random.Generator) -> TailEstimate:
     if not np.all(np.isfinite(scores)):
-        raise ValueError("scores: contain NaN or infinite values")
+        raise InputError("scores: contain NaN or infinite values")
     if scores.size < 2:
-        raise ValueError(f"scores: got {scores.size} value(s); expected at least 2")
+        raise InputError(f"scores: got {scores.size} value(s); expected at least 2")
     values, counts = np.unique(scores, return_counts=True)
     values, counts = values[::-1], counts[::-1]  # decreasing
     n_all = int(counts.sum())
@@ -406,14 +411,14 @@ def _estimate(scores: np.ndarray, n_total: Any, k: Any, endpoint: Any, level: fl
     if endpoint is not None:
         t = check_finite(endpoint, "endpoint")
         if values[0] >= t:
-            raise ValueError(
+            raise InputError(
                 f"endpoint: got {t!r}, but {int(counts[0])} score(s) reach {values[0]!r}; "
                 "with a known endpoint every score must lie strictly below it"
             )
         k_used = _lepski_k(values, t) if k is None else _k(k, values.size)
         return _fit_known(values, counts, t, k_used, big_n, level, gen)
     if values.size == 1:
-        raise ValueError(f"scores: all {n_all} scores equal {values[0]!r}; there is no tail to estimate")
+        raise InputError(f"scores: all {n_all} scores equal {values[0]!r}; there is no tail to estimate")
     if counts[0] >= 2 or values.size < K_MIN + 1:
         return _atom(values, counts, big_n, level, gen, k)
     scale = _scale(values.size, n_all, big_n)
@@ -429,7 +434,7 @@ def _k(k: Any, n_distinct: int, n_scale: int | None = None) -> int:
         return choose_k(n_distinct, n_scale)
     k = check_int(k, "k", minimum=3)
     if k > n_distinct:
-        raise ValueError(f"k: got {k}; only {n_distinct} distinct scores are available")
+        raise InputError(f"k: got {k}; only {n_distinct} distinct scores are available")
     return k
 
 
@@ -480,6 +485,8 @@ def _atom(values, counts, big_n, level, gen, k, rest=None) -> TailEstimate:
         gamma_ci=(0.0, 0.0),
         kappa=m,
         kappa_ci=(m, m),
+        log_kappa=math.log(m),
+        log_kappa_ci=(math.log(m), math.log(m)),
         gap=gap,
         n_top=int(counts[0]),
         n_total=big_n,
@@ -513,7 +520,9 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_uk = np.full(N_DRAWS, log_u[-1])
     log_kappa = log_z - g_draw * log_uk + log_mult - math.log(big_n)
-    k_lo, k_mid, k_hi = np.exp(np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha]))
+    lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    with np.errstate(over="ignore"):
+        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
     return TailEstimate(
         kind="weibull",
         endpoint=t,
@@ -522,6 +531,8 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
         gamma_ci=(float(g_lo), float(g_hi)),
         kappa=float(k_mid),
         kappa_ci=(float(k_lo), float(k_hi)),
+        log_kappa=float(lk_mid),
+        log_kappa_ci=(float(lk_lo), float(lk_hi)),
         gap=math.nan,
         n_top=k,
         n_total=big_n,
@@ -606,7 +617,9 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
     log_uk = math.log(e1) - special.log_expit(-ell_d)
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_kappa = log_z - log_uk / eta_d + log_mult - math.log(big_n)
-    k_lo, k_mid, k_hi = np.exp(np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha]))
+    lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    with np.errstate(over="ignore"):
+        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
     if gumbel:
         endpoint, gamma, kappa = math.inf, math.inf, math.nan
         endpoint_ci, kappa_ci = (float(t_lo), math.inf), (0.0, float(k_hi))
@@ -622,6 +635,8 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
         gamma_ci=gamma_ci,
         kappa=kappa,
         kappa_ci=kappa_ci,
+        log_kappa=math.nan if gumbel else float(lk_mid),
+        log_kappa_ci=(-math.inf, float(lk_hi)) if gumbel else (float(lk_lo), float(lk_hi)),
         gap=math.nan,
         n_top=k,
         n_total=big_n,
@@ -733,7 +748,7 @@ def calibration_case(name: str, reps: int = 200, rng: RngLike = 0, level: float 
     (20, True)
     """
     if name not in CALIBRATION_CASES:
-        raise ValueError(f"name: got {name!r}; expected one of {', '.join(CALIBRATION_CASES)}")
+        raise InputError(f"name: got {name!r}; expected one of {', '.join(CALIBRATION_CASES)}")
     key, big_n, m = CALIBRATION_CASES[name]
     reps = check_int(reps, "reps", minimum=1)
     gen = as_generator(rng)

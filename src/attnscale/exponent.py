@@ -29,6 +29,7 @@ import numpy as np
 from scipy import optimize
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_dimension,
@@ -254,7 +255,7 @@ def beta_half(
     score_law = as_score_law(law, q)
     n = check_n(n)
     if n < 3:
-        raise ValueError(f"n: got {n}; beta_half needs n >= 3 (for n <= 2, E W_1 >= 1/2 at every beta)")
+        raise InputError(f"n: got {n}; beta_half needs n >= 3 (for n <= 2, E W_1 >= 1/2 at every beta)")
     size = check_int(size, "size", minimum=2)
     accuracy = check_positive(accuracy, "accuracy")
     gen = as_generator(rng)
@@ -384,16 +385,16 @@ def fit_exponent(ns: Any, beta_halves: Any, gamma_hint: float | None, log_cov: A
     ns = check_vector(ns, "ns")
     bh = check_vector(beta_halves, "beta_halves", ns.size)
     if np.any(ns < 1):
-        raise ValueError("ns: expected context lengths >= 1")
+        raise InputError("ns: expected context lengths >= 1")
     if np.any(bh <= 0):
-        raise ValueError("beta_halves: expected positive inverse temperatures")
+        raise InputError("beta_halves: expected positive inverse temperatures")
     columns = [np.log(ns), np.ones_like(ns)]
     if gamma_hint is not None:
         columns.append(ns ** (-1.0 / check_positive(gamma_hint, "gamma_hint")))
     x = np.column_stack(columns)
     k = x.shape[1]
     if ns.size < k + 1:
-        raise ValueError(f"ns: got {ns.size} points; the fit needs at least {k + 1} (more than its {k} parameters)")
+        raise InputError(f"ns: got {ns.size} points; the fit needs at least {k + 1} (more than its {k} parameters)")
     y = np.log(bh)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ coef
@@ -403,7 +404,7 @@ def fit_exponent(ns: Any, beta_halves: Any, gamma_hint: float | None, log_cov: A
     if log_cov is not None:
         cov = np.asarray(log_cov, dtype=float)
         if cov.shape != (ns.size, ns.size) or not np.all(np.isfinite(cov)):
-            raise ValueError(f"log_cov: got shape {cov.shape}; expected a finite ({ns.size}, {ns.size}) matrix")
+            raise InputError(f"log_cov: got shape {cov.shape}; expected a finite ({ns.size}, {ns.size}) matrix")
         var_sandwich = (xtx_inv @ x.T @ cov @ x @ xtx_inv)[0, 0]
         chi2 = float(resid @ np.linalg.pinv(cov) @ resid)
         var, kind = var_sandwich + var_resid, "sandwich+residual"
@@ -480,7 +481,7 @@ def exponent_curve(
     n_lo = check_n(n_min, "n_min")
     n_hi = check_n(n_max, "n_max")
     if n_lo < 3 or n_lo >= n_hi:
-        raise ValueError(f"n_min, n_max: got {n_lo}, {n_hi}; expected 3 <= n_min < n_max <= 1e18")
+        raise InputError(f"n_min, n_max: got {n_lo}, {n_hi}; expected 3 <= n_min < n_max <= 1e18")
     points = check_int(points, "points", minimum=4)
     size = check_int(size, "size", minimum=2)
     accuracy = check_positive(accuracy, "accuracy")
@@ -618,10 +619,10 @@ def critical_curve(
     score_law = as_score_law(law, q)
     values = np.atleast_1d(np.asarray(ns, dtype=object))
     if values.size == 0:
-        raise ValueError("ns: got an empty sequence; expected at least one context length")
+        raise InputError("ns: got an empty sequence; expected at least one context length")
     grid = sorted({check_n(v, "ns") for v in values.tolist()})
     if grid[0] < 3:
-        raise ValueError(f"ns: got {grid[0]}; beta_half needs n >= 3")
+        raise InputError(f"ns: got {grid[0]}; beta_half needs n >= 3")
     size = check_int(size, "size", minimum=2)
     accuracy = check_positive(accuracy, "accuracy")
     rows, _ = _curve(score_law, grid, size, as_generator(rng), m, accuracy)
@@ -631,12 +632,12 @@ def critical_curve(
 def _law_from(law: Any, d: Any, q: Any) -> ScoreLaw:
     if isinstance(law, str):
         if law not in LAW_NAMES:
-            raise ValueError(f"law: got {law!r}; expected one of {', '.join(LAW_NAMES)}, or a KeyLaw/ScoreLaw object")
+            raise InputError(f"law: got {law!r}; expected one of {', '.join(LAW_NAMES)}, or a KeyLaw/ScoreLaw object")
         if d is None:
-            raise ValueError("d: required with law='uniform' (keys uniform on S^{d-1}, d >= 2)")
+            raise InputError("d: required with law='uniform' (keys uniform on S^{d-1}, d >= 2)")
         return UniformScoreLaw(check_dimension(d))
     if d is not None:
-        raise ValueError(f"d: got {d!r}; only used with a law given by name")
+        raise InputError(f"d: got {d!r}; only used with a law given by name")
     return as_score_law(law, q)
 
 
@@ -645,5 +646,5 @@ def _n_grid(n_lo: int, n_hi: int, points: int) -> list[int]:
     raw = np.exp(np.linspace(math.log(n_lo), math.log(n_hi), points))
     ns = sorted({min(max(int(round(x)), n_lo), n_hi) for x in raw})
     if len(ns) < points:
-        raise ValueError(f"points: got {points}; only {len(ns)} distinct integers in [{n_lo}, {n_hi}]")
+        raise InputError(f"points: got {points}; only {len(ns)} distinct integers in [{n_lo}, {n_hi}]")
     return ns

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import RngLike, check_beta, check_int, check_n, check_positive
+from ._validate import InputError, RngLike, check_beta, check_int, check_n, check_positive
 from .laws import KeyLaw, ScoreLaw
 from .limit_means import c_matching_max_weight, critical_band, limit_max_weight
 from .sampler import as_score_law, sample_top
@@ -199,12 +199,12 @@ def regime(
     score_law = as_score_law(law, q)
     n_int = check_n(n)
     if n_int < 2:
-        raise ValueError(f"n: got {n_int}; a regime needs at least 2 keys")
+        raise InputError(f"n: got {n_int}; a regime needs at least 2 keys")
     b = check_beta(beta)
     size = check_int(size, "size", minimum=2)
     tail = score_law.tail()
     if tail.kind == "atom":
-        raise ValueError("law: an atom tail has no limit law of the weights; use attnscale.simplex for its exact weight")
+        raise InputError("law: an atom tail has no limit law of the weights; use attnscale.simplex for its exact weight")
     gamma = float(tail.gamma)
     beta_star = critical_beta(n_int, tail)
     c_asym = b / beta_star
@@ -324,7 +324,7 @@ def head_regime(
     b = check_beta(beta)
     est = estimate_tail(values, k=k, level=level, rng=rng)
     if est.kind != "weibull":
-        raise ValueError(
+        raise InputError(
             f"scores: the top of these scores is of the {est.kind} class; extrapolating a head beyond its observed "
             "context needs a Weibull (bounded) tail"
         )

@@ -46,6 +46,7 @@ import numpy as np
 from scipy import special
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -127,7 +128,7 @@ _GL = np.polynomial.legendre.leggauss(_GL_NODES)
 def _check_sphere(sphere: Any) -> int:
     s = check_int(sphere, "sphere", minimum=1)
     if s not in SPHERES:
-        raise ValueError(f"sphere: got {sphere!r}; expected 1 (the circle S^1) or 2 (the sphere S^2)")
+        raise InputError(f"sphere: got {sphere!r}; expected 1 (the circle S^1) or 2 (the sphere S^2)")
     return s
 
 
@@ -212,7 +213,7 @@ class VMFMixture:
         mus = check_matrix(self.mus, "mus")
         d = mus.shape[1]
         if d not in (2, 3):
-            raise ValueError(f"mus: got {d} columns; expected d = 2 (the circle S^1) or d = 3 (the sphere S^2)")
+            raise InputError(f"mus: got {d} columns; expected d = 2 (the circle S^1) or d = 3 (the sphere S^2)")
         check_on_sphere(mus, "mus")
         mus = mus / np.linalg.norm(mus, axis=1, keepdims=True)
         m = mus.shape[0]
@@ -221,7 +222,7 @@ class VMFMixture:
             check_nonnegative(k, f"kappas[{i}]")
         weights = np.ones(m) if self.weights is None else check_vector(self.weights, "weights", m)
         if np.any(weights <= 0):
-            raise ValueError(f"weights: got {weights.tolist()}; expected positive weights")
+            raise InputError(f"weights: got {weights.tolist()}; expected positive weights")
         weights = weights / weights.sum()
         comps = [VonMisesFisher(mu, k) for mu, k in zip(mus, kappas)]
         log_coef = np.log(weights) + np.array([c.log_normalizer for c in comps])
@@ -330,9 +331,9 @@ class VMFMixture:
 
     def _check_fourier(self) -> None:
         if self.d != 2:
-            raise ValueError(f"density: has d = {self.d}; Fourier series are used on the circle (d = 2) only")
+            raise InputError(f"density: has d = {self.d}; Fourier series are used on the circle (d = 2) only")
         if self.max_kappa > _MAX_FOURIER_KAPPA:
-            raise ValueError(
+            raise InputError(
                 f"density: has kappa = {self.max_kappa:g}; the circle's Fourier series (1024 modes) resolve kappa <= {_MAX_FOURIER_KAPPA:g}"
             )
 
@@ -472,7 +473,7 @@ def tangent_basis(x: Any) -> np.ndarray:
     """
     p = check_unit_vector(x, "x")
     if p.shape[0] not in (2, 3):
-        raise ValueError(f"x: got length {p.shape[0]}; expected a point of S^1 (d = 2) or S^2 (d = 3)")
+        raise InputError(f"x: got length {p.shape[0]}; expected a point of S^1 (d = 2) or S^2 (d = 3)")
     return _tangent_basis(p)
 
 
@@ -861,7 +862,7 @@ def fit_order(betas: Any, errors: Any) -> float:
     b = check_vector(betas, "betas")
     e = check_vector(errors, "errors", b.size)
     if b.size < 2 or np.any(b <= 0) or np.any(e <= 0):
-        raise ValueError("betas, errors: expected at least two pairs of positive numbers")
+        raise InputError("betas, errors: expected at least two pairs of positive numbers")
     return round(float(np.polyfit(np.log(b), np.log(e), 1)[0]), 12)
 
 
@@ -1079,7 +1080,7 @@ def layer_amplification(k: Any, beta: float) -> np.ndarray:
     b = check_positive(beta, "beta")
     kk = np.asarray(k)
     if kk.dtype.kind not in "iu" or np.any(kk < 0):
-        raise ValueError(f"k: got {k!r}; expected non-negative integer mode numbers")
+        raise InputError(f"k: got {k!r}; expected non-negative integer mode numbers")
     kf = kk.astype(float)
     return 1.0 + kf * kf / b * np.exp(np.array([_log_bessel_ratio_to(int(j), b) for j in kk.ravel()]).reshape(kk.shape))
 
@@ -1145,12 +1146,12 @@ def stacked_layers_circle(
     """
     rho = _check_density(density)
     if rho.d != 2:
-        raise ValueError(f"density: has d = {rho.d}; stacked layers are compared on the circle (d = 2) only")
+        raise InputError(f"density: has d = {rho.d}; stacked layers are compared on the circle (d = 2) only")
     b = check_positive(beta, "beta")
     count = check_int(layers, "layers", minimum=0)
     m = check_n(n)
     if start not in TOKEN_STARTS:
-        raise ValueError(f"start: got {start!r}; expected one of {', '.join(TOKEN_STARTS)}")
+        raise InputError(f"start: got {start!r}; expected one of {', '.join(TOKEN_STARTS)}")
     if start == "quantiles":
         th0 = circle_quantiles(rho, m)
         tokens = np.column_stack([np.cos(th0), np.sin(th0)])

@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate, interpolate, special
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_choice,
@@ -686,7 +687,7 @@ class ScoreLaw(abc.ABC):
             tail = self.tail()
         except (ValueError, OverflowError):
             return None
-        return (t - math.log(tail.kappa)) / tail.gamma
+        return (t - tail.log_kappa) / tail.gamma
 
     def _ppf_side(self, t: np.ndarray, upper: bool, width: float) -> np.ndarray:
         r"""Roots of :math:`\log F_G(g) = t` (:math:`\log\bar F_G(g) = t` if ``upper``) in the log-distance to the nearer end.
@@ -820,8 +821,8 @@ class _BetaGap:
     def tail(self) -> ScoreTail:
         r""":math:`\gamma = p_1`, :math:`\kappa = w^{-p_1} / (p_1 B(p_1, p_2))` (section 2)."""
         a1, a2 = self._shape1, self._shape2
-        kappa = math.exp(-a1 * math.log(self._width) - math.log(a1) - special.betaln(a1, a2))
-        return ScoreTail(endpoint=self.endpoint, gamma=a1, kappa=kappa, kind="weibull")
+        log_kappa = -a1 * math.log(self._width) - math.log(a1) - float(special.betaln(a1, a2))
+        return ScoreTail.from_log_kappa(self.endpoint, a1, log_kappa, kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)
@@ -854,7 +855,7 @@ class UniformScoreLaw(_BetaGap, ScoreLaw):
         object.__setattr__(self, "d", check_dimension(self.d))
         scale = check_finite(self.scale, "scale")
         if not scale > 0:
-            raise ValueError(f"scale: got {self.scale!r}; expected a finite number > 0")
+            raise InputError(f"scale: got {self.scale!r}; expected a finite number > 0")
         object.__setattr__(self, "scale", scale)
 
     @property
@@ -919,7 +920,7 @@ class BetaScoreLaw(_BetaGap, ScoreLaw):
         for name in ("shape1", "shape2", "width"):
             value = check_finite(getattr(self, name), name)
             if not value > 0:
-                raise ValueError(f"{name}: got {getattr(self, name)!r}; expected a finite number > 0")
+                raise InputError(f"{name}: got {getattr(self, name)!r}; expected a finite number > 0")
             object.__setattr__(self, name, value)
         object.__setattr__(self, "endpoint", check_finite(self.endpoint, "endpoint"))
 
@@ -1073,7 +1074,7 @@ class ZonalScoreLaw(ScoreLaw):
             raise TypeError(f"law: got {type(self.law).__name__}; expected a ZonalKeyLaw")
         theta = check_finite(self.theta, "theta")
         if not 0.0 <= theta <= math.pi:
-            raise ValueError(f"theta: got {self.theta!r}; expected an angle in [0, pi]")
+            raise InputError(f"theta: got {self.theta!r}; expected an angle in [0, pi]")
         object.__setattr__(self, "theta", theta)
 
     endpoint = 1.0
@@ -1296,13 +1297,12 @@ class ZonalScoreLaw(ScoreLaw):
         law's own exact pole tail (docs/theory.md section 2).
         """
         gamma, log_kappa = self._log_tail(self.theta)
-        if not -700.0 < log_kappa < 700.0:
-            raise ValueError(
-                f"q: the score tail prefactor kappa = exp({log_kappa:.6g}) is outside the float64 range "
-                f"(the key density at q is {'negligible' if log_kappa < 0 else 'huge'}); "
-                "choose a query where the key density is moderate"
+        if not math.isfinite(log_kappa):
+            raise InputError(
+                f"q: the key density at q is {'zero' if log_kappa < 0 else 'infinite'} (log kappa = {log_kappa}); "
+                "choose a query where the key density is positive and finite"
             )
-        return ScoreTail(endpoint=1.0, gamma=gamma, kappa=math.exp(log_kappa), kind="weibull")
+        return ScoreTail.from_log_kappa(1.0, gamma, log_kappa, kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         r"""``size`` i.i.d. scores :math:`\cos\theta (1 - 2u) + \sin\theta\, 2\sqrt{u(1-u)}\, V` (exact)."""
@@ -1443,8 +1443,8 @@ class MixtureScoreLaw(ScoreLaw):
         top = self.endpoint
         tails = [(w, law.tail()) for law, w, _ in self._parts() if float(law.endpoint) == top]
         gamma = min(t.gamma for _, t in tails)
-        kappa = sum(w * t.kappa for w, t in tails if t.gamma == gamma)
-        return ScoreTail(endpoint=top, gamma=gamma, kappa=kappa, kind="weibull")
+        log_kappa = float(special.logsumexp([math.log(w) + t.log_kappa for w, t in tails if t.gamma == gamma]))
+        return ScoreTail.from_log_kappa(top, gamma, log_kappa, kind="weibull")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         """``size`` i.i.d. scores: multinomial component counts, then each component, shuffled."""
@@ -1459,7 +1459,7 @@ def _normalized_weights(weights: Any, k: int) -> np.ndarray:
     """Positive finite weights of length ``k``, normalized to sum 1, read-only."""
     w = check_vector(weights, "weights", k)
     if np.any(w <= 0):
-        raise ValueError(f"weights: got {w.tolist()}; expected positive numbers")
+        raise InputError(f"weights: got {w.tolist()}; expected positive numbers")
     w = w / w.sum()
     w.setflags(write=False)
     return w
@@ -1822,7 +1822,7 @@ class PowerDensity(ZonalKeyLaw):
         d = check_dimension(self.d)
         eta = check_finite(self.eta, "eta")
         if not eta > -(d - 1):
-            raise ValueError(
+            raise InputError(
                 f"eta: got {self.eta!r}; expected eta > -(d-1) = {-(d - 1)} (|k - e_1|^eta must be integrable on S^{d - 1})"
             )
         object.__setattr__(self, "d", d)
@@ -1909,7 +1909,7 @@ class GreatSubsphere(KeyLaw):
         # r = |P q|; from the orthogonal part when that is small, so q in the span gives r = 1 exactly
         r = inside if inside < outside else math.sqrt((1.0 - outside) * (1.0 + outside))
         if r == 0.0:
-            raise ValueError(
+            raise InputError(
                 f"q: is orthogonal to span(e_1..e_{self.m}); every score is 0, which has no score law"
             )
         return UniformScoreLaw(self.m, scale=min(r, 1.0))
@@ -1945,13 +1945,13 @@ class Mixture(KeyLaw):
             raise TypeError(f"laws: got {type(self.laws).__name__}; expected a non-empty list or tuple of KeyLaw")
         laws = tuple(self.laws)
         if not laws:
-            raise ValueError("laws: got an empty sequence; expected at least one KeyLaw")
+            raise InputError("laws: got an empty sequence; expected at least one KeyLaw")
         for i, law in enumerate(laws):
             if not isinstance(law, KeyLaw):
                 raise TypeError(f"laws: item {i} is {type(law).__name__}; expected a KeyLaw")
         dims = [law.d for law in laws]
         if len(set(dims)) != 1:
-            raise ValueError(f"laws: got dimensions {dims}; all components must have the same d")
+            raise InputError(f"laws: got dimensions {dims}; all components must have the same d")
         weights = np.ones(len(laws)) if self.weights is None else self.weights
         object.__setattr__(self, "laws", laws)
         object.__setattr__(self, "weights", _normalized_weights(weights, len(laws)))
@@ -1992,7 +1992,7 @@ class Empirical(KeyLaw):
     def __post_init__(self) -> None:
         keys = check_matrix(self.keys, "keys")
         if keys.shape[1] < 2:
-            raise ValueError(f"keys: got shape {keys.shape}; expected at least 2 columns (d >= 2)")
+            raise InputError(f"keys: got shape {keys.shape}; expected at least 2 columns (d >= 2)")
         object.__setattr__(self, "keys", _read_only(keys))
 
     @property
@@ -2058,7 +2058,7 @@ class GaussianScoreLaw(ScoreLaw):
     def __post_init__(self) -> None:
         sigma = check_finite(self.sigma, "sigma")
         if not sigma > 0:
-            raise ValueError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
+            raise InputError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
         object.__setattr__(self, "sigma", sigma)
 
     @property
@@ -2105,7 +2105,7 @@ class GaussianScoreLaw(ScoreLaw):
 
     def tail(self) -> ScoreTail:
         r"""Gumbel tail: :math:`\gamma = 2`, :math:`\kappa = 1/(2\sigma^2)` (so ``critical_beta`` gives :math:`\sqrt{2\log n}/\sigma`)."""
-        return ScoreTail(endpoint=math.inf, gamma=2.0, kappa=0.5 / self.sigma**2, kind="gumbel")
+        return ScoreTail.from_log_kappa(math.inf, 2.0, -math.log(2.0) - 2.0 * math.log(self.sigma), kind="gumbel")
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)
@@ -2139,7 +2139,7 @@ class GaussianScoreLaw(ScoreLaw):
         n = check_n(n)
         check_choice(correction, "correction", ("exact", "corrected", "leading"))
         if n < 2:
-            raise ValueError(f"n: got {n}; the Gumbel scale needs n >= 2")
+            raise InputError(f"n: got {n}; the Gumbel scale needs n >= 2")
         big_l = math.log(n)
         if correction == "leading":
             return math.sqrt(2.0 * big_l) / self.sigma
@@ -2174,7 +2174,7 @@ class GaussianKeys(KeyLaw):
         object.__setattr__(self, "d", check_dimension(self.d))
         sigma = check_finite(self.sigma, "sigma")
         if not sigma > 0:
-            raise ValueError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
+            raise InputError(f"sigma: got {self.sigma!r}; expected a finite number > 0")
         object.__setattr__(self, "sigma", sigma)
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
@@ -2214,12 +2214,12 @@ def law_from_name(name: str, d: int, **params: Any) -> KeyLaw:
     allowed = _LAW_PARAMS[name]
     extra = sorted(set(given) - set(allowed))
     if extra:
-        raise ValueError(
+        raise InputError(
             f"{extra[0]}: not a parameter of law {name!r}; allowed: {', '.join(allowed) or 'none'}"
         )
     for key in allowed:
         if key not in given and key not in ("mu_axis", "sigma"):
-            raise ValueError(f"{key}: required for law {name!r}")
+            raise InputError(f"{key}: required for law {name!r}")
     if name == "uniform":
         return UniformSphere(d)
     if name == "vmf":

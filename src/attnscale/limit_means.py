@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from ._validate import check_choice, check_positive
+from ._validate import InputError, check_choice, check_positive
 from .limits import _log_upper_gamma
 
 __all__ = [
@@ -297,7 +297,7 @@ def limit_n_eff(gamma: float, c: float) -> float:
     gamma = check_positive(gamma, "gamma")
     c = check_positive(c, "c")
     if c > 1e4:
-        raise ValueError(f"c: got {c!r}; limit_n_eff is computed for c <= 1e4 (beyond, n_eff - 1 ~ 1/c)")
+        raise InputError(f"c: got {c!r}; limit_n_eff is computed for c <= 1e4 (beyond, n_eff - 1 ~ 1/c)")
     return _weibull_n_eff(float(gamma), float(c))
 
 
@@ -322,7 +322,7 @@ def c_matching_max_weight(mean_max_weight: float, gamma: float, kind: str = "wei
     kind = _check_kind(kind)
     w = float(mean_max_weight)
     if not 0.0 < w < 1.0:
-        raise ValueError(f"mean_max_weight: got {mean_max_weight!r}; expected a value in (0, 1)")
+        raise InputError(f"mean_max_weight: got {mean_max_weight!r}; expected a value in (0, 1)")
     gamma = float(check_positive(gamma, "gamma")) if kind == "weibull" else 1.0
     target = math.log(w) - math.log1p(-w)
     return math.exp(_invert(gamma, kind, target))

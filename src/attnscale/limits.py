@@ -27,6 +27,7 @@ import numpy as np
 from scipy import integrate, special
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -174,6 +175,11 @@ class LimitDraws:
     entropy : ndarray, shape (size,)
         :math:`-\sum_k W_k \log W_k`, the points beyond ``m`` entering by the
         expected value of their terms.
+    remainder_sd : ndarray, shape (size,), optional
+        Conditional standard deviation of the remainder's mass given the first
+        ``m`` points (Campbell: :math:`\sqrt{\int_g^\infty e^{-2c x^{1/\gamma}}dx}`),
+        over the normalization; entering by its expectation biases the statistics
+        by about ``remainder_sd**2`` (relative), see :meth:`CriticalLimit.default_m`.
     """
 
     weights: np.ndarray
@@ -181,6 +187,7 @@ class LimitDraws:
     max_weight: np.ndarray
     n_eff: np.ndarray
     entropy: np.ndarray
+    remainder_sd: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,7 @@ class _Core:
     finite: np.ndarray  # rows whose remainder terms are finite
     log_rem: np.ndarray  # log of the expected remainder mass (units e^{-l})
     log_z: np.ndarray  # log normalization
-    stats: tuple[np.ndarray, ...]  # (w, remainder, w1, n_eff, entropy)
+    stats: tuple[np.ndarray, ...]  # (w, remainder, w1, n_eff, entropy, remainder_sd)
 
 
 def _limit_core(gamma: float, c: float, arrivals: np.ndarray) -> _Core:
@@ -253,16 +260,17 @@ def _limit_core(gamma: float, c: float, arrivals: np.ndarray) -> _Core:
     w = e * inv_z[:, None]
     remainder = np.exp(log_rem - log_z)
     rem_sq = np.exp(log_sq - 2.0 * log_z)
-    n_eff = 1.0 / (np.einsum("ij,ij->i", e, e) * inv_z**2 + rem_sq)
+    with np.errstate(divide="ignore"):  # gamma -> inf: the mass spreads over ever more points, n_eff = inf
+        n_eff = 1.0 / (np.einsum("ij,ij->i", e, e) * inv_z**2 + rem_sq)
     # -sum w log w over the top m: sum_k w_k (l_k + log Z); the remainder likewise in expectation
     top_entropy = np.einsum("ij,ij->i", e, ell) * inv_z + (1.0 - remainder) * log_z
     entropy = top_entropy + remainder * (mean_minus_z1 + log_z)
-    stats = (w, remainder, w[:, 0].copy(), n_eff, entropy)
+    stats = (w, remainder, w[:, 0].copy(), n_eff, entropy, np.sqrt(rem_sq))
     return _Core(e, ell, lg, z_m, ell_m, finite, log_rem, log_z, stats)
 
 
 def _limit_kernel(gamma: float, c: float, arrivals: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(w, remainder, w1, n_eff, entropy)`` of :func:`_limit_core`."""
+    """``(w, remainder, w1, n_eff, entropy, remainder_sd)`` of :func:`_limit_core`."""
     return _limit_core(gamma, c, arrivals).stats
 
 
@@ -273,13 +281,13 @@ def _arrivals(rng: np.random.Generator, rows: int, m: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=512)
 def _default_m(gamma: float, c: float, tol: float) -> int:
-    """Pilot estimate of the smallest power of two with expected remainder share < tol."""
+    """Pilot estimate of the smallest power of two whose remainder has relative variance < tol."""
     rng = np.random.default_rng(_PILOT_SEED)
     m = DEFAULT_M_MIN
     arrivals = _arrivals(rng, _PILOT_DRAWS, m)
     while True:
-        share = _limit_kernel(gamma, c, arrivals)[1]
-        upper = share.mean() + 2.0 * share.std(ddof=1) / math.sqrt(_PILOT_DRAWS)
+        rel_var = _limit_kernel(gamma, c, arrivals)[5] ** 2
+        upper = rel_var.mean() + 2.0 * rel_var.std(ddof=1) / math.sqrt(_PILOT_DRAWS)
         if upper < tol or m >= DEFAULT_M_MAX:
             return m
         more = arrivals[:, -1:] + _arrivals(rng, _PILOT_DRAWS, m)
@@ -360,14 +368,15 @@ def _output_kernel(
             - 2.0 * ellf
         )
         log_rad[f] = math.log(gamma) - (gamma + 1.0) * math.log(c) + _log_upper_gamma_scaled(gamma + 1.0, zf) - ellf
-    sd = np.exp(0.5 * log_var)
-    if noise is not None:
-        top = top + sd[:, None] * noise
+    # remainder terms over the normalization in log space: both can overflow alone (large gamma)
+    sd_share = np.exp(0.5 * log_var - core.log_z)
     tangential = top * inv_z[:, None]
-    radial = (rad_top + np.exp(log_rad)) * inv_z
+    if noise is not None:
+        tangential = tangential + sd_share[:, None] * noise
+    radial = rad_top * inv_z + np.exp(log_rad - core.log_z)
     with np.errstate(over="ignore"):
         nearest = math.sqrt(2.0) * np.exp(core.log_g[:, 0] / (2.0 * gamma))[:, None] * directions[:, 0, :]
-    return core.stats, tangential, radial, nearest, sd * inv_z
+    return core.stats, tangential, radial, nearest, sd_share
 
 
 def _unit_directions(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -430,27 +439,32 @@ class CriticalLimit:
         object.__setattr__(self, "c", check_positive(self.c, "c"))
 
     def default_m(self, tol: float = 1e-4) -> int:
-        r"""Smallest power of two ``m`` whose expected remainder share is below ``tol``.
+        r"""Smallest power of two ``m`` whose remainder's relative variance is below ``tol``.
 
-        The expected share :math:`E[R/(S_m + R)]` is estimated from a pilot of
-        256 draws with a fixed seed (so the answer is deterministic), by its
-        mean plus two standard errors; ``m`` runs over ``16, 32, ...`` and is
-        capped at ``2**16`` (then the share can exceed ``tol``: ``remainder``
-        in :meth:`draw` reports it).  Results are cached.  Because the
-        remainder enters by its exact expectation, the statistics are
-        unbiased to first order even where the share is not small; ``tol``
-        bounds what is left (docs/theory.md section 3).
+        Given the first ``m`` points the later ones enter by their exact
+        conditional expectation, so each statistic :math:`h(Z)` of the
+        normalization :math:`Z = S_m + R` is unbiased to first order in the
+        remainder's fluctuation :math:`R - E[R \mid \Gamma_m]`; what is left is
+        second order, of relative size :math:`\mathrm{Var}(R \mid \Gamma_m)/Z^2`
+        (Campbell: :math:`\mathrm{Var}(R\mid\Gamma_m) = \int_{\Gamma_m}^\infty e^{-2c x^{1/\gamma}}dx`,
+        ``remainder_sd**2`` of :meth:`draw`).  That, not the remainder's share of
+        the mass (which may stay large: for large ``gamma`` the mass spreads over
+        ever more points with a vanishing relative fluctuation), is what ``tol``
+        bounds.  Its mean is estimated from a pilot of 256 draws with a fixed
+        seed (so the answer is deterministic), plus two standard errors; ``m``
+        runs over ``16, 32, ...`` and is capped at ``2**16``.  Results are
+        cached (docs/theory.md section 3).
 
         Examples
         --------
         >>> CriticalLimit(1.0, 2.0).default_m()
         16
-        >>> CriticalLimit(2.0, 0.25).default_m() >= 1024
-        True
+        >>> CriticalLimit(3.0, 0.5).default_m()   # remainder share ~1e-2, relative variance < 1e-4
+        512
         """
         tol = check_positive(tol, "tol")
         if tol >= 1.0:
-            raise ValueError(f"tol: got {tol!r}; expected a number in (0, 1)")
+            raise InputError(f"tol: got {tol!r}; expected a number in (0, 1)")
         return _default_m(self.gamma, self.c, tol)
 
     def _m(self, m: Any) -> int:
@@ -481,14 +495,19 @@ class CriticalLimit:
         bad = np.any(arr <= 0, axis=1) | np.any(np.diff(arr, axis=1) < 0, axis=1)
         if np.any(bad):
             row = int(np.argmax(bad))
-            raise ValueError(
+            raise InputError(
                 f"arrivals: got row {row} = {arr[row, :4]}...; expected positive times, nondecreasing along each row"
             )
-        w, remainder, w1, n_eff, entropy = _limit_kernel(self.gamma, self.c, arr)
-        return LimitDraws(w, remainder, w1, n_eff, entropy)
+        return LimitDraws(*_limit_kernel(self.gamma, self.c, arr))
 
-    def draw(self, size: int, rng: RngLike = None, m: int | None = None) -> LimitDraws:
+    def draw(self, size: int, rng: RngLike = None, m: int | None = None, keep: int | None = None) -> LimitDraws:
         r"""Draw ``size`` independent copies of the top-``m`` weights and their statistics.
+
+        Works in blocks of about :data:`_CHUNK_ELEMENTS` arrival times, so the
+        working memory does not grow with ``size``; only the per-draw
+        statistics and the ``keep`` leading weights of each draw are kept.  The
+        arrival times are read from ``rng`` row after row, so the result does
+        not depend on the block size.
 
         Parameters
         ----------
@@ -498,29 +517,35 @@ class CriticalLimit:
             Randomness (see ``_validate.as_generator``).
         m : int, optional
             Poisson points drawn per copy; default :meth:`default_m`.
+        keep : int, optional
+            Leading weights kept in ``weights`` (default all ``m``; 0 keeps none,
+            for statistics of many draws in bounded memory).
 
         Returns
         -------
         LimitDraws
-            ``weights`` (size, m), ``remainder``, ``max_weight``, ``n_eff``,
-            ``entropy`` (size,), with truncation by expected remainder.
+            ``weights`` (size, keep), ``remainder``, ``max_weight``, ``n_eff``,
+            ``entropy``, ``remainder_sd`` (size,), with truncation by expected remainder.
 
         Examples
         --------
         >>> d = CriticalLimit(2.0, 0.5).draw(4, rng=0, m=64)
         >>> d.weights.shape, d.n_eff.shape
         ((4, 64), (4,))
+        >>> CriticalLimit(2.0, 0.5).draw(4, rng=0, m=64, keep=1).weights.shape
+        (4, 1)
         """
         size = check_int(size, "size", minimum=1)
         m = self._m(m)
+        keep = m if keep is None else check_int(keep, "keep", minimum=0, maximum=m)
         gen = as_generator(rng)
         rows = max(1, _CHUNK_ELEMENTS // m)
         parts = []
         for start in range(0, size, rows):
             k = min(rows, size - start)
-            parts.append(_limit_kernel(self.gamma, self.c, _arrivals(gen, k, m)))
-        w, remainder, w1, n_eff, entropy = (np.concatenate(x, axis=0) for x in zip(*parts))
-        return LimitDraws(w, remainder, w1, n_eff, entropy)
+            w, *rest = _limit_kernel(self.gamma, self.c, _arrivals(gen, k, m))
+            parts.append((w[:, :keep].copy(), *rest))
+        return LimitDraws(*(np.concatenate(x, axis=0) for x in zip(*parts)))
 
     def sample(self, size: int, rng: RngLike = None, m: int | None = None) -> np.ndarray:
         r"""Ordered top-``m`` weights, shape ``(size, m)`` (docs/theory.md section 3).
@@ -540,7 +565,7 @@ class CriticalLimit:
             return check_int(dim, "dim", minimum=1)
         twice = 2.0 * self.gamma
         if abs(twice - round(twice)) > 1e-9 or round(twice) < 1:
-            raise ValueError(
+            raise InputError(
                 f"dim: got None with gamma = {self.gamma!r}; give the tangent dimension (d - 1 for keys on S^(d-1))"
             )
         return int(round(twice))
@@ -575,18 +600,20 @@ class CriticalLimit:
         a = np.asarray(arrivals, dtype=np.float64)
         dirs = np.asarray(directions, dtype=np.float64)
         if dirs.ndim != 3 or dirs.shape[:2] != a.shape:
-            raise ValueError(f"directions: got shape {dirs.shape}; expected {a.shape + ('dim',)}")
+            raise InputError(f"directions: got shape {dirs.shape}; expected {a.shape + ('dim',)}")
         if not np.all(np.isfinite(dirs)) or not np.allclose(np.linalg.norm(dirs, axis=2), 1.0, atol=1e-6):
-            raise ValueError("directions: expected finite unit vectors along the last axis")
+            raise InputError("directions: expected finite unit vectors along the last axis")
         z = None
         if noise is not None:
             z = check_matrix(noise, "noise", cols=dirs.shape[2])
             if z.shape[0] != a.shape[0]:
-                raise ValueError(f"noise: got shape {z.shape}; expected ({a.shape[0]}, {dirs.shape[2]})")
+                raise InputError(f"noise: got shape {z.shape}; expected ({a.shape[0]}, {dirs.shape[2]})")
         stats, tan, rad, near, sd = _output_kernel(self.gamma, self.c, a, dirs, z)
         return LimitOutput(LimitDraws(*stats), tan, rad, near, sd)
 
-    def draw_output(self, size: int, rng: RngLike = None, m: int | None = None, dim: int | None = None) -> LimitOutput:
+    def draw_output(
+        self, size: int, rng: RngLike = None, m: int | None = None, dim: int | None = None, keep: int | None = None
+    ) -> LimitOutput:
         r"""Draw the critical limit law of the output (docs/theory.md section 3).
 
         .. math::
@@ -615,10 +642,16 @@ class CriticalLimit:
             Poisson points per draw; default :meth:`default_m`.
         dim : int, optional
             Tangent dimension; default :math:`2\gamma` (uniform keys on :math:`S^{2\gamma}`).
+        keep : int, optional
+            Leading weights kept in ``draws.weights`` (default all ``m``), as in :meth:`draw`.
 
         Returns
         -------
         LimitOutput
+            Blocks of about :data:`_CHUNK_ELEMENTS` numbers bound the working memory;
+            arrival times come from ``rng`` itself, directions and remainder noise from
+            two generators spawned from it, each read row after row, so the draws do
+            not depend on the block size.
 
         Examples
         --------
@@ -631,15 +664,19 @@ class CriticalLimit:
         size = check_int(size, "size", minimum=1)
         m = self._m(m)
         dim = self._dim(dim)
+        keep = m if keep is None else check_int(keep, "keep", minimum=0, maximum=m)
         gen = as_generator(rng)
+        # three streams, each read row after row: the draws do not depend on the block size
+        dir_gen, noise_gen = gen.spawn(2)
         rows = max(1, _CHUNK_ELEMENTS // (m * (dim + 1)))
         parts = []
         for start in range(0, size, rows):
             k = min(rows, size - start)
             arrivals = _arrivals(gen, k, m)
-            dirs = _unit_directions(gen, (k, m, dim))
-            noise = gen.standard_normal((k, dim))
-            parts.append(_output_kernel(self.gamma, self.c, arrivals, dirs, noise))
+            dirs = _unit_directions(dir_gen, (k, m, dim))
+            noise = noise_gen.standard_normal((k, dim))
+            (w, *rest), *out = _output_kernel(self.gamma, self.c, arrivals, dirs, noise)
+            parts.append(((w[:, :keep].copy(), *rest), *out))
         stats = tuple(np.concatenate(x, axis=0) for x in zip(*(p[0] for p in parts)))
         tan, rad, near, sd = (np.concatenate(x, axis=0) for x in zip(*(p[1:] for p in parts)))
         return LimitOutput(LimitDraws(*stats), tan, rad, near, sd)
@@ -961,7 +998,7 @@ def supercritical_constant(gamma: float) -> float:
     """
     gamma = check_positive(gamma, "gamma")
     if gamma <= 0.5:
-        raise ValueError(f"gamma: got {gamma!r}; the supercritical constant needs gamma > 1/2")
+        raise InputError(f"gamma: got {gamma!r}; the supercritical constant needs gamma > 1/2")
     return math.log(2.0) * gamma * math.gamma(2.0 - 1.0 / gamma)
 
 

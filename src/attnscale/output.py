@@ -43,6 +43,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -76,8 +77,10 @@ __all__ = [
     "supercritical_distance_constant",
     "supercritical_far_probability",
     "supercritical_within_probability",
+    "TangentMap",
     "tangent_basis",
     "tangent_frame",
+    "tangent_map",
     "tangential_scale",
     "vmf_output_mean",
 ]
@@ -140,6 +143,8 @@ def tangent_frame(law: Any, q: Any) -> np.ndarray | None:
     Returns
     -------
     ndarray of shape (d, dim) with orthonormal columns, or None
+        The matrix of :func:`tangent_map` (``d * dim`` numbers: for large ``d`` use
+        :func:`tangent_map`, which applies the frame without forming it).
 
     Examples
     --------
@@ -151,23 +156,88 @@ def tangent_frame(law: Any, q: Any) -> np.ndarray | None:
     >>> tangent_frame(GreatSubsphere(5, 3), [0.6, 0.0, 0.0, 0.8, 0.0]) is None
     True
     """
+    frame = tangent_map(law, q)
+    return None if frame is None else frame.matrix()
+
+
+@dataclass(frozen=True)
+class TangentMap:
+    r"""Orthonormal frame of a tangent space, applied without forming its ``d x dim`` matrix.
+
+    The frame of :math:`p^\perp` inside the first ``dim + 1`` coordinates of
+    :math:`R^d` (``p`` a unit vector there) is the last ``dim`` columns of the
+    Householder reflection :math:`H = I - 2vv^T/|v|^2`, :math:`v = e_1 + \sigma p`
+    (:math:`\sigma = \pm 1`, the sign of :math:`p_1`, so :math:`|v|^2 \ge 2`):
+    :math:`He_1 = -\sigma p` and :math:`He_j \perp p` for :math:`j \ge 2`.  Applying it
+    costs :math:`O(d)` per row, so ``d = 1e5`` needs no :math:`d^2` matrix.
+
+    Examples
+    --------
+    >>> f = TangentMap.at([0.0, 0.6, 0.8])
+    >>> b = f.matrix()
+    >>> b.shape, bool(np.allclose(b.T @ b, np.eye(2))), bool(np.allclose(b.T @ [0.0, 0.6, 0.8], 0))
+    ((3, 2), True, True)
+    >>> bool(np.allclose(f.apply(np.array([[1.0, 2.0]])), np.array([[1.0, 2.0]]) @ b.T))
+    True
+    """
+
+    d: int
+    v: np.ndarray  # Householder vector, length dim + 1
+
+    @classmethod
+    def at(cls, p: Any, d: int | None = None) -> TangentMap:
+        r"""The frame of :math:`p^\perp` for a unit ``p`` of length ``k``, padded with zeros to ``d >= k``."""
+        pv = check_unit_vector(p, "q")
+        v = pv.copy()
+        v *= 1.0 if pv[0] >= 0 else -1.0
+        v[0] += 1.0
+        v.setflags(write=False)
+        return cls(pv.size if d is None else int(d), v)
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the tangent space."""
+        return self.v.size - 1
+
+    def apply(self, coords: np.ndarray) -> np.ndarray:
+        """Rows of frame coordinates, shape ``(rows, dim)``, as vectors of :math:`R^d`, shape ``(rows, d)``."""
+        coords = np.asarray(coords, dtype=float)
+        k = self.v.size
+        out = np.zeros((coords.shape[0], self.d))
+        out[:, 1:k] = coords
+        scale = (2.0 / float(self.v @ self.v)) * (coords @ self.v[1:])
+        out[:, :k] -= scale[:, None] * self.v[None, :]
+        return out
+
+    def matrix(self) -> np.ndarray:
+        """The frame as a ``(d, dim)`` matrix with orthonormal columns."""
+        return self.apply(np.eye(self.dim)).T
+
+
+def tangent_map(law: Any, q: Any) -> TangentMap | None:
+    r"""The frame of :func:`tangent_frame` as a :class:`TangentMap` (no ``d x dim`` matrix), or ``None``.
+
+    Examples
+    --------
+    >>> from attnscale.laws import UniformSphere
+    >>> tangent_map(UniformSphere(100_000), np.eye(1, 100_000)[0]).dim
+    99999
+    """
     from .laws import GreatSubsphere, KeyLaw, UniformSphere, ZonalKeyLaw
 
     if not isinstance(law, KeyLaw):
         raise TypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
     qv = check_unit_vector(q, "q", law.d)
     if isinstance(law, UniformSphere):
-        return tangent_basis(qv)
+        return TangentMap.at(qv)
     if isinstance(law, GreatSubsphere):
         if np.linalg.norm(qv[law.m :]) > 1e-12:
             return None
-        frame = np.zeros((law.d, law.m - 1))
-        frame[: law.m] = tangent_basis(qv[: law.m] / np.linalg.norm(qv[: law.m]))
-        return frame
+        return TangentMap.at(qv[: law.m] / np.linalg.norm(qv[: law.m]), law.d)
     if isinstance(law, ZonalKeyLaw):
         if abs(abs(float(qv @ law.pole)) - 1.0) > 1e-12:
             return None
-        return tangent_basis(qv)
+        return TangentMap.at(qv)
     return None
 
 
@@ -175,7 +245,7 @@ def _check_tail(tail: Any) -> ScoreTail:
     if not isinstance(tail, ScoreTail):
         raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail (law.score_tail(q))")
     if tail.kind != "weibull":
-        raise ValueError(f"tail: got kind {tail.kind!r}; the output scales need a weibull tail")
+        raise InputError(f"tail: got kind {tail.kind!r}; the output scales need a weibull tail")
     return tail
 
 
@@ -189,7 +259,7 @@ def log_tangential_scale(n: Any, tail: ScoreTail) -> float:
     """
     n = check_n(n)
     t = _check_tail(tail)
-    return -(math.log(t.kappa) + math.log(n)) / (2.0 * t.gamma)
+    return -(t.log_kappa + math.log(n)) / (2.0 * t.gamma)
 
 
 def tangential_scale(n: Any, tail: ScoreTail) -> float:
@@ -848,7 +918,7 @@ def nearest_end_second_moment(gamma: float, c: float | None = None) -> float:
     if c is None:
         return base
     if g <= 0.5:
-        raise ValueError(f"gamma: got {gamma!r}; the 1/c correction needs gamma > 1/2")
+        raise InputError(f"gamma: got {gamma!r}; the 1/c correction needs gamma > 1/2")
     return base - 2.0 * g / check_positive(c, "c")
 
 
@@ -915,7 +985,7 @@ def supercritical_distance_constant(gamma: float, dim: int) -> float:
     """
     g = check_positive(gamma, "gamma")
     if g <= 0.25:
-        raise ValueError(f"gamma: got {gamma!r}; the supercritical distance constant needs gamma > 1/4")
+        raise InputError(f"gamma: got {gamma!r}; the supercritical distance constant needs gamma > 1/4")
     dim = _check_dim(dim)
     return math.log(2.0) * g * math.gamma(2.0 - 0.5 / g) * math.sqrt(2.0) * _mean_chord(dim)
 

@@ -46,7 +46,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ._validate import check_int
+from ._validate import InputError, check_int
 from .progress import wants_progress
 from .store import ResultStore, normalize_config, task_key
 
@@ -261,7 +261,7 @@ class DaskExecutor(Executor):
         distributed = _import_distributed(scheduler)
         if isinstance(scheduler, str):
             if "://" not in scheduler:
-                raise ValueError(
+                raise InputError(
                     f"scheduler: got {scheduler!r}; expected a Dask scheduler address such as 'tcp://127.0.0.1:8786'"
                 )
             self._client = distributed.Client(scheduler, set_as_default=False)
@@ -350,7 +350,7 @@ def make_executor(workers: int | None = None, scheduler: Any = None) -> Executor
     """
     if scheduler is not None:
         if workers is not None:
-            raise ValueError(
+            raise InputError(
                 f"workers: got {workers!r} with scheduler {scheduler!r}; give one of them "
                 "(a Dask cluster has its own workers)"
             )

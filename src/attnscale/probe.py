@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_int, check_matrix, check_n
+from ._validate import InputError, check_int, check_matrix, check_n
 from .corpus import Corpus, directory_corpus, stdlib_corpus
 from .schedules import RULES, rule_multiplier
 from .tails import CRITICAL_BAND
@@ -120,7 +120,7 @@ def load_model(path: str | None = None) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     folder = model_path() if path is None else str(path)
     if not os.path.isdir(folder):
-        raise ValueError(f"path: got {folder!r}; expected a local model folder")
+        raise InputError(f"path: got {folder!r}; expected a local model folder")
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
     model.eval()
@@ -409,10 +409,10 @@ def query_scores(q: Any, keys: Any) -> tuple[np.ndarray, float]:
     keys = check_matrix(keys, "keys")
     qv = np.asarray(q, dtype=np.float64)
     if qv.shape != (keys.shape[1],):
-        raise ValueError(f"q: got shape {qv.shape}; expected ({keys.shape[1]},) like the keys' rows")
+        raise InputError(f"q: got shape {qv.shape}; expected ({keys.shape[1]},) like the keys' rows")
     scale = float(np.linalg.norm(qv)) * float(np.linalg.norm(keys, axis=1).max())
     if not scale > 0:
-        raise ValueError("q: the query or every key is zero; the scores are undefined")
+        raise InputError("q: the query or every key is zero; the scores are undefined")
     return keys @ qv / scale, scale / math.sqrt(keys.shape[1])
 
 
@@ -543,12 +543,12 @@ def analyze_head(
     Qs = check_matrix(queries, "queries", cols=K.shape[1])
     L = check_n(train_len, "train_len")
     if L < 2:
-        raise ValueError(f"train_len: got {train_len!r}; expected an integer >= 2")
+        raise InputError(f"train_len: got {train_len!r}; expected an integer >= 2")
     ns = tuple(check_n(n, "ns") for n in ns)
     rules = tuple(RULES) if rules is None else tuple(rules)
     for r in rules:
         if r not in RULES:
-            raise ValueError(f"rules: got {r!r}; expected names among {', '.join(RULES)}")
+            raise InputError(f"rules: got {r!r}; expected names among {', '.join(RULES)}")
     unique = np.unique(K, axis=0)
     duplicates = K.shape[0] - unique.shape[0]
     logit_scale = float(np.median(np.linalg.norm(Qs, axis=1))) * float(np.median(np.linalg.norm(unique, axis=1)))
@@ -668,7 +668,7 @@ def probe(
     key_tok &= ~cap.sink
     query_tok &= ~cap.sink
     if not key_tok.any() or not query_tok.any():
-        raise ValueError(f"texts: got {len(corpus)} text(s); the probe needs at least 2 (keys and queries come from different texts)")
+        raise InputError(f"texts: got {len(corpus)} text(s); the probe needs at least 2 (keys and queries come from different texts)")
     heads = []
     for layer in cap.layers:
         Kl, Ql = cap.keys[layer], cap.queries[layer]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._validate import check_int
+from ._validate import InputError, check_int
 from .experiments import EXPERIMENTS, Claim
 
 
@@ -85,7 +85,7 @@ def build_report(
     seed = check_int(seed, "seed", minimum=0)
     unknown = [e for e in experiments if e not in EXPERIMENTS]
     if unknown:
-        raise ValueError(f"experiments: unknown {unknown}; expected names among {', '.join(EXPERIMENTS)}")
+        raise InputError(f"experiments: unknown {unknown}; expected names among {', '.join(EXPERIMENTS)}")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out_dir / "store")

@@ -71,6 +71,7 @@ from scipy import special
 from scipy.interpolate import CubicSpline
 
 from ._validate import (
+    InputError,
     RngLike,
     as_generator,
     check_beta,
@@ -296,7 +297,7 @@ def sample_top(
         m_used = _choose_m(grid, n, beta, accuracy, full=True)
     else:
         m_used = _enumerated_width(n, check_int(m, "m", minimum=1))
-    dim = 0 if frame is None else frame.shape[1]
+    dim = 0 if frame is None else frame.dim
     rows = max(1, CHUNK_ELEMENTS // (m_used * (dim + 1)))
     parts, outs = [], []
     for start in range(0, size, rows):
@@ -315,7 +316,7 @@ def sample_top(
         tangential, deficit = (np.concatenate(x, axis=0) for x in zip(*outs))
         qv = _query_of(law, q)
         extra = {
-            "output": np.outer(1.0 - deficit, qv) + tangential @ frame.T,
+            "output": np.outer(1.0 - deficit, qv) + frame.apply(tangential),
             "tangential": tangential,
             "radial_deficit": deficit,
         }
@@ -342,17 +343,17 @@ def _query_of(law: KeyLaw, q: Any) -> np.ndarray:
     return check_unit_vector(q, "q", law.d)
 
 
-def _output_frame(law: Any, q: Any, beta: float) -> np.ndarray:
-    """The tangent frame of the output draws, or a ValueError naming what is missing."""
-    from .output import tangent_frame
+def _output_frame(law: Any, q: Any, beta: float):
+    """The tangent frame (a :class:`attnscale.output.TangentMap`) of the output draws, or an InputError."""
+    from .output import tangent_map
 
     if not isinstance(law, KeyLaw):
         raise TypeError(f"law: got {type(law).__name__}; output=True needs a KeyLaw (key directions), not a score law")
     if check_beta(beta) == 0.0:
-        raise ValueError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
-    frame = tangent_frame(law, _query_of(law, q))
+        raise InputError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
+    frame = tangent_map(law, _query_of(law, q))
     if frame is None:
-        raise ValueError(
+        raise InputError(
             f"law: got {type(law).__name__} seen from this q; output=True needs key directions uniform given the "
             "score (uniform keys, a zonal law seen from its axis, a great subsphere through q)"
         )
@@ -437,7 +438,7 @@ def as_score_law(law: Any, q: Any = None) -> ScoreLaw:
     """
     if isinstance(law, ScoreLaw):
         if q is not None:
-            raise ValueError("q: got a query with a ScoreLaw; a query is only used with a KeyLaw")
+            raise InputError("q: got a query with a ScoreLaw; a query is only used with a KeyLaw")
         return law
     if isinstance(law, KeyLaw):
         if q is None:

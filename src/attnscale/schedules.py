@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._validate import check_int, check_n, check_nonnegative, check_positive
+from ._validate import InputError, check_int, check_n, check_nonnegative, check_positive
 from .tails import ScoreTail, critical_beta, regime
 
 __all__ = [
@@ -55,7 +55,7 @@ def _check_train_len(train_len: Any) -> int:
     """Training context length: an integer in ``[2, 1e18]`` (``ln L > 0``)."""
     L = check_n(train_len, "train_len")
     if L < 2:
-        raise ValueError(f"train_len: got {train_len!r}; expected an integer >= 2 (the rules divide by ln L)")
+        raise InputError(f"train_len: got {train_len!r}; expected an integer >= 2 (the rules divide by ln L)")
     return L
 
 
@@ -412,7 +412,7 @@ def rule_multiplier(name: str, n: Any, train_len: Any, tail: ScoreTail | None = 
     1.0
     """
     if not isinstance(name, str) or name not in RULES:
-        raise ValueError(f"name: got {name!r}; expected one of {', '.join(RULES)}")
+        raise InputError(f"name: got {name!r}; expected one of {', '.join(RULES)}")
     return RULES[name].multiplier(n, train_len, tail, **params)
 
 
@@ -468,7 +468,7 @@ def schedules_summary(
     params = dict(params or {})
     unknown = sorted(set(params) - set(RULES))
     if unknown:
-        raise ValueError(f"params: got rules {unknown}; expected rule names among {', '.join(RULES)}")
+        raise InputError(f"params: got rules {unknown}; expected rule names among {', '.join(RULES)}")
     rows = []
     for rule in RULES.values():
         if rule.needs_tail and tail is None:
@@ -481,6 +481,11 @@ def schedules_summary(
         rows.append(row)
     tail_row = None
     if tail is not None:
-        tail_row = {"endpoint": tail.endpoint, "gamma": tail.gamma, "kappa": tail.kappa, "kind": tail.kind,
-                    "beta_star": critical_beta(n_int, tail)}
+        tail_row = {"endpoint": tail.endpoint, "gamma": tail.gamma, "kappa": _kappa_or_none(tail),
+                    "log_kappa": tail.log_kappa, "kind": tail.kind, "beta_star": critical_beta(n_int, tail)}
     return {"train_len": L, "n": n_int, "base_beta": beta0, "tail": tail_row, "rules": rows}
+
+
+def _kappa_or_none(tail: ScoreTail) -> float | None:
+    """``kappa``, or ``None`` where only ``log_kappa`` is representable (uniform keys, d >= 4096)."""
+    return tail.kappa if tail.kappa_is_finite else None

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from ._validate import check_finite, check_n, check_nonnegative
+from ._validate import InputError, check_finite, check_n, check_nonnegative
 from .tails import ScoreTail
 
 __all__ = ["PHASES", "ClusteredSimplex", "SimplexModel"]
@@ -53,14 +53,14 @@ PHASES = ("collapse", "cluster", "identity")
 def _check_rho(rho: Any, name: str = "rho") -> float:
     r = check_finite(rho, name)
     if not 0.0 <= r < 1.0:
-        raise ValueError(f"{name}: got {rho!r}; expected an inner product in [0, 1)")
+        raise InputError(f"{name}: got {rho!r}; expected an inner product in [0, 1)")
     return r
 
 
 def _check_n2(n: Any) -> int:
     n = check_n(n)
     if n < 2:
-        raise ValueError(f"n: got {n}; the simplex model needs n >= 2 tokens")
+        raise InputError(f"n: got {n}; the simplex model needs n >= 2 tokens")
     return n
 
 
@@ -164,10 +164,10 @@ class ClusteredSimplex:
     def __post_init__(self) -> None:
         r1, r2 = _check_rho(self.rho1, "rho1"), _check_rho(self.rho2, "rho2")
         if r2 < r1:
-            raise ValueError(f"rho2: got {self.rho2!r}; expected rho2 >= rho1 = {r1!r}")
+            raise InputError(f"rho2: got {self.rho2!r}; expected rho2 >= rho1 = {r1!r}")
         a = check_finite(self.alpha, "alpha")
         if not 0.0 < a < 1.0:
-            raise ValueError(f"alpha: got {self.alpha!r}; expected a cluster-size exponent in (0, 1)")
+            raise InputError(f"alpha: got {self.alpha!r}; expected a cluster-size exponent in (0, 1)")
         object.__setattr__(self, "rho1", r1)
         object.__setattr__(self, "rho2", r2)
         object.__setattr__(self, "alpha", a)

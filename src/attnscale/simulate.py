@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import (
+    InputError,
     check_beta,
     check_choice,
     check_int,
@@ -82,7 +83,8 @@ def _with_output(
     if scaled_norm is None:
         scaled_norm = scaled_tangential_norm(x, q, n, tail)
     d = q.size
-    tvar = float(np.trace(np.atleast_2d(np.cov(tan, rowvar=False))) / (d - 1)) if x.shape[0] > 1 else 0.0
+    # trace of the sample covariance, without forming the d x d matrix (d up to 1e5)
+    tvar = float(np.sum(np.var(tan, axis=0, ddof=1)) / (d - 1)) if x.shape[0] > 1 else 0.0
     out = x if values is None else x @ values.T
     return SimulationResult(method, n, beta, c, x.shape[0], *stats, out, radial, scaled_norm, tvar)
 
@@ -132,7 +134,7 @@ def simulate_stats(
     reps = check_int(reps, "reps")
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_int(seed, "seed", 0))
     if (beta is None) == (c is None):
-        raise ValueError("beta/c: give exactly one of beta and c")
+        raise InputError("beta/c: give exactly one of beta and c")
     v = None if values is None else check_matrix(values, "values", cols=law.d)
     tail = law.score_tail(q)
     beta_star = critical_beta(n, tail)
@@ -145,20 +147,21 @@ def simulate_stats(
 
     if method == "limit":
         from .limits import CriticalLimit
-        from .output import log_tangential_scale, tangent_basis
+        from .output import TangentMap, log_tangential_scale
 
         g = tail.gamma if gamma is None else check_positive(gamma, "gamma")
-        out = CriticalLimit(g, check_positive(c, "c")).draw_output(reps, np.random.default_rng(seq), m, dim=law.d - 1)
+        limit = CriticalLimit(g, check_positive(c, "c"))
+        out = limit.draw_output(reps, np.random.default_rng(seq), m, dim=law.d - 1, keep=0)
         draws = out.draws
         log_s = log_tangential_scale(n, tail if gamma is None else _with_gamma(tail, g))
-        x = np.outer(1.0 - math.exp(2.0 * log_s) * out.radial, q) + math.exp(log_s) * out.tangential @ tangent_basis(q).T
+        x = np.outer(1.0 - math.exp(2.0 * log_s) * out.radial, q) + math.exp(log_s) * TangentMap.at(q).apply(out.tangential)
         stats = (draws.max_weight, draws.n_eff, draws.entropy)
         return _with_output(method, n, beta, c, stats, x, q, v, tail, scaled_norm=out.tangential_norm)
     if method == "fast":
-        from .output import log_tangential_scale, tangent_frame
+        from .output import log_tangential_scale, tangent_map
         from .sampler import sample_top
 
-        with_output = beta > 0 and tangent_frame(law, q) is not None
+        with_output = beta > 0 and tangent_map(law, q) is not None
         top = sample_top(law, n, beta, reps, np.random.default_rng(seq), m, q=q, output=with_output)
         stats = (top.max_weight, top.n_eff, top.entropy)
         if not with_output:
@@ -179,7 +182,7 @@ def _replace(result: SimulationResult, **changes) -> SimulationResult:
 def _with_gamma(tail, gamma: float):
     from .tails import ScoreTail
 
-    return ScoreTail(tail.endpoint, gamma, tail.kappa, tail.kind)
+    return ScoreTail.from_log_kappa(tail.endpoint, gamma, tail.log_kappa, tail.kind)
 
 
 def _brute(
@@ -197,7 +200,7 @@ def _brute(
     from .attention import attention_stats
 
     if n * law.d * 8 > BRUTE_MAX_BYTES:
-        raise ValueError(
+        raise InputError(
             f"n: got {n:.3g}; brute force would hold {n * law.d * 8 / 2**30:.1f} GiB of keys "
             f"(limit {BRUTE_MAX_BYTES / 2**30:.0f} GiB): use --method fast"
         )

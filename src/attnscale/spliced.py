@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_finite, check_int, check_positive
+from ._validate import InputError, check_finite, check_int, check_positive
 from .laws import ScoreLaw
 from .tails import ScoreTail
 
@@ -65,10 +65,10 @@ class SplicedScoreLaw(ScoreLaw):
     def __post_init__(self) -> None:
         s = np.asarray(self.scores, dtype=float).reshape(-1)
         if s.size < 2 or not np.all(np.isfinite(s)):
-            raise ValueError(f"scores: got {s.size} values (finite: {int(np.isfinite(s).sum())}); expected at least 2 finite scores")
+            raise InputError(f"scores: got {s.size} values (finite: {int(np.isfinite(s).sum())}); expected at least 2 finite scores")
         top = check_finite(self.endpoint, "endpoint")
         if not top > float(s.max()):
-            raise ValueError(f"endpoint: got {self.endpoint!r}; expected a value above the largest score {float(s.max())!r}")
+            raise InputError(f"endpoint: got {self.endpoint!r}; expected a value above the largest score {float(s.max())!r}")
         gamma = check_positive(self.gamma, "gamma")
         k = check_int(self.k, "k", minimum=1, maximum=s.size - 1)
         gaps = np.sort(top - s)
@@ -82,7 +82,7 @@ class SplicedScoreLaw(ScoreLaw):
         f_knots = counts / s.size
         f_knots[0] = k / s.size  # the splice: the power part's mass p_k = k/N
         if g_knots.size < 2:
-            raise ValueError("scores: fewer than two distinct scores below the splice; lower k")
+            raise InputError("scores: fewer than two distinct scores below the splice; lower k")
         s_copy = s.copy()
         s_copy.setflags(write=False)
         object.__setattr__(self, "scores", s_copy)

@@ -36,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._validate import InputError
+
 __all__ = [
     "ResultStore",
     "canonical_json",
@@ -112,7 +114,7 @@ def _normalize(value: Any, path: str) -> Any:
     if isinstance(value, numbers.Real):
         x = float(value)
         if not math.isfinite(x):
-            raise ValueError(f"{path}: got {value!r}; expected a finite number (JSON has no NaN or infinity)")
+            raise InputError(f"{path}: got {value!r}; expected a finite number (JSON has no NaN or infinity)")
         return x
     if isinstance(value, Mapping):
         out = {}
@@ -188,7 +190,7 @@ def task_key(config: Mapping[str, Any], name: str | None = None) -> str:
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise ValueError(
+        raise InputError(
             f"name: got {name!r}; expected 1 to 100 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
         )
     return name
@@ -196,7 +198,7 @@ def _check_name(name: Any) -> str:
 
 def _check_key(key: Any) -> str:
     if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
-        raise ValueError(
+        raise InputError(
             f"key: got {key!r}; expected 1 to 200 letters, digits, '_', '.' or '-', "
             "not starting with '.' or '-' (see task_key)"
         )
@@ -234,7 +236,7 @@ def table_from_columns(columns: Mapping[str, Any]) -> pa.Table:
     (['d', 'w'], 2, [3, 3])
     """
     if not isinstance(columns, Mapping) or len(columns) == 0:
-        raise ValueError(f"columns: got {columns!r}; expected a non-empty mapping of name to 1-D array or scalar")
+        raise InputError(f"columns: got {columns!r}; expected a non-empty mapping of name to 1-D array or scalar")
     arrays: dict[str, np.ndarray] = {}
     lengths: dict[str, int] = {}
     for col, value in columns.items():
@@ -242,14 +244,14 @@ def table_from_columns(columns: Mapping[str, Any]) -> pa.Table:
             raise TypeError(f"columns: has key {col!r} ({type(col).__name__}); expected string column names")
         arr = np.asarray(value)
         if arr.ndim > 1:
-            raise ValueError(f"columns[{col!r}]: got shape {arr.shape}; expected a 1-D array or a scalar")
+            raise InputError(f"columns[{col!r}]: got shape {arr.shape}; expected a 1-D array or a scalar")
         if arr.dtype == object:
             raise TypeError(f"columns[{col!r}]: got an object array; expected numbers, booleans or strings")
         arrays[col] = arr
         if arr.ndim == 1:
             lengths[col] = arr.shape[0]
     if len(set(lengths.values())) > 1:
-        raise ValueError(f"columns: got lengths {lengths}; expected every 1-D column to have the same length")
+        raise InputError(f"columns: got lengths {lengths}; expected every 1-D column to have the same length")
     n = next(iter(lengths.values())) if lengths else 1
     data = {col: pa.array(np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr) for col, arr in arrays.items()}
     return pa.table(data)
@@ -306,7 +308,7 @@ class ResultStore:
             raise TypeError(f"root: got {type(root).__name__}; expected a path (str or os.PathLike)")
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"root: got {str(root)!r}; it exists and is not a directory")
+            raise InputError(f"root: got {str(root)!r}; it exists and is not a directory")
         self.root.mkdir(parents=True, exist_ok=True)
         self.clean()
 

@@ -8,9 +8,9 @@ section 3.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ._validate import check_beta, check_choice, check_finite, check_n, check_positive
+from ._validate import InputError, check_beta, check_choice, check_finite, check_n, check_positive
 
 #: Tail classes (docs/theory.md section 2).
 #:
@@ -29,9 +29,20 @@ LOG_MAX_BETA = 700.0
 CRITICAL_BAND = (0.1, 10.0)
 
 
-@dataclass(frozen=True, repr=False)
+#: ``log kappa`` beyond which ``kappa`` itself is not a normal float64 (``ScoreTail.kappa`` raises).
+LOG_KAPPA_RANGE = (-708.0, 709.0)
+
+
+@dataclass(frozen=True, repr=False, init=False)
 class ScoreTail:
     r"""Top of a score law, in one of three classes (docs/theory.md section 2).
+
+    The prefactor is stored as ``log_kappa``, so tails whose :math:`\kappa` is not a
+    float64 (uniform keys on :math:`S^{d-1}` for :math:`d \ge 4096`:
+    :math:`\log\kappa \approx 0.35 d`) work everywhere; ``kappa`` is
+    :math:`e^{\log\kappa}` where that is representable and raises ``OverflowError``
+    otherwise.  Give exactly one of ``kappa`` and ``log_kappa`` (or use
+    :meth:`from_log_kappa`).
 
     Parameters
     ----------
@@ -43,13 +54,15 @@ class ScoreTail:
         :math:`P(s^* - S \le \varepsilon) \sim \kappa\varepsilon^\gamma` (uniform keys on
         :math:`S^{d-1}`: :math:`(d-1)/2`); ``gumbel``: exponent :math:`\gamma > 0` of
         :math:`-\log P(S > s) \sim \kappa s^\gamma`; ``atom``: 0.
-    kappa : float
+    kappa : float, optional
         ``weibull``/``gumbel``: prefactor :math:`\kappa > 0`; ``atom``: number of keys
         :math:`m > 0` in the atom at the endpoint (the query's own key: 1).
     kind : str
         ``"weibull"`` (default), ``"gumbel"`` or ``"atom"``.
     gap : float, optional
         ``atom`` only: distance :math:`\Delta > 0` from the atom down to every other score.
+    log_kappa : float, optional
+        :math:`\log\kappa` (keyword only), instead of ``kappa``.
 
     Examples
     --------
@@ -59,39 +72,106 @@ class ScoreTail:
     inf
     >>> ScoreTail(endpoint=1.0, gamma=0.0, kappa=1.0, kind="atom", gap=0.5)
     ScoreTail(endpoint=1.0, gamma=0.0, kappa=1.0, kind='atom', gap=0.5)
+    >>> big = ScoreTail.from_log_kappa(1.0, 2047.5, 1417.0)   # uniform keys, d = 4096
+    >>> big
+    ScoreTail(endpoint=1.0, gamma=2047.5, log_kappa=1417.0, kind='weibull')
+    >>> big.kappa_is_finite
+    False
     """
 
     endpoint: float
     gamma: float
-    kappa: float
-    kind: str = "weibull"
-    gap: float | None = None
+    log_kappa: float
+    kind: str
+    gap: float | None
+    _kappa: float | None = field(init=False, compare=False, hash=False)
 
-    def __post_init__(self) -> None:
-        kind = check_choice(self.kind, "kind", TAIL_KINDS)
+    def __init__(
+        self,
+        endpoint: float,
+        gamma: float,
+        kappa: float | None = None,
+        kind: str = "weibull",
+        gap: float | None = None,
+        *,
+        log_kappa: float | None = None,
+    ) -> None:
+        kind = check_choice(kind, "kind", TAIL_KINDS)
         if kind == "gumbel":
-            endpoint = _real_or_inf(self.endpoint, "endpoint")
-            if endpoint != math.inf:
-                raise ValueError(f"endpoint: got {self.endpoint!r}; a gumbel tail is unbounded, expected inf")
+            end = _real_or_inf(endpoint, "endpoint")
+            if end != math.inf:
+                raise InputError(f"endpoint: got {endpoint!r}; a gumbel tail is unbounded, expected inf")
         else:
-            endpoint = check_finite(self.endpoint, "endpoint")
-        object.__setattr__(self, "endpoint", endpoint)
+            end = check_finite(endpoint, "endpoint")
         if kind == "atom":
-            gamma = check_finite(self.gamma, "gamma")
-            if gamma != 0.0:
-                raise ValueError(f"gamma: got {self.gamma!r}; an atom tail has gamma = 0")
-            object.__setattr__(self, "gamma", 0.0)
-            if self.gap is None:
-                raise ValueError("gap: required for an atom tail (distance from the atom to the other scores)")
-            object.__setattr__(self, "gap", check_positive(self.gap, "gap"))
+            g = check_finite(gamma, "gamma")
+            if g != 0.0:
+                raise InputError(f"gamma: got {gamma!r}; an atom tail has gamma = 0")
+            g = 0.0
+            if gap is None:
+                raise InputError("gap: required for an atom tail (distance from the atom to the other scores)")
+            gap = check_positive(gap, "gap")
         else:
-            object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
-            if self.gap is not None:
-                raise ValueError(f"gap: got {self.gap!r}; only an atom tail has a gap")
-        object.__setattr__(self, "kappa", check_positive(self.kappa, "kappa"))
+            g = check_positive(gamma, "gamma")
+            if gap is not None:
+                raise InputError(f"gap: got {gap!r}; only an atom tail has a gap")
+        if (kappa is None) == (log_kappa is None):
+            raise InputError(
+                f"kappa/log_kappa: got kappa={kappa!r}, log_kappa={log_kappa!r}; give exactly one of them"
+            )
+        if kappa is not None:
+            k = check_positive(kappa, "kappa")
+            lk = math.log(k)
+        else:
+            lk = check_finite(log_kappa, "log_kappa")
+            k = math.exp(lk) if LOG_KAPPA_RANGE[0] < lk < LOG_KAPPA_RANGE[1] else None
+        for name, value in (("endpoint", end), ("gamma", g), ("log_kappa", lk), ("kind", kind), ("gap", gap)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_kappa", k)
+
+    @classmethod
+    def from_log_kappa(
+        cls, endpoint: float, gamma: float, log_kappa: float, kind: str = "weibull", gap: float | None = None
+    ) -> ScoreTail:
+        r"""The tail with prefactor :math:`\kappa = e^{\log\kappa}` (any finite ``log_kappa``).
+
+        Examples
+        --------
+        >>> ScoreTail.from_log_kappa(1.0, 1.0, math.log(0.25)).kappa
+        0.25
+        """
+        return cls(endpoint, gamma, kind=kind, gap=gap, log_kappa=log_kappa)
+
+    @property
+    def kappa(self) -> float:
+        r"""The prefactor :math:`\kappa` as a float.
+
+        Raises
+        ------
+        OverflowError
+            Where :math:`\kappa` is not a normal float64 (``kappa_is_finite`` is
+            false); use ``log_kappa`` then.
+        """
+        if self._kappa is None:
+            raise OverflowError(
+                f"kappa: exp({self.log_kappa:.6g}) is outside the float64 range; use log_kappa"
+            )
+        return self._kappa
+
+    @property
+    def kappa_is_finite(self) -> bool:
+        """Whether ``kappa`` is a normal float64 (else only ``log_kappa`` is available)."""
+        return self._kappa is not None
+
+    def __reduce__(self):
+        return (_score_tail, (self.endpoint, self.gamma, self.log_kappa, self.kind, self.gap, self._kappa))
 
     def __repr__(self) -> str:
-        text = f"ScoreTail(endpoint={self.endpoint!r}, gamma={self.gamma!r}, kappa={self.kappa!r}, kind={self.kind!r}"
+        if self._kappa is not None:
+            prefactor = f"kappa={self._kappa!r}"
+        else:
+            prefactor = f"log_kappa={self.log_kappa!r}"
+        text = f"ScoreTail(endpoint={self.endpoint!r}, gamma={self.gamma!r}, {prefactor}, kind={self.kind!r}"
         return text + (f", gap={self.gap!r})" if self.gap is not None else ")")
 
     def gap_quantile(self, k: float, n: float) -> float:
@@ -105,8 +185,19 @@ class ScoreTail:
         0.04
         """
         if self.kind != "weibull":
-            raise ValueError(f"kind: got {self.kind!r}; gap_quantile is defined for the weibull class only")
-        return (float(k) / (self.kappa * float(n))) ** (1.0 / self.gamma)
+            raise InputError(f"kind: got {self.kind!r}; gap_quantile is defined for the weibull class only")
+        if self.kappa_is_finite:
+            product = self.kappa * float(n)
+            if 0.0 < product < math.inf:
+                return (float(k) / product) ** (1.0 / self.gamma)
+        return math.exp((math.log(float(k)) - self.log_kappa - math.log(float(n))) / self.gamma)
+
+
+def _score_tail(endpoint, gamma, log_kappa, kind, gap, kappa) -> ScoreTail:
+    """Unpickle a :class:`ScoreTail` exactly (``kappa`` as stored, not recomputed)."""
+    if kappa is not None:
+        return ScoreTail(endpoint, gamma, kappa, kind, gap)
+    return ScoreTail(endpoint, gamma, kind=kind, gap=gap, log_kappa=log_kappa)
 
 
 def _real_or_inf(value, name: str) -> float:
@@ -174,23 +265,23 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
     if tail.kind == "atom":
         m = tail.kappa
         if not n_int > 2.0 * m:
-            raise ValueError(
+            raise InputError(
                 f"n: got {n_int}; an atom of {m:g} keys holds half the mass already at beta = 0 unless n > {2.0 * m:g}"
             )
         return (math.log(float(n_int) - m) - math.log(m)) / tail.gap
     if tail.kind == "gumbel":
         if n_int < 2:
-            raise ValueError(f"n: got {n_int}; the gumbel critical scale needs n >= 2")
+            raise InputError(f"n: got {n_int}; the gumbel critical scale needs n >= 2")
         g = tail.gamma
-        log_beta = math.log(g) + math.log(tail.kappa) / g + (1.0 - 1.0 / g) * math.log(math.log(n_int))
+        log_beta = math.log(g) + tail.log_kappa / g + (1.0 - 1.0 / g) * math.log(math.log(n_int))
     else:
-        log_beta = (math.log(tail.kappa) + math.log(n_int)) / tail.gamma
+        log_beta = (tail.log_kappa + math.log(n_int)) / tail.gamma
     if log_beta > LOG_MAX_BETA:
-        raise ValueError(
-            f"n: beta*(n) = exp({log_beta:.4g}) for n={n_int:.3g}, gamma={tail.gamma:g}, kappa={tail.kappa:g} "
-            "exceeds the float64 range"
+        raise InputError(
+            f"n: beta*(n) = exp({log_beta:.4g}) for n={n_int:.3g}, gamma={tail.gamma:g}, "
+            f"log kappa={tail.log_kappa:.6g} exceeds the float64 range"
         )
-    if tail.kind == "weibull":
+    if tail.kind == "weibull" and tail.kappa_is_finite:
         product = tail.kappa * float(n_int)
         if 0.0 < product < math.inf:
             return product ** (1.0 / tail.gamma)
@@ -215,7 +306,7 @@ def regime(n: float, beta: float, tail: ScoreTail, band: tuple[float, float] = C
     b = check_beta(beta)
     lo, hi = (check_positive(band[0], "band[0]"), check_positive(band[1], "band[1]"))
     if lo >= hi:
-        raise ValueError(f"band: got {band!r}; expected (low, high) with 0 < low < high")
+        raise InputError(f"band: got {band!r}; expected (low, high) with 0 < low < high")
     c = b / critical_beta(n, tail)
     if b <= 1.0:
         name = "global"

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._validate import check_int, check_positive
+from ._validate import InputError, check_int, check_positive
 from .schedules import RULES, rule_multiplier
 from .tails import ScoreTail
 
@@ -75,7 +75,7 @@ def _multiplier(rule: Any, n: Any, train_len: Any, tail: ScoreTail | None, param
     """The rule's m(n); ``train_len`` may be None for the standard rule only."""
     if train_len is None:
         if rule != "standard":
-            raise ValueError(f"train_len: got None; the {rule!r} rule needs the training context length L >= 2")
+            raise InputError(f"train_len: got None; the {rule!r} rule needs the training context length L >= 2")
         train_len = 2  # unused by the standard rule
     return rule_multiplier(rule, n, train_len, tail, **params)
 
@@ -133,7 +133,7 @@ def scaled_dot_product_attention(
     if not isinstance(key, torch.Tensor):
         raise TypeError(f"key: got {type(key).__name__}; expected a torch.Tensor")
     if key.dim() < 2:
-        raise ValueError(f"key: got shape {tuple(key.shape)}; expected (..., S, E)")
+        raise InputError(f"key: got shape {tuple(key.shape)}; expected (..., S, E)")
     length = key.shape[-2] if n is None else n
     s = rule_scale(length, query.shape[-1], rule, train_len, scale=scale, tail=tail, **params)
     return torch.nn.functional.scaled_dot_product_attention(
@@ -170,7 +170,7 @@ class RuleAttention(nn.Module):
     def __init__(self, rule: str = "standard", train_len: Any = None, tail: ScoreTail | None = None, **params: Any) -> None:
         super().__init__()
         if not isinstance(rule, str) or rule not in RULES:
-            raise ValueError(f"rule: got {rule!r}; expected one of {', '.join(RULES)}")
+            raise InputError(f"rule: got {rule!r}; expected one of {', '.join(RULES)}")
         if train_len is not None:
             train_len = check_int(train_len, "train_len", minimum=2)
         _multiplier(rule, 2 if train_len is None else train_len, train_len, tail, params)  # validates once
@@ -233,7 +233,7 @@ def register_hf_attention(name: str, rule: str, train_len: Any, tail: ScoreTail 
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     if not isinstance(name, str) or not name or name in ("sdpa", "eager") or name.startswith(("flash", "flex", "paged")):
-        raise ValueError(f"name: got {name!r}; expected a new name, not one of transformers' implementations")
+        raise InputError(f"name: got {name!r}; expected a new name, not one of transformers' implementations")
     module = RuleAttention(rule, train_len, tail, **params)
 
     def attention(mod: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,

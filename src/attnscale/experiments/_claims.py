@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .._validate import check_finite, check_int
+from .._validate import InputError, check_finite, check_int
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def clopper_pearson(hits: int, trials: int, level: float = 0.95) -> tuple[float,
     hits = check_int(hits, "hits", minimum=0, maximum=trials)
     level = check_finite(level, "level")
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level: got {level!r}; expected a number in (0, 1)")
+        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
     tail = 0.5 * (1.0 - level)
     lo = 0.0 if hits == 0 else float(stats.beta.ppf(tail, hits, trials - hits + 1))
     hi = 1.0 if hits == trials else float(stats.beta.ppf(1.0 - tail, hits + 1, trials - hits))

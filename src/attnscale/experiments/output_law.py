@@ -44,6 +44,7 @@ from ..output import (
 )
 from ..parallel import run_tasks
 from ..sampler import sample_top
+from ..tails import critical_beta
 from ._claims import Claim, mean_se
 
 NAME = "output_law"
@@ -111,7 +112,7 @@ def _sub_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
 
 def _beta_star(d: int, n: int) -> float:
     tail = UniformSphere(d).score_tail(_axis_query(d))
-    return (tail.kappa * n) ** (1.0 / tail.gamma)
+    return critical_beta(n, tail)
 
 
 def _brute_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
