@@ -86,7 +86,7 @@ def _kernel(interpret: bool) -> Any:
                 at = tl.argmax(s_m, axis=0)
                 new = mt > m
                 # the tile holds a new maximum: rescale the sums down to it (as _Sums.add)
-                delta = tl.where(zero_beta, 0.0, tl.minimum(tl.maximum(beta * (m - mt), LOG_FLOOR), 0.0))
+                delta = tl.where(zero_beta, 0.0, tl.minimum(tl.maximum(beta * (m - mt), -1000.0), 0.0))
                 f = tl.where(m == float("-inf"), 0.0, tl.exp(delta))
                 s0 = 1.0 + rest
                 rest = tl.where(new, f * s0, rest)
@@ -94,7 +94,7 @@ def _kernel(interpret: bool) -> Any:
                 s2 = tl.where(new, f * f * s2 + 1.0, s2)
                 y = tl.where(new[:, None], f[:, None] * y, y)
                 m = tl.where(new, mt, m)
-                t = tl.where(zero_beta[None, :], 0.0, tl.maximum(beta[None, :] * (s - m[None, :]), LOG_FLOOR))
+                t = tl.where(zero_beta[None, :], 0.0, tl.maximum(beta[None, :] * (s - m[None, :]), -1000.0))
                 e = tl.where(valid[:, None], tl.exp(t), 0.0)
                 is_top = (rows0[:, None] == at[None, :]) & new[None, :]  # the implicit 1 of S_0 = 1 + rest
                 e_sum = tl.where(is_top, 0.0, e)
