@@ -24,6 +24,7 @@ Keys need not lie on the unit sphere here.  Everything is float64; the logits
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import threading
@@ -542,10 +543,9 @@ def _numba_module() -> Any:
     if not USE_NUMBA:
         return None
     try:
-        from ._kernels import numba_stats
+        return importlib.import_module("._kernels.numba_stats", __package__)
     except ImportError:
         return None
-    return numba_stats
 
 
 def _compiled_cpu_applies(keys: Any, d: int) -> bool:

@@ -5,8 +5,9 @@ float16 or bfloat16, read once and widened to float64 in registers), for all ``h
 at once, and keeps per query the online log-sum-exp state of ``attention._Sums`` (``m``,
 ``rest = S_0 - 1``, ``S_1``, ``S_2``, ``Y``) in float64, with its running ``top_k``
 scores.  The programs' states are merged on the device (``merge``) and copied to the
-host once.  With ``TRITON_INTERPRET=1`` the same kernel runs on the CPU under Triton's
-interpreter (how the tests check it without a GPU).
+host once.  With ``TRITON_INTERPRET=1`` in the environment from the start of the process, the
+same kernel runs on CPU tensors under Triton's interpreter (how the tests check it
+without a GPU, in a subprocess: tests/interpret_triton_cases.py).
 
 No input checks here: ``attention.py`` validates, and the kernel counts non-finite key
 entries and non-finite scores for it.
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import triton
+import triton.language as tl
 
 LOG_FLOOR = -1000.0
 
@@ -35,108 +38,98 @@ PROGRAMS_PER_SM = 4
 INTERPRET_PROGRAMS = 3
 
 
-@functools.cache
-def _kernel(interpret: bool) -> Any:
-    """The kernel, built under the interpreter or compiled (Triton decides when ``jit`` runs)."""
-    old = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1" if interpret else "0"
-    try:
-        import triton
-        import triton.language as tl
-
-        @triton.jit
-        def stats_kernel(
-            K, stride_k, Q, B, n, d, n_tiles,
-            M_out, R_out, S1_out, S2_out, Y_out, T_out, BAD_out,
-            HP: tl.constexpr, DP: tl.constexpr, BN: tl.constexpr, KP: tl.constexpr, TOPK: tl.constexpr,
-        ):
-            pid = tl.program_id(0)
-            n_prog = tl.num_programs(0)
-            cols = tl.arange(0, DP)
-            qs = tl.arange(0, HP)
-            rows0 = tl.arange(0, BN)
-            kidx = tl.arange(0, KP)
-            q = tl.load(Q + qs[:, None] * DP + cols[None, :])  # (HP, DP) float64, zero padded
-            beta = tl.load(B + qs)  # (HP,)
-            zero_beta = beta == 0.0
-            m = tl.full((HP,), float("-inf"), tl.float64)
-            rest = tl.zeros((HP,), tl.float64)
-            s1 = tl.zeros((HP,), tl.float64)
-            s2 = tl.zeros((HP,), tl.float64)
-            y = tl.zeros((HP, DP), tl.float64)
-            top = tl.full((KP, HP), float("-inf"), tl.float64)
-            bad_keys = tl.zeros((BN,), tl.int32)
-            bad_scores = tl.zeros((BN,), tl.int32)
-            for tile in range(pid, n_tiles, n_prog):
-                rows = tile * BN + rows0
-                valid = rows < n
-                kt = tl.load(
-                    K + rows[:, None].to(tl.int64) * stride_k + cols[None, :],
-                    mask=valid[:, None] & (cols[None, :] < d),
-                    other=0.0,
-                ).to(tl.float64)
-                bad_keys += tl.sum(((kt != kt) | (tl.abs(kt) == float("inf"))).to(tl.int32), axis=1)
-                if HP == 1:
-                    s = tl.sum(kt * q, axis=1)[:, None]  # (BN, 1)
-                else:
-                    s = tl.dot(kt, tl.trans(q), out_dtype=tl.float64)  # (BN, HP)
-                bad_scores += tl.sum(((s != s) | (tl.abs(s) == float("inf"))).to(tl.int32), axis=1)
-                s_m = tl.where(valid[:, None], s, float("-inf"))
-                mt = tl.max(s_m, axis=0)
-                at = tl.argmax(s_m, axis=0)
-                new = mt > m
-                # the tile holds a new maximum: rescale the sums down to it (as _Sums.add)
-                delta = tl.where(zero_beta, 0.0, tl.minimum(tl.maximum(beta * (m - mt), -1000.0), 0.0))
-                f = tl.where(m == float("-inf"), 0.0, tl.exp(delta))
-                s0 = 1.0 + rest
-                rest = tl.where(new, f * s0, rest)
-                s1 = tl.where(new, f * (s1 + delta * s0), s1)
-                s2 = tl.where(new, f * f * s2 + 1.0, s2)
-                y = tl.where(new[:, None], f[:, None] * y, y)
-                m = tl.where(new, mt, m)
-                t = tl.where(zero_beta[None, :], 0.0, tl.maximum(beta[None, :] * (s - m[None, :]), -1000.0))
-                e = tl.where(valid[:, None], tl.exp(t), 0.0)
-                is_top = (rows0[:, None] == at[None, :]) & new[None, :]  # the implicit 1 of S_0 = 1 + rest
-                e_sum = tl.where(is_top, 0.0, e)
-                e_y = tl.where(is_top, 1.0, e_sum)
-                rest += tl.sum(e_sum, axis=0)
-                s1 += tl.sum(t * e_sum, axis=0)
-                s2 += tl.sum(e_sum * e_sum, axis=0)
-                if HP == 1:
-                    y += tl.sum(e_y * kt, axis=0)[None, :]
-                else:
-                    y += tl.dot(tl.trans(e_y), kt, out_dtype=tl.float64)
-                # running top-k: merge only when some score beats the k-th best so far
-                kth = tl.min(tl.where(kidx[:, None] < TOPK, top, float("inf")), axis=0)
-                if tl.sum((mt > kth).to(tl.int32)) > 0:
-                    cand = s_m
-                    cur = top
-                    merged = tl.full((KP, HP), float("-inf"), tl.float64)
-                    for i in tl.static_range(TOPK):
-                        a = tl.max(cand, axis=0)
-                        ai = tl.argmax(cand, axis=0)
-                        b = tl.max(cur, axis=0)
-                        bi = tl.argmax(cur, axis=0)
-                        take = a > b
-                        merged = tl.where(kidx[:, None] == i, tl.where(take, a, b)[None, :], merged)
-                        cand = tl.where((rows0[:, None] == ai[None, :]) & take[None, :], float("-inf"), cand)
-                        cur = tl.where((kidx[:, None] == bi[None, :]) & ~take[None, :], float("-inf"), cur)
-                    top = merged
-            tl.store(M_out + pid * HP + qs, m)
-            tl.store(R_out + pid * HP + qs, rest)
-            tl.store(S1_out + pid * HP + qs, s1)
-            tl.store(S2_out + pid * HP + qs, s2)
-            tl.store(Y_out + pid * HP * DP + qs[:, None] * DP + cols[None, :], y)
-            tl.store(T_out + pid * KP * HP + kidx[:, None] * HP + qs[None, :], top)
-            tl.store(BAD_out + pid * 2, tl.sum(bad_keys, axis=0))
-            tl.store(BAD_out + pid * 2 + 1, tl.sum(bad_scores, axis=0))
-
-        return stats_kernel
-    finally:
-        if old is None:
-            del os.environ["TRITON_INTERPRET"]
+def stats_kernel(
+    K, stride_k, Q, B, n, d, n_tiles,
+    M_out, R_out, S1_out, S2_out, Y_out, T_out, BAD_out,
+    HP: tl.constexpr, DP: tl.constexpr, BN: tl.constexpr, KP: tl.constexpr, TOPK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n_prog = tl.num_programs(0)
+    cols = tl.arange(0, DP)
+    qs = tl.arange(0, HP)
+    rows0 = tl.arange(0, BN)
+    kidx = tl.arange(0, KP)
+    q = tl.load(Q + qs[:, None] * DP + cols[None, :])  # (HP, DP) float64, zero padded
+    beta = tl.load(B + qs)  # (HP,)
+    zero_beta = beta == 0.0
+    m = tl.full((HP,), float("-inf"), tl.float64)
+    rest = tl.zeros((HP,), tl.float64)
+    s1 = tl.zeros((HP,), tl.float64)
+    s2 = tl.zeros((HP,), tl.float64)
+    y = tl.zeros((HP, DP), tl.float64)
+    top = tl.full((KP, HP), float("-inf"), tl.float64)
+    bad_keys = tl.zeros((BN,), tl.int32)
+    bad_scores = tl.zeros((BN,), tl.int32)
+    for tile in range(pid, n_tiles, n_prog):
+        rows = tile * BN + rows0
+        valid = rows < n
+        kt = tl.load(
+            K + rows[:, None].to(tl.int64) * stride_k + cols[None, :],
+            mask=valid[:, None] & (cols[None, :] < d),
+            other=0.0,
+        ).to(tl.float64)
+        bad_keys += tl.sum(((kt != kt) | (tl.abs(kt) == float("inf"))).to(tl.int32), axis=1)
+        if HP == 1:
+            s = tl.sum(kt * q, axis=1)[:, None]  # (BN, 1)
         else:
-            os.environ["TRITON_INTERPRET"] = old
+            s = tl.dot(kt, tl.trans(q), out_dtype=tl.float64)  # (BN, HP)
+        bad_scores += tl.sum(((s != s) | (tl.abs(s) == float("inf"))).to(tl.int32), axis=1)
+        s_m = tl.where(valid[:, None], s, float("-inf"))
+        mt = tl.max(s_m, axis=0)
+        at = tl.argmax(s_m, axis=0)
+        new = mt > m
+        # the tile holds a new maximum: rescale the sums down to it (as _Sums.add)
+        delta = tl.where(zero_beta, 0.0, tl.minimum(tl.maximum(beta * (m - mt), -1000.0), 0.0))
+        f = tl.where(m == float("-inf"), 0.0, tl.exp(delta))
+        s0 = 1.0 + rest
+        rest = tl.where(new, f * s0, rest)
+        s1 = tl.where(new, f * (s1 + delta * s0), s1)
+        s2 = tl.where(new, f * f * s2 + 1.0, s2)
+        y = tl.where(new[:, None], f[:, None] * y, y)
+        m = tl.where(new, mt, m)
+        t = tl.where(zero_beta[None, :], 0.0, tl.maximum(beta[None, :] * (s - m[None, :]), -1000.0))
+        e = tl.where(valid[:, None], tl.exp(t), 0.0)
+        is_top = (rows0[:, None] == at[None, :]) & new[None, :]  # the implicit 1 of S_0 = 1 + rest
+        e_sum = tl.where(is_top, 0.0, e)
+        e_y = tl.where(is_top, 1.0, e_sum)
+        rest += tl.sum(e_sum, axis=0)
+        s1 += tl.sum(t * e_sum, axis=0)
+        s2 += tl.sum(e_sum * e_sum, axis=0)
+        if HP == 1:
+            y += tl.sum(e_y * kt, axis=0)[None, :]
+        else:
+            y += tl.dot(tl.trans(e_y), kt, out_dtype=tl.float64)
+        # running top-k: merge only when some score beats the k-th best so far
+        kth = tl.min(tl.where(kidx[:, None] < TOPK, top, float("inf")), axis=0)
+        if tl.sum((mt > kth).to(tl.int32)) > 0:
+            cand = s_m
+            cur = top
+            merged = tl.full((KP, HP), float("-inf"), tl.float64)
+            for i in tl.static_range(TOPK):
+                a = tl.max(cand, axis=0)
+                ai = tl.argmax(cand, axis=0)
+                b = tl.max(cur, axis=0)
+                bi = tl.argmax(cur, axis=0)
+                take = a > b
+                merged = tl.where(kidx[:, None] == i, tl.where(take, a, b)[None, :], merged)
+                cand = tl.where((rows0[:, None] == ai[None, :]) & take[None, :], float("-inf"), cand)
+                cur = tl.where((kidx[:, None] == bi[None, :]) & ~take[None, :], float("-inf"), cur)
+            top = merged
+    tl.store(M_out + pid * HP + qs, m)
+    tl.store(R_out + pid * HP + qs, rest)
+    tl.store(S1_out + pid * HP + qs, s1)
+    tl.store(S2_out + pid * HP + qs, s2)
+    tl.store(Y_out + pid * HP * DP + qs[:, None] * DP + cols[None, :], y)
+    tl.store(T_out + pid * KP * HP + kidx[:, None] * HP + qs[None, :], top)
+    tl.store(BAD_out + pid * 2, tl.sum(bad_keys, axis=0))
+    tl.store(BAD_out + pid * 2 + 1, tl.sum(bad_scores, axis=0))
+
+
+@functools.cache
+def _kernel() -> Any:
+    """The jitted kernel: compiled for the GPU, or run by the interpreter when Triton was
+    imported with ``TRITON_INTERPRET=1`` (Triton's own library functions follow that setting)."""
+    return triton.jit(stats_kernel)
 
 
 def _pow2(x: int) -> int:
@@ -171,8 +164,7 @@ def run(
     kp = _pow2(top_k)
     bn = rows or max(16, min(256, TILE_ENTRIES // dp))
     bn = _pow2(bn) if hp == 1 else max(16, _pow2(bn))
-    interpret = device.type != "cuda"
-    kernel = _kernel(interpret)
+    kernel = _kernel()
     q = torch.zeros((hp, dp), dtype=torch.float64, device=device)
     q[:h, :d] = torch.as_tensor(qm, dtype=torch.float64, device=device)
     b = torch.zeros(hp, dtype=torch.float64, device=device)
