@@ -187,18 +187,60 @@ def run_cpu(args) -> list[dict]:
     return rows
 
 
+TUNE_ONE = [(e, p, w, dot) for e in (4096, 8192) for p in (4, 16) for w in (4, 8) for dot in (0, 1)]
+TUNE_MANY = [(e, 4, w, 0) for e in (2048, 4096, 8192) for w in (4, 8)]
+
+
+def with_tuning(cfg: tuple | None, f: Callable[[], object]) -> Callable[[], object]:
+    """``f`` run with the Triton kernel's tuning ``cfg`` (entries, programs/SM, warps, dot)."""
+    if cfg is None:
+        return f
+
+    def run():
+        os.environ["ATTNSCALE_TRITON_TUNING"] = ",".join(str(x) for x in cfg)
+        try:
+            return f()
+        finally:
+            del os.environ["ATTNSCALE_TRITON_TUNING"]
+
+    return run
+
+
+def tune(args) -> dict:
+    """Median time of the Triton kernel per tuning, n = args.tune_n, each d; the best per (d, h)."""
+    import torch
+
+    dev = torch.device(args.device)
+    best = {}
+    for d in args.tune_d:
+        keys = torch.randn((int(args.tune_n), d), device=dev, dtype=torch.float32) / math.sqrt(d)
+        Q = np.random.default_rng(0).standard_normal((args.h, d))
+        for h, cfgs in ((1, TUNE_ONE), (args.h, TUNE_MANY)):
+            times = {}
+            for cfg in cfgs:
+                f = with_tuning(cfg, lambda: attention_stats_many(Q[:h], keys, args.beta, backend="torch"))
+                times[cfg] = interleaved({"x": f}, 3, torch.cuda.synchronize)["x"]
+            best[(d, h)] = min(times, key=times.get)
+            print(f"tune d={d} h={h}: " + ", ".join(f"{c}: {t * 1e3:.1f} ms" for c, t in sorted(times.items(), key=lambda x: x[1])),
+                  file=sys.stderr, flush=True)
+        del keys
+        torch.cuda.empty_cache()
+    return best
+
+
 def run_gpu(args) -> list[dict]:
     import torch
 
     dev = torch.device(args.device)
     gen = torch.Generator(device=dev).manual_seed(args.seed)
+    best = tune(args) if args.tune else {}
     rows = []
     for n in (int(x) for x in args.n):
         for d in args.d:
             keys = torch.randn((n, d), generator=gen, device=dev, dtype=torch.float32) / math.sqrt(d)
             Q = torch.randn((args.h, d), generator=gen, device=dev, dtype=torch.float64)
             Q /= Q.norm(dim=1, keepdim=True)
-            Qn = Q.cpu().numpy()
+            Qn = Q.to(torch.float32).double().cpu().numpy()  # the queries plain torch uses
             q32 = Q[0].to(torch.float32)
             b, k = args.beta, args.top_k
             ref = plain_torch_stats(q32.double(), keys.double(), b, k) if n * d <= 2e9 else None
@@ -213,12 +255,12 @@ def run_gpu(args) -> list[dict]:
                 "read": lambda: keys.sum(),
                 "plain": lambda: plain_torch(q32, keys, b),
                 "plain+stats": lambda: plain_torch_stats(q32, keys, b, k),
-                "stats": lambda: attention_stats(Qn[0], keys, b, top_k=k, backend="torch"),
-                "many": lambda: attention_stats_many(Qn, keys, b, top_k=k, backend="torch"),
+                "stats": with_tuning(best.get((d, 1)), lambda: attention_stats(Qn[0], keys, b, top_k=k, backend="torch")),
+                "many": with_tuning(best.get((d, args.h)), lambda: attention_stats_many(Qn, keys, b, top_k=k, backend="torch")),
             }
             t = interleaved(methods, args.repeats, torch.cuda.synchronize)
             row = {"n": n, "d": d, "h": args.h, "bytes": keys.nbytes, "t": t, "mem": None,
-                   "diff": diff, "diff_many": diff_many}
+                   "diff": diff, "diff_many": diff_many, "tuning": (best.get((d, 1)), best.get((d, args.h)))}
             print(row, file=sys.stderr, flush=True)
             rows.append(row)
             del keys
@@ -247,6 +289,9 @@ def markdown(rows: list[dict], args, machine: str) -> str:
             f"| {t['plain'] / t['stats']:.2f}x | {t['plain+stats'] / t['stats']:.2f}x | {t['many'] * 1e3:.1f} "
             f"| {t['many'] / t['stats']:.2f} | {mem} | {max(r['diff'], r['diff_many']):.1e} |"
         )
+    if gpu and any(r.get("tuning") and r["tuning"][0] for r in rows):
+        lines += ["", "Triton tuning (tile entries, programs per SM, warps, one-query dot) used, h = 1 / h = "
+                  f"{args.h}: " + "; ".join(f"d={r['d']}: {r['tuning'][0]} / {r['tuning'][1]}" for r in rows[: len(args.d)]) + "."]
     if not gpu:
         lines += ["", "read = numba sum over row blocks on all cores; numpy's one-thread keys.sum(): "
                   + ", ".join(f"{r['t']['read1'] * 1e3:.1f} ms" for r in rows) + "."]
@@ -280,6 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--tune", action="store_true", help="GPU: sweep the Triton kernel's tuning first, use the best")
+    parser.add_argument("--tune-n", type=float, default=5e7)
+    parser.add_argument("--tune-d", nargs="+", type=int, default=[64, 128])
     args = parser.parse_args(argv)
     rows = run_gpu(args) if args.backend == "torch" else run_cpu(args)
     text = markdown(rows, args, machine_name(args))

@@ -217,4 +217,4 @@ def fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad)
             if bad[p] != 0:
                 break
             if blas:
-                yp += np.dot(w[:, :c], keys[a : a + c])
+                yp += np.dot(np.ascontiguousarray(w[:, :c]), keys[a : a + c])

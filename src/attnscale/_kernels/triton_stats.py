@@ -34,6 +34,12 @@ TILE_ENTRIES = 1 << 13
 #: Programs per streaming multiprocessor (each loops over tiles; more programs, more partial states).
 PROGRAMS_PER_SM = 4
 
+#: Warps per program.
+NUM_WARPS = 4
+
+#: Pad one query to 16 and use the tl.dot path (else elementwise products and reductions).
+ONE_QUERY_DOT = False
+
 #: Programs under the interpreter (on the CPU), enough to test the merge of their states.
 INTERPRET_PROGRAMS = 3
 
@@ -58,7 +64,6 @@ def stats_kernel(
     s2 = tl.zeros((HP,), tl.float64)
     y = tl.zeros((HP, DP), tl.float64)
     top = tl.full((KP, HP), float("-inf"), tl.float64)
-    bad_keys = tl.zeros((BN,), tl.int32)
     bad_scores = tl.zeros((BN,), tl.int32)
     for tile in range(pid, n_tiles, n_prog):
         rows = tile * BN + rows0
@@ -68,7 +73,6 @@ def stats_kernel(
             mask=valid[:, None] & (cols[None, :] < d),
             other=0.0,
         ).to(tl.float64)
-        bad_keys += tl.sum(((kt != kt) | (tl.abs(kt) == float("inf"))).to(tl.int32), axis=1)
         if HP == 1:
             s = tl.sum(kt * q, axis=1)[:, None]  # (BN, 1)
         else:
@@ -121,8 +125,8 @@ def stats_kernel(
     tl.store(S2_out + pid * HP + qs, s2)
     tl.store(Y_out + pid * HP * DP + qs[:, None] * DP + cols[None, :], y)
     tl.store(T_out + pid * KP * HP + kidx[:, None] * HP + qs[None, :], top)
-    tl.store(BAD_out + pid * 2, tl.sum(bad_keys, axis=0))
-    tl.store(BAD_out + pid * 2 + 1, tl.sum(bad_scores, axis=0))
+    # a non-finite key entry makes its scores NaN or infinite (also against q_j = 0: inf * 0 = NaN)
+    tl.store(BAD_out + pid, tl.sum(bad_scores, axis=0))
 
 
 @functools.cache
@@ -132,6 +136,16 @@ def _kernel() -> Any:
     return triton.jit(stats_kernel)
 
 
+def _tuning() -> tuple[int, int, int, bool]:
+    """(TILE_ENTRIES, PROGRAMS_PER_SM, NUM_WARPS, ONE_QUERY_DOT), or ATTNSCALE_TRITON_TUNING="e,p,w,dot"
+    (benchmarks/bench_attention.py --tune sweeps them)."""
+    env = os.environ.get("ATTNSCALE_TRITON_TUNING")
+    if env:
+        e, p, w, dot = env.split(",")
+        return int(e), int(p), int(w), dot == "1"
+    return TILE_ENTRIES, PROGRAMS_PER_SM, NUM_WARPS, ONE_QUERY_DOT
+
+
 def _pow2(x: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, x))))
 
@@ -139,7 +153,7 @@ def _pow2(x: int) -> int:
 def _programs(device: torch.device, n_tiles: int) -> int:
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
-        return max(1, min(n_tiles, PROGRAMS_PER_SM * sms))
+        return max(1, min(n_tiles, _tuning()[1] * sms))
     return max(1, min(n_tiles, INTERPRET_PROGRAMS))
 
 
@@ -154,15 +168,16 @@ def run(
 ) -> np.ndarray:
     """Statistics' states of queries ``qm`` over ``keys`` (blocks from ``blocks(keys)``), merged.
 
-    Returns the host array of shape ``(h, 6 + d + top_k)``: per query the counts of non-finite
-    key entries and scores, then ``M, rest, S1, S2``, ``Y`` (``d``) and the ``top_k`` largest
+    Returns the host array of shape ``(h, 6 + d + top_k)``: per query a flag of non-finite
+    key entries and the count of non-finite scores, then ``M, rest, S1, S2``, ``Y`` (``d``) and the ``top_k`` largest
     scores (``-inf`` where fewer), from one device-to-host copy.
     """
     h, d = qm.shape
-    hp = 1 if h == 1 else max(16, _pow2(h))
+    entries, _, warps, one_dot = _tuning()
+    hp = 1 if h == 1 and not one_dot else max(16, _pow2(h))
     dp = max(16, _pow2(d))
     kp = _pow2(top_k)
-    bn = rows or max(16, min(256, TILE_ENTRIES // dp))
+    bn = rows or max(16, min(256, entries // dp))
     bn = _pow2(bn) if hp == 1 else max(16, _pow2(bn))
     kernel = _kernel()
     q = torch.zeros((hp, dp), dtype=torch.float64, device=device)
@@ -184,17 +199,22 @@ def run(
             out = [torch.empty((g, hp), dtype=torch.float64, device=device) for _ in range(4)]
             y = torch.empty((g, hp, dp), dtype=torch.float64, device=device)
             top = torch.empty((g, kp, hp), dtype=torch.float64, device=device)
-            bad = torch.empty((g, 2), dtype=torch.int32, device=device)
+            bad = torch.empty(g, dtype=torch.int32, device=device)
             with np.errstate(all="ignore"):  # the interpreter computes both sides of tl.where in numpy
                 kernel[(g,)](
                     kb, kb.stride(0), q, b, n, d, n_tiles, *out, y, top, bad,
-                    HP=hp, DP=dp, BN=bn, KP=kp, TOPK=top_k,
+                    HP=hp, DP=dp, BN=bn, KP=kp, TOPK=top_k, num_warps=warps,
                 )
             states.append((*out, y, top, bad))
     if not states:
         raise ValueError("keys: is empty; expected at least one row")
     m, rest, s1, s2, y, top, bad = (torch.cat(parts) for parts in zip(*states))
-    return merge(m, rest, s1, s2, y, top, bad, b, h, d, top_k).cpu().numpy()  # the one host copy
+    packed = merge(m, rest, s1, s2, y, top, bad, b, h, d, top_k).cpu().numpy()  # the one host copy
+    if packed[0, 1] > 0 and len(states) == 1:  # error path: tell non-finite keys from overflowing scores
+        packed[:, 0] = float(not bool(torch.isfinite(kb).all()))
+    elif packed[0, 1] > 0:  # an iterator was read once: report non-finite entries (overflow is rarer)
+        packed[:, 0] = 1.0
+    return packed
 
 
 def merge(m, rest, s1, s2, y, top, bad, beta, h: int, d: int, top_k: int) -> torch.Tensor:
@@ -214,6 +234,6 @@ def merge(m, rest, s1, s2, y, top, bad, beta, h: int, d: int, top_k: int) -> tor
     total_y = (f[..., None] * y).sum(0)
     cands = top.permute(2, 0, 1).reshape(top.shape[2], g * top.shape[1])
     best = torch.topk(cands, top_k, dim=1).values
-    flags = bad.sum(0).to(torch.float64).expand(h, 2)
+    flags = torch.stack((torch.zeros_like(big[0]), bad.sum().to(torch.float64))).expand(h, 2)
     cols = (big[:h, None], total_rest[:h, None], total_s1[:h, None], total_s2[:h, None])
     return torch.cat((flags, *cols, total_y[:h, :d], best[:h]), dim=1)
