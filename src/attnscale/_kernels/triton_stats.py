@@ -28,8 +28,11 @@ import triton.language as tl
 
 LOG_FLOOR = -1000.0
 
-#: Entries (rows x padded columns) of one tile of keys held in registers as float64.
-TILE_ENTRIES = 1 << 13
+#: Entries (rows x padded columns) of one tile of keys held in registers as float64, for one
+#: query and for many (h > 1, d <= 64 / d >= 128).  Tuned on an H200 (BENCHMARKS.md): 4096 for
+#: one query; for 32 queries 2048 at d = 64, 4096 at d = 128.
+TILE_ENTRIES = 1 << 12
+TILE_ENTRIES_MANY = (1 << 11, 1 << 12)
 
 #: Programs per streaming multiprocessor (each loops over tiles; more programs, more partial states).
 PROGRAMS_PER_SM = 4
@@ -37,8 +40,9 @@ PROGRAMS_PER_SM = 4
 #: Warps per program.
 NUM_WARPS = 4
 
-#: Pad one query to 16 and use the tl.dot path (else elementwise products and reductions).
-ONE_QUERY_DOT = False
+#: From this padded ``d`` on, one query is padded to 16 and goes through ``tl.dot`` (faster
+#: at d = 128 on an H200, slower at d = 64); below, elementwise products and reductions.
+ONE_QUERY_DOT_MIN_D = 128
 
 #: Programs under the interpreter (on the CPU), enough to test the merge of their states.
 INTERPRET_PROGRAMS = 3
@@ -136,14 +140,15 @@ def _kernel() -> Any:
     return triton.jit(stats_kernel)
 
 
-def _tuning() -> tuple[int, int, int, bool]:
-    """(TILE_ENTRIES, PROGRAMS_PER_SM, NUM_WARPS, ONE_QUERY_DOT), or ATTNSCALE_TRITON_TUNING="e,p,w,dot"
-    (benchmarks/bench_attention.py --tune sweeps them)."""
+def _tuning(h: int = 1, dp: int = 16) -> tuple[int, int, int, bool]:
+    """(tile entries, programs per SM, warps, one query through tl.dot) for ``h`` queries and padded
+    ``dp``; ATTNSCALE_TRITON_TUNING="e,p,w,dot" overrides (benchmarks/bench_attention.py --tune)."""
     env = os.environ.get("ATTNSCALE_TRITON_TUNING")
     if env:
         e, p, w, dot = env.split(",")
         return int(e), int(p), int(w), dot == "1"
-    return TILE_ENTRIES, PROGRAMS_PER_SM, NUM_WARPS, ONE_QUERY_DOT
+    entries = TILE_ENTRIES if h == 1 else TILE_ENTRIES_MANY[dp >= 128]
+    return entries, PROGRAMS_PER_SM, NUM_WARPS, dp >= ONE_QUERY_DOT_MIN_D
 
 
 def _pow2(x: int) -> int:
@@ -153,7 +158,7 @@ def _pow2(x: int) -> int:
 def _programs(device: torch.device, n_tiles: int) -> int:
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
-        return max(1, min(n_tiles, _tuning()[1] * sms))
+        return max(1, min(n_tiles, _tuning()[1] * sms))  # the same for every (h, d) by default
     return max(1, min(n_tiles, INTERPRET_PROGRAMS))
 
 
@@ -173,9 +178,9 @@ def run(
     scores (``-inf`` where fewer), from one device-to-host copy.
     """
     h, d = qm.shape
-    entries, _, warps, one_dot = _tuning()
-    hp = 1 if h == 1 and not one_dot else max(16, _pow2(h))
     dp = max(16, _pow2(d))
+    entries, _, warps, one_dot = _tuning(h, dp)
+    hp = 1 if h == 1 and not one_dot else max(16, _pow2(h))
     kp = _pow2(top_k)
     bn = rows or max(16, min(256, entries // dp))
     bn = _pow2(bn) if hp == 1 else max(16, _pow2(bn))
