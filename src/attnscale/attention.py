@@ -15,6 +15,10 @@ inverse temperature :math:`\beta \ge 0` and a value matrix :math:`V` of shape
 entropy, effective number of keys, top-k mass, output) from one streaming pass
 over the keys, with memory independent of ``n``: the keys are read in chunks
 that stay in cache, and each chunk is folded into a running log-sum-exp state.
+:func:`attention_stats_many` does the same for ``h`` queries from one read of the
+keys.  The pass is compiled: numba on the CPU (parallel over row ranges whose
+states are merged exactly), a Triton kernel on CUDA devices (private kernels in
+``attnscale._kernels``); numpy and plain torch remain the fallbacks.
 
 Keys need not lie on the unit sphere here.  Everything is float64; the logits
 :math:`\beta \langle q, K_i\rangle` are never formed, only the gaps
@@ -311,29 +315,37 @@ def attention_stats(
     top_k : int, default 10
         ``k`` of the top-k mass, ``>= 1``.
     chunk_size : int, optional
-        Rows per chunk; default sized so a chunk of keys stays in cache on the
-        CPU (``CPU_CHUNK_BYTES``), or large on a CUDA device.  Results do not
-        depend on it beyond float64 round-off.
+        Rows per chunk (the tile of the compiled passes); default sized so a chunk
+        of keys stays in cache on the CPU (``TILE_BYTES`` for numba,
+        ``CPU_CHUNK_BYTES`` for numpy), or tuned for the Triton kernel.  Results do
+        not depend on it beyond float64 round-off.
     backend : {"numpy", "torch"}
-        ``"torch"`` runs the same pass with PyTorch (``pip install 'attnscale[torch]'``),
-        on ``device``, by default the device of ``keys`` when it is a tensor, else the CPU.
+        ``"numpy"``: float64 C-contiguous arrays go through one fused pass compiled
+        with numba, parallel over row ranges on all cores (``USE_NUMBA``); other
+        inputs, or without numba, through numpy chunk by chunk.  ``"torch"`` runs
+        the pass with PyTorch (``pip install 'attnscale[torch]'``) on ``device``, by
+        default the device of ``keys`` when it is a tensor, else the CPU; on a CUDA
+        device (keys float64, float32, float16 or bfloat16) it is one Triton kernel
+        with float64 accumulation and one device-to-host copy (``USE_TRITON``).
     device : str or torch.device, optional
         Torch device (e.g. ``"cuda"``); only with ``backend="torch"``.
     threads : int, optional
         NumPy backend with ``keys`` an array: split the rows into this many
-        contiguous parts, stream them on as many threads (up to the cores) and
-        merge the parts' states.  Default: 2 parts once the keys reach
-        ``PARALLEL_MIN_ELEMENTS`` entries (large ``d`` is memory bound, and one
-        core does not saturate memory), else 1.  The split depends only on
-        ``n``, ``d`` and ``threads``, never on the machine, so results are
-        reproducible everywhere.
+        contiguous parts, stream them in parallel and merge the parts' states
+        exactly (numba runs the parts on its thread pool, ``NUMBA_NUM_THREADS``;
+        numpy on up to as many threads as cores).  Default with numba:
+        ``min(MAX_PARTS, ceil(n / PART_ROWS))`` parts; with numpy: 2 parts once
+        the keys reach ``PARALLEL_MIN_ELEMENTS`` entries, else 1.  The split
+        depends only on ``n``, ``d`` and ``threads``, never on the machine, so
+        results are reproducible everywhere.
 
     Returns
     -------
     AttentionStats
-        With ``top_k`` recorded.  Memory used: one chunk's working set
-        (``CPU_CHUNK_BYTES``, about 1 MiB, on the CPU) plus ``O(top_k + d)``,
-        whatever ``n``.
+        With ``top_k`` recorded.  Memory used, whatever ``n``: one chunk's
+        working set (``CPU_CHUNK_BYTES``, about 1 MiB, numpy) plus ``O(top_k + d)``,
+        or per part one tile's scratch and its state (``MAX_PARTS`` parts, numba),
+        or per program of the Triton kernel its state.
 
     Raises
     ------
