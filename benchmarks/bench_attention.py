@@ -187,12 +187,12 @@ def run_cpu(args) -> list[dict]:
     return rows
 
 
-TUNE_ONE = [(e, p, w, dot) for e in (4096, 8192) for p in (4, 16) for w in (4, 8) for dot in (0, 1)]
-TUNE_MANY = [(e, 4, w, 0) for e in (2048, 4096, 8192) for w in (4, 8)]
+TUNE_ONE = [(e, 4, 4, dot, st) for e in (2048, 4096) for dot in (0, 1) for st in (1, 2, 3, 4)]
+TUNE_MANY = [(e, 4, 4, 0, st) for e in (2048, 4096) for st in (1, 2, 3)]
 
 
 def with_tuning(cfg: tuple | None, f: Callable[[], object]) -> Callable[[], object]:
-    """``f`` run with the Triton kernel's tuning ``cfg`` (entries, programs/SM, warps, dot)."""
+    """``f`` run with the Triton kernel's tuning ``cfg`` (entries, programs/SM, warps, dot, stages)."""
     if cfg is None:
         return f
 
@@ -290,7 +290,7 @@ def markdown(rows: list[dict], args, machine: str) -> str:
             f"| {t['many'] / t['stats']:.2f} | {mem} | {max(r['diff'], r['diff_many']):.1e} |"
         )
     if gpu and any(r.get("tuning") and r["tuning"][0] for r in rows):
-        lines += ["", "Triton tuning (tile entries, programs per SM, warps, one-query dot) used, h = 1 / h = "
+        lines += ["", "Triton tuning (tile entries, programs per SM, warps, one-query dot, stages) used, h = 1 / h = "
                   f"{args.h}: " + "; ".join(f"d={r['d']}: {r['tuning'][0]} / {r['tuning'][1]}" for r in rows[: len(args.d)]) + "."]
     if not gpu:
         lines += ["", "read = numba sum over row blocks on all cores; numpy's one-thread keys.sum(): "

@@ -40,6 +40,9 @@ PROGRAMS_PER_SM = 4
 #: Warps per program.
 NUM_WARPS = 4
 
+#: Software-pipelining stages of the loop over tiles (Triton's ``num_stages``).
+NUM_STAGES = 3
+
 #: From this padded ``d`` on, one query is padded to 16 and goes through ``tl.dot`` (faster
 #: at d = 128 on an H200, slower at d = 64); below, elementwise products and reductions.
 ONE_QUERY_DOT_MIN_D = 128
@@ -140,15 +143,15 @@ def _kernel() -> Any:
     return triton.jit(stats_kernel)
 
 
-def _tuning(h: int = 1, dp: int = 16) -> tuple[int, int, int, bool]:
-    """(tile entries, programs per SM, warps, one query through tl.dot) for ``h`` queries and padded
-    ``dp``; ATTNSCALE_TRITON_TUNING="e,p,w,dot" overrides (benchmarks/bench_attention.py --tune)."""
+def _tuning(h: int = 1, dp: int = 16) -> tuple[int, int, int, bool, int]:
+    """(tile entries, programs per SM, warps, one query through tl.dot, stages) for ``h`` queries and
+    padded ``dp``; ATTNSCALE_TRITON_TUNING="e,p,w,dot,stages" overrides (bench_attention.py --tune)."""
     env = os.environ.get("ATTNSCALE_TRITON_TUNING")
     if env:
-        e, p, w, dot = env.split(",")
-        return int(e), int(p), int(w), dot == "1"
+        e, p, w, dot, stages = env.split(",")
+        return int(e), int(p), int(w), dot == "1", int(stages)
     entries = TILE_ENTRIES if h == 1 else TILE_ENTRIES_MANY[dp >= 128]
-    return entries, PROGRAMS_PER_SM, NUM_WARPS, dp >= ONE_QUERY_DOT_MIN_D
+    return entries, PROGRAMS_PER_SM, NUM_WARPS, dp >= ONE_QUERY_DOT_MIN_D, NUM_STAGES
 
 
 def _pow2(x: int) -> int:
@@ -179,7 +182,7 @@ def run(
     """
     h, d = qm.shape
     dp = max(16, _pow2(d))
-    entries, _, warps, one_dot = _tuning(h, dp)
+    entries, _, warps, one_dot, stages = _tuning(h, dp)
     hp = 1 if h == 1 and not one_dot else max(16, _pow2(h))
     kp = _pow2(top_k)
     bn = rows or max(16, min(256, entries // dp))
@@ -208,7 +211,7 @@ def run(
             with np.errstate(all="ignore"):  # the interpreter computes both sides of tl.where in numpy
                 kernel[(g,)](
                     kb, kb.stride(0), q, b, n, d, n_tiles, *out, y, top, bad,
-                    HP=hp, DP=dp, BN=bn, KP=kp, TOPK=top_k, num_warps=warps,
+                    HP=hp, DP=dp, BN=bn, KP=kp, TOPK=top_k, num_warps=warps, num_stages=stages,
                 )
             states.append((*out, y, top, bad))
     if not states:
