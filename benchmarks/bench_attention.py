@@ -1,31 +1,36 @@
-"""Benchmark attention_stats against plain numpy softmax attention (issue 2).
+"""Benchmark attention_stats and attention_stats_many against plain softmax attention (issue 14).
 
-Same process, interleaved repeats (the order of the methods rotates every repeat),
-median times and the median of the per-repeat speed ratios; peak extra memory of
-each method from tracemalloc (numpy reports its allocations to it), in a separate,
-untimed call; and the fraction of the machine's memory read bandwidth that
-attention_stats reaches (bytes of keys read once / time, against a STREAM-like
-sum / dot / copy measured in this process).
+One run measures, side by side and interleaved (the order of the methods rotates every
+repeat; medians):
 
-Run (the OpenBLAS variables set on some machines here slow numpy down; unset them
-for this command only):
+- ``read``: one read of the keys, the bandwidth limit (CPU: a numba sum over row blocks on
+  all cores, and numpy's one-thread ``keys.sum()``; GPU: ``keys.sum()``);
+- ``plain``: softmax attention as one writes it (``logits = keys @ q * beta``; softmax;
+  ``weights @ keys``), numpy on the CPU, torch on the GPU (float32 keys, float32 math);
+- ``plain+stats``: the same plus the statistics attention_stats returns (max weight,
+  entropy, n_eff, top-k mass), from the full weight vector;
+- ``stats``: ``attention_stats`` (one query; numba on the CPU, the Triton kernel on CUDA);
+- ``many``: ``attention_stats_many`` with ``h`` queries (default 32) over one read of the keys.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_attention.py \
-        --n 1e6 1e7 --d 3 64 --repeats 5 --sweep --update BENCHMARKS.md
+CPU (the OpenBLAS variables set on some machines here slow numpy down; unset them)::
 
-``--update FILE`` replaces the section "## attention_stats (issue 2)" of FILE (or
-appends it) with the markdown printed on stdout.
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_attention.py \\
+        --backend numpy --n 1e6 1e7 --d 3 64 128 --repeats 3
+
+Pinned to two cores: prefix ``taskset -c 0,1`` and set ``NUMBA_NUM_THREADS=2``.
+GPU (keys float32 on the device)::
+
+    python benchmarks/bench_attention.py --backend torch --n 1e7 1e8 --d 3 64 128 --repeats 5
+
+The markdown table goes to stdout (and ``--out FILE``); the raw numbers to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import platform
-import re
-import shlex
 import statistics
 import sys
 import time
@@ -34,19 +39,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from attnscale.attention import CPU_CHUNK_BYTES, _cpu_rows, attention_stats
+from attnscale.attention import attention_stats, attention_stats_many
 
-HEADING = "## attention_stats (issue 2)"
 MB = 1e6
 
 
 # ---------------------------------------------------------------------------
-# The baselines: what one writes with plain numpy
+# Baselines: what one writes with plain numpy / torch
 # ---------------------------------------------------------------------------
 
 
-def plain_output(q: np.ndarray, keys: np.ndarray, beta: float) -> np.ndarray:
-    """logits = keys @ q * beta; softmax; weights @ keys."""
+def plain_numpy(q: np.ndarray, keys: np.ndarray, beta: float) -> np.ndarray:
     logits = keys @ q * beta
     logits -= logits.max()
     weights = np.exp(logits)
@@ -54,32 +57,56 @@ def plain_output(q: np.ndarray, keys: np.ndarray, beta: float) -> np.ndarray:
     return weights @ keys
 
 
-def plain_stats(q: np.ndarray, keys: np.ndarray, beta: float, top_k: int) -> tuple:
-    """The same, plus the statistics attention_stats returns, from the full weight vector."""
+def plain_numpy_stats(q: np.ndarray, keys: np.ndarray, beta: float, top_k: int) -> tuple:
     logits = keys @ q * beta
     logits -= logits.max()
     e = np.exp(logits)
     s0 = e.sum()
     weights = e / s0
     output = weights @ keys
-    entropy = math.log(s0) - float(e @ logits) / s0  # = -sum w log w, without log(0)
+    entropy = math.log(s0) - float(e @ logits) / s0
     top = np.partition(weights, weights.size - top_k)[weights.size - top_k :].sum()
     return float(weights.max()), entropy, 1.0 / float(weights @ weights), float(top), output
 
 
+def plain_torch(q, keys, beta: float):
+    w = (keys @ q * beta).softmax(dim=0)
+    return w @ keys
+
+
+def plain_torch_stats(q, keys, beta: float, top_k: int):
+    import torch
+
+    logits = keys @ q * beta
+    logp = torch.log_softmax(logits, dim=0)
+    w = logp.exp()
+    output = w @ keys
+    stats = torch.stack((w.max(), -(w * logp).sum(), 1.0 / (w @ w), torch.topk(w, top_k).values.sum()))
+    return torch.cat((stats, output)).cpu()  # one host copy, as attention_stats
+
+
 # ---------------------------------------------------------------------------
-# Measurements
+# Timing
 # ---------------------------------------------------------------------------
 
 
-def timed(f: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    f()
-    return time.perf_counter() - t0
+def interleaved(methods: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None]) -> dict:
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    names = list(methods)
+    for name in names:  # warm up (compilation, caches)
+        methods[name]()
+    sync()
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            sync()
+            t0 = time.perf_counter()
+            methods[name]()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def peak_extra_bytes(f: Callable[[], object]) -> int:
-    """Peak of the memory newly allocated (and traced) while ``f`` runs."""
     tracemalloc.start()
     try:
         f()
@@ -88,252 +115,226 @@ def peak_extra_bytes(f: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def memory_bandwidth(nbytes: int, repeats: int) -> dict[str, float]:
-    """STREAM-like bandwidths in GB/s (medians): sum (one thread), dot (BLAS threads), copy."""
-    a = np.ones(nbytes // 8)
-    b = np.zeros_like(a)
-    out = {
-        "sum": nbytes / statistics.median(timed(a.sum) for _ in range(repeats)),
-        "dot": nbytes / statistics.median(timed(lambda: a @ a) for _ in range(repeats)),
-        "copy": 2 * nbytes / statistics.median(timed(lambda: np.copyto(b, a)) for _ in range(repeats)),
-    }
-    return {k: v / 1e9 for k, v in out.items()}
+def _parallel_sum():
+    import numba
+
+    @numba.njit(parallel=True, cache=True)
+    def psum(a):  # pragma: no cover - compiled
+        n = a.shape[0]
+        parts = 64
+        out = np.zeros(parts)
+        for p in numba.prange(parts):
+            lo, hi = p * n // parts, (p + 1) * n // parts
+            acc = 0.0
+            for i in range(lo, hi):
+                for j in range(a.shape[1]):
+                    acc += a[i, j]
+            out[p] = acc
+        return out.sum()
+
+    return psum
 
 
-def make_keys(n: int, d: int, rng: np.random.Generator, block: int = 1 << 20) -> np.ndarray:
-    """Gaussian keys scaled by 1/sqrt(d), generated in place (no n-sized temporaries)."""
-    keys = np.empty((n, d))
-    for start in range(0, n, block):
-        rng.standard_normal(out=keys[start : start + block])
-    keys *= 1.0 / math.sqrt(d)
-    return keys
-
-
-def compare(q: np.ndarray, keys: np.ndarray, beta: float, top_k: int, repeats: int) -> dict:
-    """Interleaved timings, speed ratios, peak extra memory and agreement of the three methods."""
-    methods = {
-        "plain": lambda: plain_output(q, keys, beta),
-        "plain+stats": lambda: plain_stats(q, keys, beta, top_k),
-        "stats": lambda: attention_stats(q, keys, beta, top_k=top_k),
-    }
-    # agreement (the benchmark must compare equal work)
-    ref, got = plain_stats(q, keys, beta, top_k), attention_stats(q, keys, beta, top_k=top_k)
-    mine = (got.max_weight, got.entropy, got.n_eff, got.top_mass)
-    rel = max(abs(a - b) / abs(b) for a, b in zip(mine, ref[:4]) if b != 0)
-    rel = max(rel, float(np.max(np.abs(got.output - ref[4]))) / float(np.max(np.abs(ref[4]))))
-
-    times: dict[str, list[float]] = {k: [] for k in methods}
-    names = list(methods)
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(timed(methods[name]))
-    return {
-        "n": keys.shape[0],
-        "d": keys.shape[1],
-        "keys_bytes": keys.nbytes,
-        "median_s": {k: statistics.median(v) for k, v in times.items()},
-        "ratio_plain": statistics.median(p / s for p, s in zip(times["plain"], times["stats"])),
-        "ratio_stats": statistics.median(p / s for p, s in zip(times["plain+stats"], times["stats"])),
-        "memory": {name: peak_extra_bytes(f) for name, f in methods.items()},
-        "rel_diff": rel,
-    }
-
-
-def sweep(q: np.ndarray, keys: np.ndarray, beta: float, repeats: int) -> dict[int, float]:
-    """Median time of attention_stats per chunk size around the default (interleaved)."""
-    base = _cpu_rows(keys.shape[1])
-    chunks = sorted({max(64, base // 8), max(64, base // 4), max(64, base // 2), base, 2 * base, 4 * base, 8 * base})
-    times: dict[int, list[float]] = {c: [] for c in chunks}
-    for r in range(repeats):
-        for c in chunks[r % len(chunks) :] + chunks[: r % len(chunks)]:
-            times[c].append(timed(lambda: attention_stats(q, keys, beta, chunk_size=c)))
-    return {c: statistics.median(v) for c, v in times.items()}
+def rel_diff(mine: tuple, ref: tuple) -> float:
+    rel = max(abs(a - b) / abs(b) for a, b in zip(mine[:4], ref[:4]) if b != 0)
+    out_m, out_r = np.asarray(mine[4]), np.asarray(ref[4])
+    return max(rel, float(np.max(np.abs(out_m - out_r))) / float(np.max(np.abs(out_r))))
 
 
 # ---------------------------------------------------------------------------
-# Report
+# CPU and GPU runs
 # ---------------------------------------------------------------------------
 
 
-def blas_description() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed: BLAS kernel not recorded"
-    rows = [
-        f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture')}, {i.get('num_threads')} threads"
-        for i in threadpool_info()
-        if i.get("user_api") == "blas"
-    ]
-    return "; ".join(rows) or "no BLAS found by threadpoolctl"
+def run_cpu(args) -> list[dict]:
+    rng = np.random.default_rng(args.seed)
+    psum = _parallel_sum()
+    rows = []
+    for n in (int(x) for x in args.n):
+        for d in args.d:
+            keys = np.empty((n, d))
+            for a in range(0, n, 1 << 20):
+                rng.standard_normal(out=keys[a : a + (1 << 20)])
+            keys *= 1.0 / math.sqrt(d)
+            Q = rng.standard_normal((args.h, d))
+            Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+            q = Q[0].copy()
+            b, k = args.beta, args.top_k
+            ref = plain_numpy_stats(q, keys, b, k)
+            got = attention_stats(q, keys, b, top_k=k)
+            many = attention_stats_many(Q, keys, b, top_k=k)
+            diff = rel_diff((got.max_weight, got.entropy, got.n_eff, got.top_mass, got.output), ref)
+            diff_many = rel_diff((many.max_weight[0], many.entropy[0], many.n_eff[0], many.top_mass[0], many.output[0]), ref)
+            methods = {
+                "read": lambda: psum(keys),
+                "read1": lambda: keys.sum(),
+                "plain": lambda: plain_numpy(q, keys, b),
+                "plain+stats": lambda: plain_numpy_stats(q, keys, b, k),
+                "stats": lambda: attention_stats(q, keys, b, top_k=k),
+                "many": lambda: attention_stats_many(Q, keys, b, top_k=k),
+            }
+            t = interleaved(methods, args.repeats, lambda: None)
+            mem = {
+                "plain+stats": peak_extra_bytes(methods["plain+stats"]),
+                "stats": peak_extra_bytes(methods["stats"]),
+                "many": peak_extra_bytes(methods["many"]),
+            }
+            row = {"n": n, "d": d, "h": args.h, "bytes": keys.nbytes, "t": t, "mem": mem,
+                   "diff": diff, "diff_many": diff_many}
+            print(row, file=sys.stderr, flush=True)
+            rows.append(row)
+            del keys
+    return rows
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+TUNE_ONE = [(e, 4, 4, dot, st) for e in (2048, 4096) for dot in (0, 1) for st in (1, 2, 3, 4)]
+TUNE_MANY = [(e, 4, 4, 0, st) for e in (2048, 4096) for st in (1, 2, 3)]
 
 
-def markdown(configs: dict[str, dict], meta: dict) -> str:
+def with_tuning(cfg: tuple | None, f: Callable[[], object]) -> Callable[[], object]:
+    """``f`` run with the Triton kernel's tuning ``cfg`` (entries, programs/SM, warps, dot, stages)."""
+    if cfg is None:
+        return f
+
+    def run():
+        os.environ["ATTNSCALE_TRITON_TUNING"] = ",".join(str(x) for x in cfg)
+        try:
+            return f()
+        finally:
+            del os.environ["ATTNSCALE_TRITON_TUNING"]
+
+    return run
+
+
+def tune(args) -> dict:
+    """Median time of the Triton kernel per tuning, n = args.tune_n, each d; the best per (d, h)."""
+    import torch
+
+    dev = torch.device(args.device)
+    best = {}
+    for d in args.tune_d:
+        keys = torch.randn((int(args.tune_n), d), device=dev, dtype=torch.float32) / math.sqrt(d)
+        Q = np.random.default_rng(0).standard_normal((args.h, d))
+        for h, cfgs in ((1, TUNE_ONE), (args.h, TUNE_MANY)):
+            times = {}
+            for cfg in cfgs:
+                f = with_tuning(cfg, lambda: attention_stats_many(Q[:h], keys, args.beta, backend="torch"))
+                times[cfg] = interleaved({"x": f}, 3, torch.cuda.synchronize)["x"]
+            best[(d, h)] = min(times, key=times.get)
+            print(f"tune d={d} h={h}: " + ", ".join(f"{c}: {t * 1e3:.1f} ms" for c, t in sorted(times.items(), key=lambda x: x[1])),
+                  file=sys.stderr, flush=True)
+        del keys
+        torch.cuda.empty_cache()
+    return best
+
+
+def run_gpu(args) -> list[dict]:
+    import torch
+
+    dev = torch.device(args.device)
+    gen = torch.Generator(device=dev).manual_seed(args.seed)
+    best = tune(args) if args.tune else {}
+    rows = []
+    for n in (int(x) for x in args.n):
+        for d in args.d:
+            keys = torch.randn((n, d), generator=gen, device=dev, dtype=torch.float32) / math.sqrt(d)
+            Q = torch.randn((args.h, d), generator=gen, device=dev, dtype=torch.float64)
+            Q /= Q.norm(dim=1, keepdim=True)
+            Qn = Q.to(torch.float32).double().cpu().numpy()  # the queries plain torch uses
+            q32 = Q[0].to(torch.float32)
+            b, k = args.beta, args.top_k
+            ref = plain_torch_stats(q32.double(), keys.double(), b, k) if n * d <= 2e9 else None
+            got = attention_stats(Qn[0], keys, b, top_k=k, backend="torch")
+            many = attention_stats_many(Qn, keys, b, top_k=k, backend="torch")
+            diff = diff_many = float("nan")
+            if ref is not None:
+                r = (*ref[:4].tolist(), ref[4:].numpy())
+                diff = rel_diff((got.max_weight, got.entropy, got.n_eff, got.top_mass, got.output), r)
+                diff_many = rel_diff((many.max_weight[0], many.entropy[0], many.n_eff[0], many.top_mass[0], many.output[0]), r)
+            methods = {
+                "read": lambda: keys.sum(),
+                "plain": lambda: plain_torch(q32, keys, b),
+                "plain+stats": lambda: plain_torch_stats(q32, keys, b, k),
+                "stats": with_tuning(best.get((d, 1)), lambda: attention_stats(Qn[0], keys, b, top_k=k, backend="torch")),
+                "many": with_tuning(best.get((d, args.h)), lambda: attention_stats_many(Qn, keys, b, top_k=k, backend="torch")),
+            }
+            t = interleaved(methods, args.repeats, torch.cuda.synchronize)
+            row = {"n": n, "d": d, "h": args.h, "bytes": keys.nbytes, "t": t, "mem": None,
+                   "diff": diff, "diff_many": diff_many, "tuning": (best.get((d, 1)), best.get((d, args.h)))}
+            print(row, file=sys.stderr, flush=True)
+            rows.append(row)
+            del keys
+            torch.cuda.empty_cache()
+    return rows
+
+
+def markdown(rows: list[dict], args, machine: str) -> str:
+    gpu = args.backend == "torch"
     lines = [
-        HEADING,
+        f"Machine: {machine}. Keys {'float32 on the device' if gpu else 'float64'}, beta = {args.beta}, "
+        f"top_k = {args.top_k}, {args.repeats} interleaved repeats, medians.",
         "",
-        "attention_stats (one streaming pass, chunks in cache) against plain numpy softmax attention",
-        "(`logits = keys @ q * beta; softmax; weights @ keys`), and against the same plus the statistics",
-        "attention_stats returns (max weight, entropy, n_eff, top-k mass by `np.partition`).",
-        f"Same process, {meta['repeats']} interleaved repeats, medians; speed-up = median over repeats of",
-        "t(plain) / t(attention_stats); extra memory = peak of numpy allocations during one call",
-        "(tracemalloc); bandwidth = bytes of keys / time, as a fraction of the best STREAM-like read",
-        "bandwidth (sum or dot) measured in the same process and BLAS setting.",
-        "",
-        "Reproduce:",
-        "",
-        "    " + meta["command"],
-        "",
-        f"- machine: {meta['cpu']}, {meta['cores']} cores, shared with other jobs; load average "
-        f"(1, 5, 15 min) {meta['load_before']} before, {meta['load_after']} after",
-        f"- numpy {np.__version__}, {meta['blas']}; OPENBLAS_CORETYPE={meta['coretype']}, "
-        f"OPENBLAS_L2_SIZE={meta['l2']}",
-        f"- default chunk: {CPU_CHUNK_BYTES // 1024} KiB working set, rows = "
-        + ", ".join(f"{_cpu_rows(d)} at d={d}" for d in meta["dims"]),
+        "| n | d | keys MB | read ms | plain ms | plain+stats ms | stats ms | stats GB/s | of read bw "
+        f"| vs plain | vs plain+stats | h={args.h} ms | h={args.h} / h=1 | extra MB stats / h={args.h} | rel diff |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, run in configs.items():
-        bw = run["bandwidth"]
-        best = max(bw["sum"], bw["dot"])
-        lines += [
-            "",
-            f"### BLAS threads: {label}",
-            "",
-            f"Memory bandwidth (GB/s, medians): sum {bw['sum']:.1f} (one thread), dot {bw['dot']:.1f} "
-            f"(BLAS threads), copy {bw['copy']:.1f} (read + write).",
-            "",
-            "| n | d | keys MB | plain ms | plain+stats ms | attention_stats ms | speed-up vs plain "
-            "| vs plain+stats | extra MB plain / plain+stats / stats | stats GB/s | of read bw | max rel diff |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in run["results"]:
-            t = r["median_s"]
-            gbs = r["keys_bytes"] / t["stats"] / 1e9
-            mem = r["memory"]
-            lines.append(
-                f"| {r['n']:.0e} | {r['d']} | {r['keys_bytes'] / MB:.0f} | {t['plain'] * 1e3:.1f} "
-                f"| {t['plain+stats'] * 1e3:.1f} | {t['stats'] * 1e3:.1f} | {r['ratio_plain']:.2f}x "
-                f"| {r['ratio_stats']:.2f}x | {mem['plain'] / MB:.0f} / {mem['plain+stats'] / MB:.0f} / "
-                f"{mem['stats'] / MB:.2f} | {gbs:.1f} | {gbs / best:.0%} | {r['rel_diff']:.1e} |"
-            )
-        for n, d, table in run["sweeps"]:
-            lines += [
-                "",
-                f"Chunk size sweep (attention_stats, n = {n:.0e}, d = {d}, medians; default {_cpu_rows(d)} rows):",
-                "",
-                "| rows per chunk | KiB of keys | ms |",
-                "|---|---|---|",
-            ]
-            lines += [f"| {c} | {c * d * 8 / 1024:.0f} | {s * 1e3:.1f} |" for c, s in table.items()]
+    for r in rows:
+        t = r["t"]
+        read = t["read"] if not gpu else t["read"]
+        gbs = r["bytes"] / t["stats"] / 1e9
+        mem = "-" if r["mem"] is None else f"{r['mem']['stats'] / MB:.2f} / {r['mem']['many'] / MB:.2f}"
+        lines.append(
+            f"| {r['n']:.0e} | {r['d']} | {r['bytes'] / MB:.0f} | {read * 1e3:.1f} | {t['plain'] * 1e3:.1f} "
+            f"| {t['plain+stats'] * 1e3:.1f} | {t['stats'] * 1e3:.1f} | {gbs:.1f} | {read / t['stats']:.0%} "
+            f"| {t['plain'] / t['stats']:.2f}x | {t['plain+stats'] / t['stats']:.2f}x | {t['many'] * 1e3:.1f} "
+            f"| {t['many'] / t['stats']:.2f} | {mem} | {max(r['diff'], r['diff_many']):.1e} |"
+        )
+    if gpu and any(r.get("tuning") and r["tuning"][0] for r in rows):
+        lines += ["", "Triton tuning (tile entries, programs per SM, warps, one-query dot, stages) used, h = 1 / h = "
+                  f"{args.h}: " + "; ".join(f"d={r['d']}: {r['tuning'][0]} / {r['tuning'][1]}" for r in rows[: len(args.d)]) + "."]
+    if not gpu:
+        lines += ["", "read = numba sum over row blocks on all cores; numpy's one-thread keys.sum(): "
+                  + ", ".join(f"{r['t']['read1'] * 1e3:.1f} ms" for r in rows) + "."]
     return "\n".join(lines) + "\n"
 
 
-#: Hand-written notes after this line of the section survive ``--update``.
-NOTES_MARKER = "<!-- notes below are written by hand and kept by --update -->"
+def machine_name(args) -> str:
+    if args.backend == "torch":
+        import torch
 
-
-def update_section(path: str, text: str) -> None:
-    """Replace this benchmark's section of ``path`` (up to the next '## ' heading), or append it.
-
-    The hand-written notes after ``NOTES_MARKER`` in the old section are kept.
-    """
+        return f"{torch.cuda.get_device_name(args.device)}, torch {torch.__version__}"
+    name = platform.processor() or "cpu"
     try:
-        with open(path) as f:
-            old = f.read()
-    except FileNotFoundError:
-        old = "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    match = pattern.search(old)
-    if match:
-        section = match.group(0)
-        notes = section[section.index(NOTES_MARKER) :].rstrip("\n") if NOTES_MARKER in section else NOTES_MARKER
-        new = old[: match.start()] + text + "\n" + notes + "\n\n" + old[match.end() :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n" + NOTES_MARKER + "\n"
-    with open(path, "w") as f:
-        f.write(new.rstrip("\n") + "\n")
-
-
-def blas_limit(label: str):
-    """Context manager limiting BLAS threads (``label`` an integer), or doing nothing ("default")."""
-    if label == "default":
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits  # needed only for this option
-
-    return threadpool_limits(limits=int(label), user_api="blas")
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name}, {cores} cores usable, load {'%.2f %.2f %.2f' % os.getloadavg()}"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", nargs="+", type=float, default=[1e6, 1e7], help="numbers of keys")
-    parser.add_argument("--d", nargs="+", type=int, default=[3, 64], help="key dimensions")
+    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--n", nargs="+", type=float, default=[1e6, 1e7])
+    parser.add_argument("--d", nargs="+", type=int, default=[3, 64, 128])
+    parser.add_argument("--h", type=int, default=32, help="queries of attention_stats_many")
     parser.add_argument("--beta", type=float, default=20.0)
     parser.add_argument("--top-k", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bandwidth-mb", type=int, default=512, help="array size of the STREAM-like test")
-    parser.add_argument("--sweep", action="store_true", help="also time chunk sizes at n = 1e6, each d")
-    parser.add_argument(
-        "--blas-threads",
-        nargs="+",
-        default=["default"],
-        help="BLAS thread settings to run: 'default' and/or integers (these need threadpoolctl)",
-    )
-    parser.add_argument("--update", metavar="FILE", help="replace the section in FILE (BENCHMARKS.md)")
+    parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--tune", action="store_true", help="GPU: sweep the Triton kernel's tuning first, use the best")
+    parser.add_argument("--tune-n", type=float, default=5e7)
+    parser.add_argument("--tune-d", nargs="+", type=int, default=[64, 128])
     args = parser.parse_args(argv)
-
-    rng = np.random.default_rng(args.seed)
-    load_before = "%.2f %.2f %.2f" % os.getloadavg()
-    configs: dict[str, dict] = {label: {"results": [], "sweeps": []} for label in args.blas_threads}
-    for label in args.blas_threads:
-        with blas_limit(label):
-            configs[label]["bandwidth"] = memory_bandwidth(args.bandwidth_mb * 2**20, args.repeats)
-    for n in args.n:
-        for d in args.d:
-            keys = make_keys(int(n), d, rng)
-            q = rng.standard_normal(d)
-            q /= np.linalg.norm(q)
-            for label in args.blas_threads:
-                with blas_limit(label):
-                    configs[label]["results"].append(compare(q, keys, args.beta, args.top_k, args.repeats))
-                print(label, configs[label]["results"][-1], file=sys.stderr, flush=True)
-            del keys
-    if args.sweep:
-        for d in args.d:
-            keys = make_keys(10**6, d, rng)
-            q = rng.standard_normal(d)
-            q /= np.linalg.norm(q)
-            for label in args.blas_threads:
-                with blas_limit(label):
-                    configs[label]["sweeps"].append((10**6, d, sweep(q, keys, args.beta, args.repeats)))
-                print(label, configs[label]["sweeps"][-1], file=sys.stderr, flush=True)
-    meta = {
-        "repeats": args.repeats,
-        "command": "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_attention.py "
-        + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "load_before": load_before,
-        "load_after": "%.2f %.2f %.2f" % os.getloadavg(),
-        "blas": blas_description(),
-        "coretype": os.environ.get("OPENBLAS_CORETYPE", "unset"),
-        "l2": os.environ.get("OPENBLAS_L2_SIZE", "unset"),
-        "dims": sorted(set(args.d)),
-    }
-    text = markdown(configs, meta)
+    rows = run_gpu(args) if args.backend == "torch" else run_cpu(args)
+    text = markdown(rows, args, machine_name(args))
     print(text)
-    if args.update:
-        update_section(args.update, text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Examples
 'critical'
 """
 
-from .attention import Attention, AttentionStats, attention, attention_stats
+from .attention import Attention, AttentionStats, AttentionStatsBatch, attention, attention_stats, attention_stats_many
 from .estimate import TailEstimate, estimate_tail
 from .exponent import beta_half, critical_curve, exponent_curve, fit_exponent
 from .finite import Regime, regime
@@ -37,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attention",
     "AttentionStats",
+    "AttentionStatsBatch",
     "CriticalLimit",
     "Empirical",
     "GaussianKeys",
@@ -55,6 +56,7 @@ __all__ = [
     "VonMisesFisher",
     "attention",
     "attention_stats",
+    "attention_stats_many",
     "beta_half",
     "choose_m",
     "critical_band",

@@ -15,6 +15,10 @@ inverse temperature :math:`\beta \ge 0` and a value matrix :math:`V` of shape
 entropy, effective number of keys, top-k mass, output) from one streaming pass
 over the keys, with memory independent of ``n``: the keys are read in chunks
 that stay in cache, and each chunk is folded into a running log-sum-exp state.
+:func:`attention_stats_many` does the same for ``h`` queries from one read of the
+keys.  The pass is compiled: numba on the CPU (parallel over row ranges whose
+states are merged exactly), a Triton kernel on CUDA devices (private kernels in
+``attnscale._kernels``); numpy and plain torch remain the fallbacks.
 
 Keys need not lie on the unit sphere here.  Everything is float64; the logits
 :math:`\beta \langle q, K_i\rangle` are never formed, only the gaps
@@ -24,8 +28,10 @@ Keys need not lie on the unit sphere here.  Everything is float64; the logits
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +140,57 @@ class AttentionStats:
     top_mass: float
     output: np.ndarray
     top_k: int = DEFAULT_TOP_K
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionStatsBatch:
+    r"""Summary statistics of ``h`` queries over the same keys (docs/theory.md section 1).
+
+    The result of :func:`attention_stats_many`, whatever ``h`` (also ``h = 1``): row
+    ``j`` of every array belongs to query ``Q[j]`` and equals the fields of
+    ``attention_stats(Q[j], keys, beta[j])`` up to float64 round-off.
+
+    Attributes
+    ----------
+    max_weight, entropy, n_eff, top_mass : numpy.ndarray
+        Shape ``(h,)`` each, as in :class:`AttentionStats`; read-only.
+    output : numpy.ndarray
+        Shape ``(h, d_v)``, row ``j`` is :math:`y_j = V \sum_i w_{ij} K_i`; read-only.
+    top_k : int
+        The ``k`` of ``top_mass``.
+
+    Arrays compare by identity (``eq=False``): compare fields with numpy.
+
+    Examples
+    --------
+    >>> keys = [[1.0, 0.0], [0.0, 1.0]]
+    >>> b = attention_stats_many([[1.0, 0.0], [0.0, 0.0]], keys, beta=[np.log(3.0), 1.0], top_k=1)
+    >>> b.max_weight.round(4), len(b)
+    (array([0.75, 0.5 ]), 2)
+    >>> b[1].n_eff
+    2.0
+    """
+
+    max_weight: np.ndarray
+    entropy: np.ndarray
+    n_eff: np.ndarray
+    top_mass: np.ndarray
+    output: np.ndarray
+    top_k: int = DEFAULT_TOP_K
+
+    def __len__(self) -> int:
+        return int(self.max_weight.shape[0])
+
+    def __getitem__(self, j: int) -> AttentionStats:
+        """The statistics of query ``j`` as an :class:`AttentionStats`."""
+        return AttentionStats(
+            max_weight=float(self.max_weight[j]),
+            entropy=float(self.entropy[j]),
+            n_eff=float(self.n_eff[j]),
+            top_mass=float(self.top_mass[j]),
+            output=_frozen(self.output[j].copy()),
+            top_k=self.top_k,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -258,29 +315,37 @@ def attention_stats(
     top_k : int, default 10
         ``k`` of the top-k mass, ``>= 1``.
     chunk_size : int, optional
-        Rows per chunk; default sized so a chunk of keys stays in cache on the
-        CPU (``CPU_CHUNK_BYTES``), or large on a CUDA device.  Results do not
-        depend on it beyond float64 round-off.
+        Rows per chunk (the tile of the compiled passes); default sized so a chunk
+        of keys stays in cache on the CPU (``TILE_BYTES`` for numba,
+        ``CPU_CHUNK_BYTES`` for numpy), or tuned for the Triton kernel.  Results do
+        not depend on it beyond float64 round-off.
     backend : {"numpy", "torch"}
-        ``"torch"`` runs the same pass with PyTorch (``pip install 'attnscale[torch]'``),
-        on ``device``, by default the device of ``keys`` when it is a tensor, else the CPU.
+        ``"numpy"``: float64 C-contiguous arrays go through one fused pass compiled
+        with numba, parallel over row ranges on all cores (``USE_NUMBA``); other
+        inputs, or without numba, through numpy chunk by chunk.  ``"torch"`` runs
+        the pass with PyTorch (``pip install 'attnscale[torch]'``) on ``device``, by
+        default the device of ``keys`` when it is a tensor, else the CPU; on a CUDA
+        device (keys float64, float32, float16 or bfloat16) it is one Triton kernel
+        with float64 accumulation and one device-to-host copy (``USE_TRITON``).
     device : str or torch.device, optional
         Torch device (e.g. ``"cuda"``); only with ``backend="torch"``.
     threads : int, optional
         NumPy backend with ``keys`` an array: split the rows into this many
-        contiguous parts, stream them on as many threads (up to the cores) and
-        merge the parts' states.  Default: 2 parts once the keys reach
-        ``PARALLEL_MIN_ELEMENTS`` entries (large ``d`` is memory bound, and one
-        core does not saturate memory), else 1.  The split depends only on
-        ``n``, ``d`` and ``threads``, never on the machine, so results are
-        reproducible everywhere.
+        contiguous parts, stream them in parallel and merge the parts' states
+        exactly (numba runs the parts on its thread pool, ``NUMBA_NUM_THREADS``;
+        numpy on up to as many threads as cores).  Default with numba:
+        ``min(MAX_PARTS, ceil(n / PART_ROWS))`` parts; with numpy: 2 parts once
+        the keys reach ``PARALLEL_MIN_ELEMENTS`` entries, else 1.  The split
+        depends only on ``n``, ``d`` and ``threads``, never on the machine, so
+        results are reproducible everywhere.
 
     Returns
     -------
     AttentionStats
-        With ``top_k`` recorded.  Memory used: one chunk's working set
-        (``CPU_CHUNK_BYTES``, about 1 MiB, on the CPU) plus ``O(top_k + d)``,
-        whatever ``n``.
+        With ``top_k`` recorded.  Memory used, whatever ``n``: one chunk's
+        working set (``CPU_CHUNK_BYTES``, about 1 MiB, numpy) plus ``O(top_k + d)``,
+        or per part one tile's scratch and its state (``MAX_PARTS`` parts, numba),
+        or per program of the Triton kernel its state.
 
     Raises
     ------
@@ -305,8 +370,86 @@ def attention_stats(
     0.5714
     """
     qv = _check_query(q)
-    d = qv.shape[0]
     b = check_beta(beta)
+    batch = _stats(qv[None, :], keys, np.array([b]), values, top_k, chunk_size, backend, device, threads)
+    return batch[0]
+
+
+def attention_stats_many(
+    Q: Any,
+    keys: Any,
+    beta: Any,
+    values: Any = None,
+    *,
+    top_k: int = DEFAULT_TOP_K,
+    chunk_size: int | None = None,
+    backend: str = "numpy",
+    device: Any = None,
+    threads: int | None = None,
+) -> AttentionStatsBatch:
+    r"""Statistics of ``h`` queries over the same keys, from one read of the keys.
+
+    Row ``j`` of the result is :func:`attention_stats` of query ``Q[j]`` at inverse
+    temperature ``beta[j]`` (docs/theory.md section 1): the same running sums
+    :math:`S_0, S_1, S_2, Y` and top-k scores, kept for every query while each block of
+    keys is in cache (numba on the CPU, a Triton kernel on CUDA).  Always returns an
+    :class:`AttentionStatsBatch`, also for ``h = 1`` (use :func:`attention_stats` for
+    one query and an :class:`AttentionStats`).
+
+    Parameters
+    ----------
+    Q : array_like, shape (h, d)
+        Queries as rows, finite, ``h >= 1``.
+    keys : array_like of shape (n, d), or an iterator of such arrays
+        As in :func:`attention_stats` (torch tensors, float32 or bfloat16 included, with
+        ``backend="torch"``).  An iterator is read once for all queries.
+    beta : float or array_like, shape (h,)
+        Inverse temperatures, finite and ``>= 0``: one shared, or one per query.
+    values : array_like, shape (d_v, d), optional
+        Value matrix :math:`V`, shared by all queries (identity when ``None``).
+    top_k, chunk_size, backend, device, threads
+        As in :func:`attention_stats`.
+
+    Returns
+    -------
+    AttentionStatsBatch
+        Arrays of shape ``(h,)`` and ``output`` of shape ``(h, d_v)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`attention_stats`, naming ``Q`` or ``beta`` for bad queries or
+        temperatures (e.g. ``beta`` of the wrong length).
+
+    Examples
+    --------
+    >>> keys = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> Q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> b = attention_stats_many(Q, keys, beta=np.log(2.0), top_k=2)
+    >>> b.max_weight.round(4), b.output.shape
+    (array([0.5714, 0.5   ]), (2, 2))
+    >>> bool(b.max_weight[0] == attention_stats(Q[0], keys, np.log(2.0), top_k=2).max_weight)
+    True
+    """
+    qm = check_matrix(Q, "Q")
+    check_int(qm.shape[1], "Q.shape[1]", minimum=1)
+    betas = _check_betas(beta, qm.shape[0])
+    return _stats(qm, keys, betas, values, top_k, chunk_size, backend, device, threads)
+
+
+def _stats(
+    qm: np.ndarray,
+    keys: Any,
+    betas: np.ndarray,
+    values: Any,
+    top_k: Any,
+    chunk_size: Any,
+    backend: Any,
+    device: Any,
+    threads: Any,
+) -> AttentionStatsBatch:
+    """Validate the options, pick the engine, and run it for queries ``qm`` (checked) and ``betas``."""
+    d = qm.shape[1]
     v = _check_values(values, d)
     k = check_int(top_k, "top_k", minimum=1)
     rows = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
@@ -315,22 +458,44 @@ def attention_stats(
     if backend == "numpy":
         if device is not None:
             raise InputError(f"device: got {device!r}; a device is only used with backend='torch'")
+        if _compiled_cpu_applies(keys, d):
+            return _numba_stats(qm, keys, betas, v, k, rows, parts)
         rows = rows or _cpu_rows(d)
-        if isinstance(keys, np.ndarray) and keys.ndim == 2 and keys.shape[1] == d:
+        if qm.shape[0] == 1 and isinstance(keys, np.ndarray) and keys.ndim == 2 and keys.shape[1] == d:
             if parts is None:
                 parts = 2 if keys.size >= PARALLEL_MIN_ELEMENTS else 1
             if parts > 1 and keys.shape[0] >= 2 * parts:
-                return _parallel_stats(qv, keys, b, v, k, rows, parts)
-        fold = _NumpyFolder(qv, b, k, rows)
+                return _as_batch([_parallel_stats(qm[0], keys, float(betas[0]), v, k, rows, parts)], k)
+        folds = [_NumpyFolder(qv, float(b), k, rows) for qv, b in zip(qm, betas)]
     else:
-        fold = _TorchFolder(qv, b, k, rows, device, _first_tensor_device(keys))
+        torch_device = _torch_device(_import_torch(), device, _first_tensor_device(keys))
+        if _triton_applies(torch_device):
+            from ._kernels import triton_stats
+
+            packed = triton_stats.run(qm, keys, betas, k, rows, torch_device, lambda b: _blocks(b, d, backend))
+            return _finish_packed(packed, betas, v, k, d)
+        folds = [_TorchFolder(qv, float(b), k, rows, device, _first_tensor_device(keys)) for qv, b in zip(qm, betas)]
+    step = folds[0].rows
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled explicitly
         for block in _blocks(keys, d, backend):
-            for start in range(0, block.shape[0], fold.rows):
-                fold(block[start : start + fold.rows])
-        if fold.sums.y is None:
+            for start in range(0, block.shape[0], step):
+                chunk = block[start : start + step]
+                for fold in folds:  # the chunk is read from memory once, then from cache
+                    fold(chunk)
+        if folds[0].sums.y is None:
             check_matrix(np.empty((0, d)), "keys", cols=d)  # raises: no rows at all
-        return _finish(fold.sums, fold.top.scores, b, v, k)
+        return _as_batch([_finish(f.sums, f.top.scores, f.beta, v, k) for f in folds], k)
+
+
+def _as_batch(stats: list[AttentionStats], top_k: int) -> AttentionStatsBatch:
+    return AttentionStatsBatch(
+        max_weight=_frozen(np.array([s.max_weight for s in stats])),
+        entropy=_frozen(np.array([s.entropy for s in stats])),
+        n_eff=_frozen(np.array([s.n_eff for s in stats])),
+        top_mass=_frozen(np.array([s.top_mass for s in stats])),
+        output=_frozen(np.stack([s.output for s in stats])),
+        top_k=top_k,
+    )
 
 
 def _parallel_stats(
@@ -356,6 +521,183 @@ def _parallel_stats(
         main.top.update(other.top.scores, float(other.top.scores.max()))
     with np.errstate(over="ignore", invalid="ignore"):
         return _finish(main.sums, main.top.scores, beta, values, top_k)
+
+
+# ---------------------------------------------------------------------------
+# Compiled engines: numba on the CPU, Triton on CUDA (private kernels in _kernels/)
+# ---------------------------------------------------------------------------
+
+#: Use the numba kernel for float64 C-contiguous keys when numba is installed (else numpy).
+USE_NUMBA = True
+
+#: Use the Triton kernel with ``backend="torch"`` on CUDA devices, and on the CPU under
+#: Triton's interpreter (``TRITON_INTERPRET=1``), when Triton is installed (else plain torch).
+USE_TRITON = True
+
+#: Largest number of row ranges (parts) of the numba pass; their partial states are merged.
+MAX_PARTS = 64
+
+#: Rows per part of the numba pass, at least: ``P = min(MAX_PARTS, ceil(n / PART_ROWS))``
+#: parts, a function of ``n`` only, so results do not depend on the machine.
+PART_ROWS = 1 << 15
+
+#: From this many queries on, the numba pass multiplies tiles by BLAS GEMMs instead of loops.
+BLAS_MIN_QUERIES = 4
+
+#: Bytes of keys in one tile of the numba pass: read from memory once, then from L1/L2.
+TILE_BYTES = 1 << 15
+
+_NUMBA_LOCK = threading.Lock()  # one compiled pass at a time: it already uses every core
+
+
+def _numba_module() -> Any:
+    """The numba kernel module, or None without numba (then numpy runs the pass)."""
+    if not USE_NUMBA:
+        return None
+    try:
+        return importlib.import_module("._kernels.numba_stats", __package__)
+    except ImportError:
+        return None
+
+
+def _compiled_cpu_applies(keys: Any, d: int) -> bool:
+    return (
+        isinstance(keys, np.ndarray)
+        and keys.ndim == 2
+        and keys.shape[0] >= 1
+        and keys.shape[1] == d
+        and keys.dtype == np.float64
+        and keys.flags.c_contiguous
+        and _numba_module() is not None
+    )
+
+
+def _tile_rows(d: int, h: int) -> int:
+    return int(max(8, min(1024, TILE_BYTES // (8 * max(d, h)))))
+
+
+def _part_bounds(n: int, parts: int | None) -> np.ndarray:
+    p = min(MAX_PARTS, -(-n // PART_ROWS)) if parts is None else min(parts, n)
+    return np.linspace(0, n, max(1, p) + 1).astype(np.int64)
+
+
+def _numba_stats(
+    qm: np.ndarray,
+    keys: np.ndarray,
+    betas: np.ndarray,
+    values: np.ndarray | None,
+    top_k: int,
+    rows: int | None,
+    parts: int | None,
+) -> AttentionStatsBatch:
+    """One fused pass (numba, parallel over parts), then the exact merge of the parts' states."""
+    kernel = _numba_module()
+    n, d = keys.shape
+    h = qm.shape[0]
+    bounds = _part_bounds(n, parts)
+    p = bounds.shape[0] - 1
+    m, rest, s1, s2 = (np.zeros((p, h)) for _ in range(4))
+    y = np.zeros((p, h, d))
+    top = np.full((p, h, top_k), -np.inf)
+    bad = np.zeros(p, dtype=np.int64)
+    q = np.ascontiguousarray(qm)
+    blas = h >= BLAS_MIN_QUERIES
+    tile = rows or _tile_rows(d, h)
+    with _NUMBA_LOCK:
+        kernel.fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad)
+    if bad.any():
+        lo, hi = bounds[int(np.argmax(bad))], bounds[int(np.argmax(bad)) + 1]
+        check_matrix(keys[lo:hi], "keys", cols=d)  # raises, naming keys, if an entry is not finite
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = keys[lo:hi] @ q.T
+        _check_top_score(float(scores[~np.isfinite(scores)][0]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        merged = _merge_parts(m, rest, s1, s2, y, betas)
+        return _finish_many(*merged, _top_of_parts(top), betas, values, top_k)
+
+
+def _gaps(betas: np.ndarray, g: np.ndarray) -> np.ndarray:
+    r""":math:`\max(\beta g, \mathrm{LOG\_FLOOR})` per query (last axis or broadcast), 0 where ``beta == 0``."""
+    return np.where(betas == 0.0, 0.0, np.maximum(betas * g, LOG_FLOOR))
+
+
+def _merge_parts(m, rest, s1, s2, y, betas):
+    r"""Exact merge of ``P`` partial states (leading axis) relative to the overall maximum.
+
+    Part ``g`` is rescaled by :math:`f_g = e^{\delta_g}`, :math:`\delta_g = \beta (m_g - M)`
+    (as in ``_Sums.add``); the implicit 1 of the part holding ``M`` stays implicit.
+    """
+    top = np.argmax(m, axis=0)
+    big = m[top, np.arange(m.shape[1])]
+    delta = _gaps(betas, m - big)
+    f = np.exp(delta)
+    s0 = 1.0 + rest
+    others = np.ones_like(f)
+    others[top, np.arange(m.shape[1])] = 0.0
+    r = (f * rest).sum(axis=0) + (f * others).sum(axis=0)
+    return big, r, (f * (s1 + delta * s0)).sum(axis=0), (f * f * s2).sum(axis=0), (f[..., None] * y).sum(axis=0)
+
+
+def _top_of_parts(top: np.ndarray) -> np.ndarray:
+    """The ``k`` largest of the parts' top-k lists, per query: ``(P, h, k)`` to ``(h, k)`` (``-inf``: none)."""
+    p, h, k = top.shape
+    flat = top.transpose(1, 0, 2).reshape(h, p * k)
+    return -np.sort(-flat, axis=1)[:, :k]
+
+
+def _finish_many(big, rest, s1, s2, y, top, betas, values, top_k) -> AttentionStatsBatch:
+    """Statistics from merged states (``_finish`` for ``h`` queries at once)."""
+    s0 = 1.0 + rest
+    e_top = np.where(np.isfinite(top), np.exp(_gaps(betas[:, None], top - big[:, None])), 0.0)
+    mean = y / s0[:, None]
+    out = mean if values is None else mean @ values.T
+    if not np.all(np.isfinite(out)):
+        raise ValueError("keys: the output sum_i w_i V K_i overflows float64; rescale keys or values")
+    return AttentionStatsBatch(
+        max_weight=_frozen(1.0 / s0),
+        entropy=_frozen(np.log1p(rest) - s1 / s0),
+        n_eff=_frozen(s0 * s0 / s2),
+        top_mass=_frozen(np.minimum(1.0, e_top.sum(axis=1) / s0)),
+        output=_frozen(np.ascontiguousarray(out, dtype=np.float64)),
+        top_k=top_k,
+    )
+
+
+def _finish_packed(packed: np.ndarray, betas: np.ndarray, values, top_k: int, d: int) -> AttentionStatsBatch:
+    """Unpack the Triton path's one host copy: per query ``[bad keys, bad scores, M, rest, S1, S2, Y, top]``."""
+    if packed[0, 0] > 0:
+        check_matrix(np.array([[np.nan]]), "keys")  # raises the usual message: an entry is not finite
+    if packed[0, 1] > 0:
+        _check_top_score(math.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _finish_many(
+            packed[:, 2], packed[:, 3], packed[:, 4], packed[:, 5], packed[:, 6 : 6 + d], packed[:, 6 + d :],
+            betas, values, top_k,
+        )
+
+
+def _triton_applies(device: Any) -> bool:
+    if not USE_TRITON:
+        return False
+    if device.type != "cuda" and not (device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1"):
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _check_betas(beta: Any, h: int) -> np.ndarray:
+    """``beta`` as ``h`` checked inverse temperatures: a number (shared) or a vector of length ``h``."""
+    if np.ndim(beta) == 0:
+        return np.full(h, check_beta(beta))
+    b = check_vector(beta, "beta")
+    if b.shape[0] != h:
+        raise InputError(f"beta: got {b.shape[0]} values for {h} queries; expected one number or one per query")
+    for x in b:
+        check_beta(float(x))
+    return b.copy()
 
 
 # ---------------------------------------------------------------------------

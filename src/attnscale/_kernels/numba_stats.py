@@ -1,0 +1,220 @@
+r"""Fused attention statistics on the CPU, compiled with numba (docs/theory.md section 1).
+
+One pass over row-major float64 keys for ``h`` queries at once.  The rows are split
+into ``P`` contiguous parts (``P`` depends only on ``n``), run in parallel with
+``numba.prange``; each part streams its rows in cache-sized tiles and keeps, per
+query, the online log-sum-exp state of ``attention._Sums`` (``m``, ``rest = S_0 - 1``,
+``S_1``, ``S_2``, ``Y``) and its ``top_k`` largest scores.  The caller merges the
+parts' states exactly (``attention._merge_parts``).
+
+No input checks: ``attention.py`` validates.  A non-finite score sets ``bad[p]``
+and the caller raises.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numba
+import numpy as np
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # tbb, or workqueue: safe in processes forked after a call (GNU OpenMP is not); attention.py
+    # serializes the calls, so workqueue's lack of thread safety does not matter
+    numba.config.THREADING_LAYER = "forksafe"
+
+LOG_FLOOR = -1000.0
+
+
+LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of log 2: k * LN2_HI is exact for |k| < 2^11
+LN2_LO = 1.90821492927058770002e-10
+INV_LN2 = 1.44269504088896338700e00
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
+def _dot(keys, row, q, j, d):  # pragma: no cover - compiled
+    # reassociation lets LLVM vectorize this reduction; it changes only the order of additions
+    acc = 0.0
+    for c in range(d):
+        acc += keys[row, c] * q[j, c]
+    return acc
+
+
+@numba.njit(cache=True, fastmath={"contract"}, inline="always")
+def _axpy(y, j, e, keys, row, d):  # pragma: no cover - compiled
+    for c in range(d):
+        y[j, c] += e * keys[row, c]
+
+
+@numba.njit(cache=True, fastmath={"contract"}, inline="always")
+def _exp(t, e, b1, b2, c):  # pragma: no cover - compiled
+    r"""``e[:c] = exp(t[:c])`` for ``t <= 0``, within about 1 ulp, in loops LLVM vectorizes.
+
+    ``t = k log 2 + r`` with ``|r| <= log(2) / 2`` (Cody-Waite), :math:`e^r` by its Taylor
+    polynomial of degree 13 (remainder below 1e-17), and :math:`2^k` built from its bits in
+    two factors, so that results below 2^-1022 round once into the subnormals.  Gaps at or
+    below -746 give exactly 0 (as ``LOG_FLOOR`` does with ``math.exp``).
+    """
+    for i in range(c):
+        x = max(t[i], -746.0)
+        kf = math.floor(x * INV_LN2 + 0.5)
+        r = (x - kf * LN2_HI) - kf * LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        k = np.int64(kf)
+        k1 = max(k, -1022)
+        b1[i] = (k1 + 1023) << 52
+        b2[i] = (k - k1 + 1023) << 52
+        e[i] = p
+    f1 = b1.view(np.float64)
+    f2 = b2.view(np.float64)
+    for i in range(c):
+        e[i] = e[i] * f1[i] * f2[i]
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
+def _sums(t, e, c):  # pragma: no cover - compiled
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    for i in range(c):
+        a0 += e[i]
+        a1 += t[i] * e[i]
+        a2 += e[i] * e[i]
+    return a0, a1, a2
+
+
+@numba.njit(cache=True)
+def _lowest(tp, j, k):  # pragma: no cover - compiled
+    lw = 0
+    for i in range(1, k):
+        if tp[j, i] < tp[j, lw]:
+            lw = i
+    return lw
+
+
+@numba.njit(cache=True, parallel=True)
+def fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad):  # pragma: no cover
+    """Fill the states of parts ``p`` (rows ``bounds[p]:bounds[p+1]``), shapes ``(P, h)`` / ``(P, h, d)``.
+
+    With ``blas`` the two products of a tile, the scores :math:`Q K_t^T` and :math:`E K_t`,
+    are BLAS GEMMs (many queries); else loops (one query, bound by reading the keys).
+    ``top`` (``(P, h, k)``) is filled with ``-inf`` by the caller; it ends with the part's
+    ``k`` largest scores per query (fewer when the part has fewer rows).
+    """
+    n_parts = bounds.shape[0] - 1
+    h, d = q.shape
+    k = top.shape[2]
+    for p in numba.prange(n_parts):
+        lo = bounds[p]
+        hi = bounds[p + 1]
+        s = np.empty((h, tile))
+        t = np.empty(tile)
+        e = np.empty(tile)
+        b1 = np.empty(tile, dtype=np.int64)
+        b2 = np.empty(tile, dtype=np.int64)
+        w = np.empty((h, tile))
+        count = np.zeros(h, dtype=np.int64)
+        low = np.zeros(h, dtype=np.int64)  # position of the smallest of the top-k list, once full
+        mp = m[p]
+        rp = rest[p]
+        s1p = s1[p]
+        s2p = s2[p]
+        yp = y[p]
+        tp = top[p]
+        first = True
+        for a in range(lo, hi, tile):
+            c = min(tile, hi - a)
+            if blas:
+                s[:, :c] = np.dot(q, keys[a : a + c].T)
+            else:
+                for j in range(h):
+                    for r in range(c):
+                        s[j, r] = _dot(keys, a + r, q, j, d)
+            for j in range(h):
+                beta = betas[j]
+                best = s[j, 0]
+                at = 0
+                finite = True
+                for r in range(c):
+                    v = s[j, r]
+                    if not math.isfinite(v):
+                        finite = False
+                    if v > best:
+                        best = v
+                        at = r
+                if not finite:
+                    bad[p] = 1
+                    break
+                # running top-k: only scores above the k-th best so far are examined
+                if count[j] < k or best > tp[j, low[j]]:
+                    for r in range(c):
+                        v = s[j, r]
+                        if count[j] < k:
+                            tp[j, count[j]] = v
+                            count[j] += 1
+                            if count[j] == k:
+                                low[j] = _lowest(tp, j, k)
+                        elif v > tp[j, low[j]]:
+                            tp[j, low[j]] = v
+                            low[j] = _lowest(tp, j, k)
+                skip = -1
+                if first or best > mp[j]:
+                    if first:
+                        rp[j] = 0.0
+                        s1p[j] = 0.0
+                        s2p[j] = 1.0
+                        for cc in range(d):
+                            yp[j, cc] = 0.0
+                    else:  # the tile holds the new maximum: rescale the sums down to it
+                        delta = 0.0 if beta == 0.0 else max(beta * (mp[j] - best), LOG_FLOOR)
+                        f = math.exp(delta)
+                        s0 = 1.0 + rp[j]
+                        rp[j] = f * s0
+                        s1p[j] = f * (s1p[j] + delta * s0)
+                        s2p[j] = f * f * s2p[j] + 1.0
+                        for cc in range(d):
+                            yp[j, cc] *= f
+                    mp[j] = best
+                    skip = at  # this row is the implicit 1 of S_0 = 1 + rest
+                mj = mp[j]
+                if beta == 0.0:
+                    for r in range(c):
+                        t[r] = 0.0
+                else:
+                    for r in range(c):
+                        t[r] = max(beta * (s[j, r] - mj), LOG_FLOOR)
+                _exp(t, e, b1, b2, c)
+                if skip >= 0:
+                    e[skip] = 0.0
+                a0, a1, a2 = _sums(t, e, c)
+                rp[j] += a0
+                s1p[j] += a1
+                s2p[j] += a2
+                if skip >= 0:
+                    e[skip] = 1.0  # the top row enters Y with weight 1
+                if blas:
+                    for r in range(c):
+                        w[j, r] = e[r]
+                else:
+                    for r in range(c):
+                        if e[r] != 0.0:
+                            _axpy(yp, j, e[r], keys, a + r, d)
+            first = False
+            if bad[p] != 0:
+                break
+            if blas:
+                yp += np.dot(np.ascontiguousarray(w[:, :c]), keys[a : a + c])
