@@ -263,3 +263,102 @@ def test_probe_reads_a_folder_of_texts(model, tmp_path):
     assert len(out["heads"]) == 12
     with pytest.raises(ValueError, match="texts"):
         probe(texts=Corpus(("only one text",), ("x",)), layers=[5], model=model)
+
+
+# ------------------------------------------------------------------ any Hugging Face model: a tiny Llama
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    from _tiny_models import save_tiny_llama
+
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="module")
+def tiny_probe(tiny_llama):
+    corpus = Corpus(tuple(stdlib_corpus(count=12).texts), tuple(f"t{i}" for i in range(12)), {"source": "test"})
+    return probe(texts=corpus, path=tiny_llama,
+                 config={"max_length": 40, "queries_per_head": 3, "ns": [256, 4096], "curve_queries": 2})
+
+
+def test_probe_a_causal_model_from_its_folder(tiny_llama, tiny_probe):
+    out = tiny_probe
+    json.dumps(out, allow_nan=False)
+    assert out["causal"] is True and out["train_len"] == 256
+    assert out["model"] == str(tiny_llama)
+    assert out["reproduction_error"] < 1e-5  # float64 scores vs the model's own float32 eager attention
+    assert [(h["layer"], h["head"]) for h in out["heads"]] == [(l, h) for l in (0, 1) for h in range(4)]
+    assert out["config"]["curve_ns"] == [16, 32, 40]
+    for h in out["heads"]:
+        assert h["kind"] in ("weibull", "gumbel", "atom") and h["queries"] == 3
+        assert h["gamma"] is not None or h["kind"] != "weibull"
+        assert h["curve"]["n"] == [16, 32, 40]
+        assert h["curve"]["keys"][0] == 15  # positions 0..15 less the first token (the sink)
+        for c, mw in zip(h["curve"]["c"], h["curve"]["max_weight"]):
+            assert c is None or c > 0
+            assert mw is None or 0 < mw <= 1
+
+
+def test_recorded_queries_and_keys_give_the_model_eager_attention(tiny_llama):
+    """Independently of the recorder: softmax of the stored q k^T / sqrt(d_h), causal, equals the model's eager attention."""
+    model, tok = load_model(tiny_llama)
+    texts = [t[:200] for t in stdlib_corpus(count=3).texts]
+    cap = capture(model, tok, texts, max_length=24, batch_size=3)
+    assert cap.position is not None and cap.sink[cap.position == 0].all()
+    t = 1
+    ids = tok(texts[t], truncation=True, max_length=24, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        att = model(input_ids=ids, output_attentions=True).attentions  # eager (the loaded model's)
+    rows = cap.text == t
+    np.testing.assert_array_equal(cap.token_ids[rows], ids[0].numpy())
+    for layer in (0, 1):
+        q = cap.queries[layer][rows].astype(np.float64)
+        k = cap.keys[layer][rows].astype(np.float64)
+        logits = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(q.shape[-1])
+        T = logits.shape[-1]
+        logits[:, ~np.tri(T, dtype=bool)] = -np.inf
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        assert np.abs(p - att[layer][0].double().numpy()).max() < 1e-5
+
+
+def test_curve_for_head_against_a_direct_computation():
+    from attnscale.probe import curve_for_head
+
+    rng = np.random.default_rng(4)
+    T, d = 40, 6
+    text = np.repeat([0, 1], T)
+    position = np.tile(np.arange(T), 2)
+    sink = position == 0
+    Q, K = rng.normal(size=(2 * T, d)), rng.normal(size=(2 * T, d))
+    out = curve_for_head(Q, K, text, position, sink, [20, 40], count=5, rng=np.random.default_rng(0))
+    assert out["n"] == [20, 40] and out["queries"] == [2, 2] and out["keys"] == [19, 39]
+    for i, n in enumerate((20, 40)):
+        cs = []
+        for t in (0, 1):
+            q = Q[t * T + n - 1]
+            keys = K[t * T + 1: t * T + n]
+            s, beta = query_scores(q, keys)
+            cs.append(beta / estimate_tail(s).critical_beta(n - 1).value)
+        assert out["c"][i] == pytest.approx(min(cs), rel=1e-12)  # the lower median of two
+        t_low = int(np.argmin(cs))
+        z = K[t_low * T + 1: t_low * T + n] @ Q[t_low * T + n - 1] / math.sqrt(d)
+        w = np.exp(z - z.max())
+        assert out["max_weight"][i] == pytest.approx(w.max() / w.sum(), rel=1e-12)
+
+
+def test_probe_cli_on_a_model_folder(tiny_llama, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "attnscale", "probe", "--model", str(tiny_llama), "--quick", "--max-length", "24", "--json"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert len(out["heads"]) == 8 and all(h["kind"] in ("weibull", "gumbel", "atom") for h in out["heads"])
+    assert out["config"]["max_length"] == 24
+    bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--model", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--model" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--device", "tpu"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--device" in bad.stderr

@@ -434,16 +434,29 @@ def probe(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer texts and tokens: about a minute.")] = False,
     texts: Annotated[Path | None, typer.Option("--texts", help="A folder of .txt files (default: the stdlib's docstrings).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the text selection and intervals.")] = 0,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="A local Hugging Face model folder (default: all-MiniLM-L6-v2).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda[:k]: where the model runs.")] = "cpu",
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Tokens per text (default 128 quick, 256 full).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Probe a real pretrained transformer (all-MiniLM-L6-v2, offline): every head's score tail and regime per rule."""
+    """Probe a real pretrained transformer (all-MiniLM-L6-v2 or --model DIR, offline): every head's score tail and regime per rule."""
     if texts is not None and not texts.is_dir():
         raise UsageError(f"--texts: got {str(texts)!r}; expected a folder of .txt files")
+    if model is not None and not (model / "config.json").is_file():
+        raise UsageError(f"--model: got {str(model)!r}; expected a Hugging Face model folder with a config.json")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UsageError(f"--device: got {device!r}; expected cpu or cuda[:k]")
+    length = None if max_length is None else check_int(max_length, "--max-length", minimum=2)
     try:
         from .probe import probe_summary
     except ImportError as exc:
         raise UsageError(f"probe: needs the probe extra (pip install 'attnscale[probe]'): {exc}") from None
-    payload = probe_summary(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0))
+    payload = probe_summary(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0), path=model,
+                            device=device, max_length=length)
     if as_json:
         _emit(payload, True, "")
         return
