@@ -362,3 +362,39 @@ def test_probe_cli_on_a_model_folder(tiny_llama, tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--model" in bad.stderr
     bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--device", "tpu"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--device" in bad.stderr
+
+
+def test_position_gap_on_a_head_with_constant_standard_c():
+    """c_0 = 0.5 at every n, logn with L = 2: per position c = 0.5 log2(p + 1), one multiplier c = 0.5 log2(n)."""
+    import pyarrow as pa
+
+    from attnscale.experiments import real_heads
+
+    ns = [100, 10**4, 10**6, 10**7]
+    rows = {"layer": [0] * 8, "head": [0] * 8, "rule": ["standard"] * 4 + ["logn"] * 4, "n": ns * 2,
+            "c": [0.5] * 4 + [0.5 * math.log2(n) for n in ns], "beta": [50.0] * 8, "train_len": [2] * 8}
+    table = pa.table(rows)
+    n = 2**21
+    frac = real_heads.position_gap(table, "logn", n)
+    positions = np.unique(np.linspace(1, n, real_heads.GAP_POSITIONS).round().astype(np.int64))
+    one = "supercritical"  # 0.5 * 21 > 10
+    per_pos = ["supercritical" if 0.5 * max(1.0, math.log2(p)) > 10 else "critical" for p in positions]
+    assert frac.shape == (1,)
+    assert frac[0] == pytest.approx(np.mean([r != one for r in per_pos]), abs=1e-12)
+    assert 0.4 < frac[0] < 0.6
+
+
+def test_real_heads_table_and_figure_with_a_causal_model(tiny_probe):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnscale.experiments import real_heads
+
+    table = real_heads.table_from_probe(tiny_probe)
+    rule = np.asarray(table["rule"].to_pylist())
+    assert (rule == real_heads.REAL_N).sum() == 8 * 3  # heads x curve lengths
+    claims = real_heads.check(table)
+    assert claims[0].ok  # the recorder reproduces the model's eager attention
+    plt.close(real_heads.figure(table))

@@ -406,8 +406,6 @@ def _probe_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
         layer = getattr(module, "layer_idx", None)
         layer = order.setdefault(id(module), len(order)) if layer is None else int(layer)
         if layer in _RECORDER["layers"]:
-            causal_flag = getattr(module, "is_causal", False)
-            _RECORDER["causal"] = bool(causal_flag)
             _RECORDER["out"][layer] = (query.detach() * (scale * math.sqrt(query.shape[-1])), k.detach(), logits, probs)
     return out, probs.to(query.dtype)
 
