@@ -375,13 +375,15 @@ def test_position_gap_on_a_head_with_constant_standard_c():
             "c": [0.5] * 4 + [0.5 * math.log2(n) for n in ns], "beta": [50.0] * 8, "train_len": [2] * 8}
     table = pa.table(rows)
     n = 2**21
-    frac = real_heads.position_gap(table, "logn", n)
-    positions = np.unique(np.linspace(1, n, real_heads.GAP_POSITIONS).round().astype(np.int64))
+    gap, frac = real_heads.position_gap(table, "logn", n)
+    positions = np.unique(np.linspace(2, n, real_heads.GAP_POSITIONS).round().astype(np.int64))
     one = "supercritical"  # 0.5 * 21 > 10
     per_pos = ["supercritical" if 0.5 * max(1.0, math.log2(p)) > 10 else "critical" for p in positions]
     assert frac.shape == (1,)
     assert frac[0] == pytest.approx(np.mean([r != one for r in per_pos]), abs=1e-12)
     assert 0.4 < frac[0] < 0.6
+    expected_gap = np.mean([abs(math.log10(21 / max(1.0, math.log2(p)))) for p in positions])
+    assert gap[0] == pytest.approx(expected_gap, rel=1e-9)
 
 
 def test_real_heads_table_and_figure_with_a_causal_model(tiny_probe):
@@ -398,3 +400,12 @@ def test_real_heads_table_and_figure_with_a_causal_model(tiny_probe):
     claims = real_heads.check(table)
     assert claims[0].ok  # the recorder reproduces the model's eager attention
     plt.close(real_heads.figure(table))
+
+
+def test_vectorized_regimes_match_regime_name():
+    from attnscale.experiments.real_heads import _regimes
+
+    names = ["global", "subcritical", "critical", "supercritical"]
+    beta = np.array([0.5, 3.0, 3.0, 3.0, 3.0, 3.0, 1.0])
+    c = np.array([1.0, 0.01, 0.1, 1.0, 10.0, 10.5, 50.0])
+    assert [names[k] for k in _regimes(beta, c)] == [regime_name(b, x) for b, x in zip(beta, c)]

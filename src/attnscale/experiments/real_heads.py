@@ -24,7 +24,6 @@ import pyarrow as pa
 from ..corpus import stdlib_corpus
 from ..parallel import run_tasks
 from ..probe import PROBE_NS, load_model, probe, probe_config
-from ..probe import regime_name
 from ..schedules import RULES, rule_multipliers
 from ..tails import CRITICAL_BAND
 from ._claims import Claim
@@ -41,7 +40,7 @@ RATIO_TOL = 1e-9
 HEATMAP_NS = (4096, 131072, 1048576)
 #: ``rule`` value of the real-n curve's rows (causal models): c of queries that see n keys.
 REAL_N = "real_n"
-#: Query positions sampled (uniformly in 1..n) to compare the per-position and one-multiplier forms.
+#: Key counts sampled (evenly in 2..n) to compare the per-position and one-multiplier forms.
 GAP_POSITIONS = 512
 
 
@@ -125,32 +124,37 @@ def _head_grid(table: pa.Table, rule: str, n: int) -> np.ndarray:
     return grid
 
 
-def position_gap(table: pa.Table, rule: str, n: int) -> np.ndarray:
-    r"""Per head: the fraction of query positions of a causal context of ``n`` tokens where the
-    per-position and the one-multiplier forms of ``rule`` give different regimes.
+def position_gap(table: pa.Table, rule: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per head: how far apart the per-position and the one-multiplier forms of ``rule`` put it, in a causal context of ``n`` tokens.
+
+    Returns two arrays over the heads: the mean over query positions of
+    :math:`|\log_{10}(c_\text{one} / c_\text{pos})|`, and the fraction of query positions where
+    the two forms give different regimes.
 
     A query at position :math:`p` sees :math:`n' = p + 1` keys; under the standard rule the head
     is at :math:`c_0(n')`, interpolated log-log from the table's standard :math:`c` (clamped
     outside its lengths). Per position it runs at :math:`c_0(n')\, m(n')`, with one multiplier at
     :math:`c_0(n')\, m(n)`; for the critical rule :math:`m(n') = c_\text{crit}(n')/c_0(n')` from the
-    table. Regimes by :func:`attnscale.probe.regime_name` at the head's :math:`\beta m`.
-    ``GAP_POSITIONS`` positions, evenly spaced in :math:`1..n` (each stands for the same number of
-    queries). NaN for a head without a finite standard :math:`c`.
+    table. Regimes as :func:`attnscale.probe.regime_name` names them, at the head's :math:`\beta m`.
+    ``GAP_POSITIONS`` key counts :math:`n'`, evenly spaced in :math:`2..n` (each stands for the
+    same number of queries; a query that sees one key gives it weight 1 whatever :math:`m`). NaN
+    for a head without a finite standard :math:`c`.
     """
     layer, head, rule_col, ns, c, beta = (_col(table, k) for k in ("layer", "head", "rule", "n", "c", "beta"))
     L = int(_col(table, "train_len")[0])
-    positions = np.unique(np.linspace(1, n, GAP_POSITIONS).round().astype(np.int64))
+    positions = np.unique(np.linspace(2, n, GAP_POSITIONS).round().astype(np.int64))
     log_pos = np.log(positions.astype(np.float64))
     m_pos = m_n = None
     if rule != "critical":
         m_pos = rule_multipliers(rule, positions, L)
         m_n = float(rule_multipliers(rule, [n], L)[0])
-    out = []
+    out, gap = [], []
     for a, b in sorted(set(zip(layer.tolist(), head.tolist()))):
         mine = (layer == a) & (head == b)
         std = mine & (rule_col == "standard") & np.isfinite(c) & (c > 0)
         if std.sum() < 2:
             out.append(np.nan)
+            gap.append(np.nan)
             continue
         order = np.argsort(ns[std])
         x, y = np.log(ns[std][order].astype(np.float64)), np.log(c[std][order])
@@ -160,6 +164,7 @@ def position_gap(table: pa.Table, rule: str, n: int) -> np.ndarray:
             crit = mine & (rule_col == "critical") & np.isfinite(c) & (c > 0)
             if crit.sum() < 2:
                 out.append(np.nan)
+                gap.append(np.nan)
                 continue
             o2 = np.argsort(ns[crit])
             cc = np.exp(np.interp(log_pos, np.log(ns[crit][o2].astype(np.float64)), np.log(c[crit][o2])))
@@ -168,17 +173,23 @@ def position_gap(table: pa.Table, rule: str, n: int) -> np.ndarray:
         else:
             m_pos_h, m_n_h = m_pos, m_n
         b0 = float(np.median(beta[std]))
-        per_pos = [regime_name(b0 * mp, c_) for mp, c_ in zip(m_pos_h, c0 * m_pos_h)]
-        one = [regime_name(b0 * m_n_h, c_) for c_ in c0 * m_n_h]
-        out.append(float(np.mean([u != v for u, v in zip(per_pos, one)])))
-    return np.array(out)
+        per_pos = _regimes(b0 * np.asarray(m_pos_h), c0 * m_pos_h)
+        one = _regimes(np.full(c0.shape, b0 * m_n_h), c0 * m_n_h)
+        out.append(float(np.mean(per_pos != one)))
+        gap.append(float(np.mean(np.abs(np.log10(m_n_h / np.asarray(m_pos_h, dtype=np.float64))))))
+    return np.array(gap), np.array(out)
+
+
+def _regimes(beta: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """:func:`attnscale.probe.regime_name` elementwise, as codes 0 global, 1 sub-, 2 critical, 3 supercritical."""
+    return np.select([beta <= 1.0, c < CRITICAL_BAND[0], c > CRITICAL_BAND[1]], [0, 1, 3], default=2)
 
 
 def _curve_axes(ax, table: pa.Table) -> None:
     """The real-n curve (median head, IQR) if the table has one, else a note."""
     sel = _col(table, "rule") == REAL_N
     if not sel.any() or not np.isfinite(_col(table, "c")[sel]).any():
-        ax.text(0.5, 0.5, "real-n curve: for causal models\\n(attnscale probe --model DIR);\\n"
+        ax.text(0.5, 0.5, "real-n curve: for causal models\n(attnscale probe --model DIR);\n"
                 "an encoder's queries see their whole text", ha="center", va="center", fontsize=9,
                 transform=ax.transAxes)
         ax.set_axis_off()
@@ -227,19 +238,25 @@ def figure(table: pa.Table):
                 ax.set_xlabel("head", fontsize=8)
     bar = left.colorbar(image, ax=axes, orientation="horizontal", ticks=bounds, fraction=0.03, pad=0.06, aspect=60)
     bar.set_label("log10 c per head (critical band: -1 .. 1; blue: subcritical, red: supercritical)")
-    ax, gap_ax, curve_ax = right.subplots(3, 1, gridspec_kw={"height_ratios": [2.2, 1.0, 1.0]})
+    ax, gap_ax, curve_ax = right.subplots(3, 1, gridspec_kw={"height_ratios": [2.2, 1.0, 1.0], "hspace": 0.55})
     gap_rules = [r for r in rules if r != "standard"]
     width = 0.8 / len(HEATMAP_NS)
     for j, n in enumerate(HEATMAP_NS):
-        vals = []
+        gaps, shares = [], []
         for rule in gap_rules:
-            f = position_gap(table, rule, n)
-            vals.append(float(np.nanmedian(f)) if np.isfinite(f).any() else np.nan)
-        gap_ax.bar(np.arange(len(gap_rules)) + (j - 1) * width, vals, width, label=f"n = {n:,}")
+            g, f = position_gap(table, rule, n)
+            gaps.append(float(np.nanmedian(g)) if np.isfinite(g).any() else np.nan)
+            shares.append(float(np.nanmedian(f)) if np.isfinite(f).any() else np.nan)
+        x = np.arange(len(gap_rules)) + (j - 1) * width
+        gap_ax.bar(x, gaps, width, label=f"n = {n:,}")
+        for xi, g, f in zip(x, gaps, shares):
+            if np.isfinite(g) and np.isfinite(f):
+                gap_ax.text(xi, g, f"{100 * f:.0f}%", ha="center", va="bottom", fontsize=6)
     gap_ax.set_xticks(range(len(gap_rules)))
     gap_ax.set_xticklabels(gap_rules, fontsize=8)
-    gap_ax.set_ylabel("positions in\nanother regime", fontsize=8)
-    gap_ax.set_title("per-position m(p+1) vs one multiplier m(n): median head, causal context of n", fontsize=9)
+    gap_ax.set_ylabel("mean |log10 c_one / c_pos|", fontsize=8)
+    gap_ax.set_title("per-position m(p+1) vs one multiplier m(n), causal context of n: median head\n"
+                     "(labels: share of positions in another regime)", fontsize=9)
     gap_ax.legend(fontsize=7)
     _curve_axes(curve_ax, table)
     n_all, rule_all, c_all = _col(table, "n"), _col(table, "rule"), _col(table, "c")
