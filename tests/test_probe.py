@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import socket
 
@@ -409,3 +410,30 @@ def test_vectorized_regimes_match_regime_name():
     beta = np.array([0.5, 3.0, 3.0, 3.0, 3.0, 3.0, 1.0])
     c = np.array([1.0, 0.01, 0.1, 1.0, 10.0, 10.5, 50.0])
     assert [names[k] for k in _regimes(beta, c)] == [regime_name(b, x) for b, x in zip(beta, c)]
+
+
+@pytest.mark.parametrize("family", ["qwen2", "mistral", "gpt_neox"])
+def test_capture_other_causal_families(tiny_llama, tmp_path, family):
+    """Qwen2, Mistral and GPT-NeoX (random weights from a config, the tiny Llama's tokenizer): the float64
+    recorder reproduces each model's own eager attention."""
+    import shutil
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    common = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, max_position_embeddings=128, initializer_range=0.2)
+    if family != "gpt_neox":
+        common["num_key_value_heads"] = 2
+    config = AutoConfig.for_model(family, **common)
+    torch.manual_seed(1)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (Path(tiny_llama) / name).exists():
+            shutil.copy(Path(tiny_llama) / name, tmp_path / name)
+    model, tokenizer = load_model(tmp_path)
+    texts = [t[:300] for t in stdlib_corpus(count=4).texts]
+    cap = capture(model, tokenizer, texts, max_length=24, batch_size=2)
+    assert cap.layers == (0, 1) and cap.queries[0].shape[1:] == (4, 8) and cap.keys[1].shape[1:] == (4, 8)
+    assert max(cap.reproduction_error.values()) < 1e-5
+    assert cap.position is not None and cap.position.max() == 23
