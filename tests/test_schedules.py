@@ -304,3 +304,24 @@ def test_ssmax_per_head_and_critical_through_one_function():
 def test_vectorized_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_schedules_cli_takes_rule_parameters():
+    import json
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "attnscale", "schedules", *args], capture_output=True, text=True, timeout=120)
+
+    res = run("--train-len", "4096", "--n", "1e6", "--param", "yarn.factor=40", "--param", "yarn.mscale_all_dim=1",
+              "--param", "grok.attn_temperature_len=1024", "--json")
+    assert res.returncode == 0, res.stderr
+    rules = {r["name"]: r["multiplier"] for r in json.loads(res.stdout)["rules"]}
+    assert rules["yarn"] == pytest.approx((0.1 * math.log(40) + 1) ** 2, rel=1e-14)  # DeepSeek-V3: 1.8739
+    assert rules["grok"] == pytest.approx(math.log2(10**6 - 1) / 10, rel=1e-14)
+    assert rules["qwen_logn"] == pytest.approx(math.log(1e6) / math.log(4096), rel=1e-14)
+    for bad, fragment in ((("--param", "yarn"), "--param"), (("--param", "yarn.factor=x"), "--param"),
+                          (("--param", "yarn.nope=1"), "params"), (("--param", "nope.s=1"), "params")):
+        res = run(*bad)
+        assert res.returncode == 2 and fragment in res.stderr and res.stderr.count("\n") == 1

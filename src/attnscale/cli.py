@@ -394,9 +394,13 @@ def schedules(
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
     sigma: SigmaOpt = 1.0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="A rule's parameter RULE.NAME=VALUE, repeatable: yarn.factor=40, qwen_logn.seq_length=4096."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, ...) and the regime each puts a head in."""
+    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, Qwen, Grok, ...) and the regime each puts a head in."""
     from .schedules import schedules_summary
     from .tails import ScoreTail, critical_beta
 
@@ -413,7 +417,7 @@ def schedules(
         base = critical_beta(length, tail) if tail is not None else 1.0
     else:
         base = check_beta(base_beta, "--base-beta")
-    payload = schedules_summary(length, check_n(n, "--n"), tail, base)
+    payload = schedules_summary(length, check_n(n, "--n"), tail, base, params=_rule_params(param or []))
     if as_json:
         _emit(payload, True, "")
         return
@@ -427,6 +431,25 @@ def schedules(
         c = "-" if row["c"] is None else f"{row['c']:.4g}"
         table.add_row(row["name"], f"{row['multiplier']:.4g}", c, row["regime"] or "-")
     Console().print(table)
+
+
+def _rule_params(items: list[str]) -> dict[str, dict[str, float | int]]:
+    """``["yarn.factor=40", ...]`` -> ``{"yarn": {"factor": 40}}``; integers stay integers."""
+    out: dict[str, dict[str, float | int]] = {}
+    for item in items:
+        rule, dot, rest = item.partition(".")
+        name, eq, text = rest.partition("=")
+        if not (dot and eq and rule and name and text):
+            raise UsageError(f"--param: got {item!r}; expected RULE.NAME=VALUE, e.g. yarn.factor=40")
+        try:
+            value: float | int = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise UsageError(f"--param: got {item!r}; the value must be a number") from None
+        out.setdefault(rule, {})[name] = value
+    return out
 
 
 @app.command()
