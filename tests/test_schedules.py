@@ -314,8 +314,8 @@ def test_schedules_cli_takes_rule_parameters():
     def run(*args):
         return subprocess.run([sys.executable, "-m", "attnscale", "schedules", *args], capture_output=True, text=True, timeout=120)
 
-    res = run("--train-len", "4096", "--n", "1e6", "--param", "yarn.factor=40", "--param", "yarn.mscale_all_dim=1",
-              "--param", "grok.attn_temperature_len=1024", "--json")
+    res = run("--train-len", "4096", "--n", "1e6", "--param", "yarn.factor=40", "--param", "yarn.mscale=1",
+              "--param", "yarn.mscale_all_dim=1", "--param", "grok.attn_temperature_len=1024", "--json")
     assert res.returncode == 0, res.stderr
     rules = {r["name"]: r["multiplier"] for r in json.loads(res.stdout)["rules"]}
     assert rules["yarn"] == pytest.approx((0.1 * math.log(40) + 1) ** 2, rel=1e-14)  # DeepSeek-V3: 1.8739
