@@ -325,3 +325,13 @@ def test_schedules_cli_takes_rule_parameters():
                           (("--param", "yarn.nope=1"), "params"), (("--param", "nope.s=1"), "params")):
         res = run(*bad)
         assert res.returncode == 2 and fragment in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_critical_multipliers_on_a_long_context_interpolate_exactly_for_a_power_law():
+    from attnscale.schedules import CRITICAL_GRID
+
+    tail = ScoreTail(1.0, 2.7, 0.4)
+    ns = np.arange(1, 20001)
+    assert ns.size > CRITICAL_GRID
+    got = critical_multipliers(ns, 512, tail)
+    np.testing.assert_allclose(got, (ns / 512.0) ** (1 / 2.7), rtol=1e-12)  # (n/L)^(1/gamma), written out

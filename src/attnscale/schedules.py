@@ -47,6 +47,7 @@ from ._validate import check_int, check_n, check_nonnegative, check_positive
 from .tails import ScoreTail, critical_beta, regime
 
 __all__ = [
+    "CRITICAL_GRID",
     "RULES",
     "Rule",
     "critical_multiplier",
@@ -398,12 +399,21 @@ def grok_multiplier(n: Any, attn_temperature_len: Any) -> float:
     return math.log2(n_int - 1) / math.log2(T) if n_int - 1 > T else 1.0
 
 
+#: Distinct lengths above which :func:`critical_multipliers` interpolates on a log grid of this many points.
+CRITICAL_GRID = 512
+
+
 def critical_multipliers(ns: Any, train_len: Any, tail: ScoreTail) -> np.ndarray:
     r"""The critical rule at many lengths: :math:`m(n) = \beta^*(n) / \beta^*(L)` for each :math:`n` of ``ns``.
 
     The one place the critical rule's multiplier is computed (:func:`critical_multiplier`,
     :func:`rule_multipliers` and so :mod:`attnscale.torch` call it). It evaluates
-    :func:`attnscale.tails.critical_beta` once per distinct :math:`n`.
+    :func:`attnscale.tails.critical_beta` once per distinct :math:`n`; above
+    :data:`CRITICAL_GRID` distinct lengths (the positions of a long causal context), on
+    :data:`CRITICAL_GRID` log-spaced lengths between the smallest and the largest, with
+    :math:`\ln m` interpolated linearly in :math:`\ln n` (exact up to rounding for
+    :math:`\beta^*(n) = (\kappa n)^{1/\gamma}`; for a smooth finite-:math:`n` scale, an error of
+    the order of its curvature in :math:`\ln n` times the grid step squared).
 
     Parameters
     ----------
@@ -430,7 +440,13 @@ def critical_multipliers(ns: Any, train_len: Any, tail: ScoreTail) -> np.ndarray
     arr = _check_ns(ns)
     values, inverse = np.unique(arr, return_inverse=True)
     base = critical_beta(L, tail)
-    m = np.array([critical_beta(int(v), tail) / base for v in values], dtype=np.float64)
+    if values.size <= CRITICAL_GRID:
+        m = np.array([critical_beta(int(v), tail) / base for v in values], dtype=np.float64)
+    else:  # many lengths (a long causal context): a log-spaced grid, log m interpolated in log n
+        grid = np.unique(np.geomspace(values[0], values[-1], CRITICAL_GRID).round().astype(np.int64))
+        grid[0], grid[-1] = values[0], values[-1]
+        m_grid = np.array([critical_beta(int(g), tail) / base for g in grid], dtype=np.float64)
+        m = np.exp(np.interp(np.log(values.astype(np.float64)), np.log(grid.astype(np.float64)), np.log(m_grid)))
     return m[inverse].reshape(arr.shape)
 
 
