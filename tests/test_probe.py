@@ -322,6 +322,13 @@ def test_recorded_queries_and_keys_give_the_model_eager_attention(tiny_llama):
         p = np.exp(logits - logits.max(-1, keepdims=True))
         p /= p.sum(-1, keepdims=True)
         assert np.abs(p - att[layer][0].double().numpy()).max() < 1e-5
+        # the sink (position 0 here): the model's attention mass on it, and its logit margin
+        is_sink = cap.sink[rows]
+        assert is_sink[0] and not is_sink[1:].any()
+        model_p = att[layer][0].double().numpy()  # (H, T, T)
+        np.testing.assert_allclose(cap.sink_mass[layer][rows][1:], model_p[:, 1:, 0].T, atol=1e-6)
+        margin = logits[:, 2:, 0] - np.max(np.where(np.isfinite(logits[:, 2:, 1:]), logits[:, 2:, 1:], -np.inf), axis=-1)
+        np.testing.assert_allclose(cap.sink_margin[layer][rows][2:], margin.T, atol=1e-5)
 
 
 def test_curve_for_head_against_a_direct_computation():

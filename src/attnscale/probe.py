@@ -260,8 +260,10 @@ def capture(
     interface) runs with a recording attention implementation (:data:`PROBE_ATTENTION`): it
     computes the scores in float64 (``softmax(scaling q k^T + mask)`` after the rotary embedding,
     grouped keys repeated), records the queries and keys, and returns the float64 attention cast
-    back; its probabilities are compared with the model's own eager attention on the first batch
-    (the float64 upcast is the only change: the error is the rounding of the float32 eager path).
+    back; its probabilities are compared with the model's own eager attention on the first two
+    texts, cut to :data:`CHECK_LENGTH` tokens (the float64 upcast is the only change: the error is
+    the rounding of the float32 eager path). The batch shrinks for long texts so that a layer's
+    float64 scores stay within :data:`SCORE_BUDGET` bytes.
     Queries are stored times ``scaling * sqrt(d_h)``, so that ``q k^T / sqrt(d_h)`` is the
     model's logit whatever its scaling. Sinks: [CLS]/[SEP] for BERT-like models, the first
     token of each text (and any special token) for the others.
@@ -406,8 +408,69 @@ def _probe_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
         layer = getattr(module, "layer_idx", None)
         layer = order.setdefault(id(module), len(order)) if layer is None else int(layer)
         if layer in _RECORDER["layers"]:
-            _RECORDER["out"][layer] = (query.detach() * (scale * math.sqrt(query.shape[-1])), k.detach(), logits, probs)
+            q_scaled = query.detach() * (scale * math.sqrt(query.shape[-1]))
+            if _RECORDER.get("keep_probs"):
+                _RECORDER["out"][layer] = (q_scaled, k.detach(), probs)
+            else:  # reduce the scores now: a layer's (B, H, T, T) never outlives its call
+                mass, margin = _sink_tensors(logits, probs, _RECORDER["valid"], _RECORDER["sink_mask"])
+                _RECORDER["out"][layer] = (q_scaled, k.detach(), mass, margin)
     return out, probs.to(query.dtype)
+
+
+#: Bytes of float64 scores one forward pass of :func:`capture` may hold per layer (the batch shrinks for long texts).
+SCORE_BUDGET = 2**31
+
+#: Tokens per text of the reproduction check (two texts), so that the model's eager attention fits in memory.
+CHECK_LENGTH = 256
+
+
+def _batch(chunk: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
+    """Right-padded ids and the mask of real tokens (each text keeps positions 0 .. len - 1)."""
+    import torch
+
+    B, T = len(chunk), max(len(x) for x in chunk)
+    ids = torch.full((B, T), pad, dtype=torch.long)
+    valid = torch.zeros((B, T), dtype=torch.bool)
+    for b, x in enumerate(chunk):
+        ids[b, :len(x)] = torch.tensor(list(x), dtype=torch.long)
+        valid[b, :len(x)] = True
+    return ids, valid
+
+
+def _record(model: Any, ids: Any, valid: Any, chosen: Sequence[int], sink: Any = None) -> dict[int, tuple]:
+    """One forward pass with the recording attention, per layer on the CPU: (q, k, sink mass, sink margin),
+    or (q, k, probabilities) when ``sink`` is None."""
+    import torch
+
+    device = next(model.parameters()).device
+    _RECORDER.clear()
+    _RECORDER.update(sink=True, layers=set(chosen), out={}, keep_probs=sink is None)
+    if sink is not None:
+        _RECORDER.update(valid=valid.to(device), sink_mask=sink.to(device))
+    try:
+        model.set_attn_implementation(PROBE_ATTENTION)
+        with torch.no_grad():
+            model(input_ids=ids.to(device), attention_mask=valid.long().to(device))
+        return {i: tuple(x.cpu() for x in v) for i, v in _RECORDER["out"].items()}
+    finally:
+        _RECORDER.clear()
+
+
+def _reproduction(model: Any, encoded: Sequence[Sequence[int]], pad: int, chosen: Sequence[int]) -> dict[int, float]:
+    """Max |recorded float64 probabilities - the model's own eager attention| per layer, on two short texts."""
+    import torch
+
+    ids, valid = _batch([x[:CHECK_LENGTH] for x in encoded[:2]], pad)
+    recorded = _record(model, ids, valid, chosen)
+    device = next(model.parameters()).device
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        eager = model(input_ids=ids.to(device), attention_mask=valid.long().to(device), output_attentions=True).attentions
+    errors = {}
+    for i in chosen:
+        diff = (recorded[i][2] - eager[i].cpu().double()).abs_().amax(dim=-1)
+        errors[i] = float(diff.permute(0, 2, 1)[valid].max())
+    return errors
 
 
 def _capture_any(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, layers: Sequence[int] | None,
@@ -424,54 +487,35 @@ def _capture_any(model: Any, tokenizer: Any, texts: Sequence[str], max_length: i
     chosen = tuple(range(n_layers)) if layers is None else tuple(check_int(i, "layers", minimum=0, maximum=n_layers - 1) for i in layers)
     AttentionInterface.register(PROBE_ATTENTION, _probe_attention)
     AttentionMaskInterface.register(PROBE_ATTENTION, sdpa_mask)
-    device = next(model.parameters()).device
     special = {int(i) for i in getattr(tokenizer, "all_special_ids", [])} - {tokenizer.unk_token_id}
+    special_ids = torch.tensor(sorted(special), dtype=torch.long)
     encoded = [tokenizer(t, truncation=True, max_length=max_len)["input_ids"] for t in texts]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    heads = int(model.config.num_attention_heads)
+    bs = max(1, min(bs, SCORE_BUDGET // (3 * 8 * heads * max(len(x) for x in encoded) ** 2)))  # logits, probs, temp
     parts: dict[str, list] = {"text": [], "sink": [], "ids": [], "pos": []}
     per_layer: dict[str, dict[int, list]] = {name: {i: [] for i in chosen} for name in ("q", "k", "mass", "margin")}
-    errors = {i: 0.0 for i in chosen}
     previous = model.config._attn_implementation
     try:
+        errors = _reproduction(model, encoded, pad, chosen)
         for start in range(0, len(encoded), bs):
-            chunk = encoded[start:start + bs]
-            B, T = len(chunk), max(len(x) for x in chunk)
-            ids = torch.full((B, T), pad, dtype=torch.long)
-            valid = torch.zeros((B, T), dtype=torch.bool)
-            for b, x in enumerate(chunk):  # right padding: real tokens keep positions 0 .. len - 1
-                ids[b, :len(x)] = torch.tensor(x, dtype=torch.long)
-                valid[b, :len(x)] = True
-            sink = valid & (torch.isin(ids, torch.tensor(sorted(special), dtype=torch.long)) if special else torch.zeros_like(valid))
+            ids, valid = _batch(encoded[start:start + bs], pad)
+            B, T = ids.shape
+            sink = valid & torch.isin(ids, special_ids) if special else torch.zeros_like(valid)
             sink[:, 0] = True
-            _RECORDER.clear()
-            _RECORDER.update(sink=True, layers=set(chosen), out={})
-            model.set_attn_implementation(PROBE_ATTENTION)
-            with torch.no_grad():
-                model(input_ids=ids.to(device), attention_mask=valid.long().to(device))
-            recorded = dict(_RECORDER["out"])
-            _RECORDER.clear()
-            eager = None
-            if start == 0:  # the model's own eager attention, once
-                model.set_attn_implementation("eager")
-                with torch.no_grad():
-                    eager = model(input_ids=ids.to(device), attention_mask=valid.long().to(device), output_attentions=True).attentions
+            recorded = _record(model, ids, valid, chosen, sink)
             parts["text"].append((torch.arange(start, start + B)[:, None].expand(B, T))[valid].numpy())
             parts["sink"].append(sink[valid].numpy())
             parts["ids"].append(ids[valid].numpy())
             parts["pos"].append(torch.arange(T)[None, :].expand(B, T)[valid].numpy())
             for i in chosen:
-                q, k, logits, probs = (x.cpu() for x in recorded[i])
-                if eager is not None:
-                    diff = (probs - eager[i].cpu().double()).abs_().amax(dim=-1)
-                    errors[i] = float(diff.permute(0, 2, 1)[valid].max())
+                q, k, mass, margin = recorded.pop(i)
                 per_layer["q"][i].append(q.transpose(1, 2)[valid].float().numpy().copy())
                 per_layer["k"][i].append(k.transpose(1, 2)[valid].float().numpy().copy())
-                mass, margin = _sink_stats(logits, probs, valid, sink)
+                mass, margin = _sink_rows(mass, margin, valid, sink)
                 per_layer["mass"][i].append(mass)
                 per_layer["margin"][i].append(margin)
-                del logits, probs
     finally:
-        _RECORDER.clear()
         model.set_attn_implementation(previous)
     cat = {name: {i: np.concatenate(v[i]) for i in chosen} for name, v in per_layer.items()}
     return Capture(
@@ -482,21 +526,30 @@ def _capture_any(model: Any, tokenizer: Any, texts: Sequence[str], max_length: i
     )
 
 
-def _sink_stats(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per real token and head: attention mass on the sinks, and best sink logit minus best other logit.
+def _sink_tensors(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[Any, Any]:
+    """``(batch, heads, T)`` attention mass on the sinks, and best sink logit minus best other logit.
 
     Keys a query does not see (causal mask) have logit -inf and probability 0 already."""
     ordinary = valid & ~sink
     mass = (probs * sink[:, None, None, :]).sum(-1)  # (B, H, T)
     best_sink = logits.masked_fill(~sink[:, None, None, :], -math.inf).amax(-1)
     best_other = logits.masked_fill(~ordinary[:, None, None, :], -math.inf).amax(-1)
-    margin = best_sink - best_other
+    return mass, best_sink - best_other
+
+
+def _sink_rows(mass: Any, margin: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per real token and head, NaN for sink queries and for queries without ordinary keys."""
     mass = mass.permute(0, 2, 1)[valid].numpy()
     margin = margin.permute(0, 2, 1)[valid].numpy()
     is_sink = sink[valid].numpy()
     mass[is_sink], margin[is_sink] = np.nan, np.nan
     margin[~np.isfinite(margin)] = np.nan  # a text without ordinary keys
     return mass, margin
+
+
+def _sink_stats(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per real token and head: attention mass on the sinks, and best sink logit minus best other logit."""
+    return _sink_rows(*_sink_tensors(logits, probs, valid, sink), valid, sink)
 
 
 # ------------------------------------------------------------------------ tail fits
