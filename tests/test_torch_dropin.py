@@ -220,6 +220,8 @@ def test_kv_cache_queries_sit_at_the_end(rule, params):
     keep = torch.ones(4, 30, dtype=torch.bool).tril(diagonal=26)
     explicit = scaled_dot_product_attention(q, k, v, attn_mask=keep, rule=rule, train_len=6, positions=torch.arange(26, 30), **params)
     torch.testing.assert_close(explicit, ours, rtol=1e-12, atol=1e-12)
+    module = RuleAttention(rule, 6, tail, **rest)
+    torch.testing.assert_close(module(q, k, v, attn_mask=keep, positions=torch.arange(26, 30)), ours, rtol=1e-12, atol=1e-12)
 
 
 def test_batch_positions_and_per_head_ssmax():

@@ -171,7 +171,8 @@ def scaled_dot_product_attention(
     (:func:`position_multipliers`) before SDPA, which keeps its own ``scale``. Default positions
     :math:`p_i = S - L_q + i` (queries at the end of the keys: prefill with :math:`L_q = S`, or a
     KV cache); for a causal call with :math:`L_q < S` the mask is then the lower-right aligned
-    causal mask (query :math:`i` sees keys :math:`0 .. S - L_q + i`), not SDPA's upper-left one.
+    causal mask (query :math:`i` sees keys :math:`0 .. S - L_q + i`), not SDPA's upper-left one
+    (the standard rule stays SDPA's own call, upper-left).
     One multiplier (otherwise): every logit times :math:`m(n)`, :math:`n` = ``n`` or the number
     of keys, through SDPA's ``scale``.
 
@@ -304,11 +305,14 @@ class RuleAttention(nn.Module):
         is_causal: bool = False,
         scale: float | None = None,
         n: Any = None,
+        positions: Any = None,
+        per_position: bool | None = None,
     ) -> torch.Tensor:
         """SDPA with the rule applied; arguments as :func:`scaled_dot_product_attention`."""
         return scaled_dot_product_attention(
             query, key, value, attn_mask, dropout_p, is_causal, scale,
-            rule=self.rule, train_len=self.train_len, n=n, tail=self.tail, **self.params,
+            rule=self.rule, train_len=self.train_len, n=n, positions=positions, per_position=per_position,
+            tail=self.tail, **self.params,
         )
 
 
