@@ -356,16 +356,20 @@ def test_curve_for_head_against_a_direct_computation():
         assert out["max_weight"][i] == pytest.approx(w.max() / w.sum(), rel=1e-12)
 
 
-def test_probe_cli_on_a_model_folder(tiny_llama, tmp_path):
+def test_probe_cli_on_a_model_folder(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "attnscale", "probe", "--model", str(tiny_llama), "--quick", "--max-length", "24", "--json"]
+    from _tiny_models import save_tiny_llama
+
+    folder = save_tiny_llama(tmp_path / "llama", layers=1, heads=2, kv_heads=1)  # small: the CLI runs --quick
+    cmd = [sys.executable, "-m", "attnscale", "probe", "--model", str(folder), "--quick", "--max-length", "24", "--json"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert len(out["heads"]) == 8 and all(h["kind"] in ("weibull", "gumbel", "atom") for h in out["heads"])
-    assert out["config"]["max_length"] == 24
+    assert [(h["layer"], h["head"]) for h in out["heads"]] == [(0, 0), (0, 1)]
+    assert all(h["kind"] in ("weibull", "gumbel", "atom") and h["queries"] == 8 for h in out["heads"])
+    assert out["config"]["max_length"] == 24 and out["causal"] is True
     bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--model", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--model" in bad.stderr
     bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--device", "tpu"], capture_output=True, text=True)
