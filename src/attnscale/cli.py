@@ -487,13 +487,19 @@ def probe(
     from rich.table import Table
 
     heads = payload["heads"]
-    rules = sorted(heads[0]["c"]) if heads else []
-    table = Table(title=f"attnscale probe: {payload['model']}")
-    for col in ["layer", "head", "kind", "gamma", *[f"c[{r}]" for r in rules]]:
+    rules = list(heads[0]["c"]) if heads else []
+    ns = list(heads[0]["c"][rules[0]]) if rules else []
+    n_show = "131072" if "131072" in ns else (ns[-1] if ns else "")
+    curve = payload.get("causal") and heads and heads[0].get("curve")
+    title = f"attnscale probe: {payload['model']} (c at n = {n_show}"
+    title += f"; c_real at n = {heads[0]['curve']['n'][-1]}, the longest real context)" if curve else ")"
+    table = Table(title=title)
+    for col in ["layer", "head", "kind", "gamma", *rules, *(["c_real"] if curve else [])]:
         table.add_column(col, justify="right")
     for h in heads:
-        cs = [h["c"][r] for r in rules]
-        table.add_row(str(h["layer"]), str(h["head"]), str(h["kind"]), _fmt(h["gamma"]), *[_fmt(v) for v in cs])
+        cs = [h["c"][r].get(n_show) for r in rules]
+        extra = [_fmt(h["curve"]["c"][-1])] if curve else []
+        table.add_row(str(h["layer"]), str(h["head"]), str(h["kind"]), _fmt(h["gamma"]), *[_fmt(v) for v in cs], *extra)
     Console().print(table)
 
 
