@@ -373,6 +373,8 @@ def is_bert_like(model: Any) -> bool:
 #: Name of the recording attention implementation registered with transformers by :func:`capture`.
 PROBE_ATTENTION = "attnscale_probe"
 
+#: State of the recording attention during one forward pass of :func:`capture` (empty otherwise:
+#: the implementation then computes attention and records nothing). One capture at a time.
 _RECORDER: dict[str, Any] = {}
 
 
@@ -402,8 +404,7 @@ def _probe_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
         logits = logits + attention_mask[..., :sk].double()
     probs = torch.nan_to_num(torch.softmax(logits, dim=-1), nan=0.0)  # padding rows: all keys masked
     out = (probs.to(v.dtype) @ v).transpose(1, 2).contiguous()
-    rec = _RECORDER.get("sink")
-    if rec is not None:
+    if _RECORDER.get("active"):
         order = _RECORDER.setdefault("order", {})
         layer = getattr(module, "layer_idx", None)
         layer = order.setdefault(id(module), len(order)) if layer is None else int(layer)
@@ -444,7 +445,7 @@ def _record(model: Any, ids: Any, valid: Any, chosen: Sequence[int], sink: Any =
 
     device = next(model.parameters()).device
     _RECORDER.clear()
-    _RECORDER.update(sink=True, layers=set(chosen), out={}, keep_probs=sink is None)
+    _RECORDER.update(active=True, layers=set(chosen), out={}, keep_probs=sink is None)
     if sink is not None:
         _RECORDER.update(valid=valid.to(device), sink_mask=sink.to(device))
     try:
