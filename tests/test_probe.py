@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import socket
 
@@ -263,3 +264,187 @@ def test_probe_reads_a_folder_of_texts(model, tmp_path):
     assert len(out["heads"]) == 12
     with pytest.raises(ValueError, match="texts"):
         probe(texts=Corpus(("only one text",), ("x",)), layers=[5], model=model)
+
+
+# ------------------------------------------------------------------ any Hugging Face model: a tiny Llama
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    from _tiny_models import save_tiny_llama
+
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="module")
+def tiny_probe(tiny_llama):
+    corpus = Corpus(tuple(stdlib_corpus(count=12).texts), tuple(f"t{i}" for i in range(12)), {"source": "test"})
+    return probe(texts=corpus, path=tiny_llama,
+                 config={"max_length": 40, "queries_per_head": 3, "ns": [256, 4096], "curve_queries": 2})
+
+
+def test_probe_a_causal_model_from_its_folder(tiny_llama, tiny_probe):
+    out = tiny_probe
+    json.dumps(out, allow_nan=False)
+    assert out["causal"] is True and out["train_len"] == 256
+    assert out["model"] == str(tiny_llama)
+    assert out["reproduction_error"] < 1e-5  # float64 scores vs the model's own float32 eager attention
+    assert [(h["layer"], h["head"]) for h in out["heads"]] == [(l, h) for l in (0, 1) for h in range(4)]
+    assert out["config"]["curve_ns"] == [16, 32, 40]
+    for h in out["heads"]:
+        assert h["kind"] in ("weibull", "gumbel", "atom") and h["queries"] == 3
+        assert h["gamma"] is not None or h["kind"] != "weibull"
+        assert h["curve"]["n"] == [16, 32, 40]
+        assert h["curve"]["keys"][0] == 15  # positions 0..15 less the first token (the sink)
+        for c, mw in zip(h["curve"]["c"], h["curve"]["max_weight"]):
+            assert c is None or c > 0
+            assert mw is None or 0 < mw <= 1
+
+
+def test_recorded_queries_and_keys_give_the_model_eager_attention(tiny_llama):
+    """Independently of the recorder: softmax of the stored q k^T / sqrt(d_h), causal, equals the model's eager attention."""
+    model, tok = load_model(tiny_llama)
+    texts = [t[:200] for t in stdlib_corpus(count=3).texts]
+    cap = capture(model, tok, texts, max_length=24, batch_size=3)
+    assert cap.position is not None and cap.sink[cap.position == 0].all()
+    t = 1
+    ids = tok(texts[t], truncation=True, max_length=24, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        att = model(input_ids=ids, output_attentions=True).attentions  # eager (the loaded model's)
+    rows = cap.text == t
+    np.testing.assert_array_equal(cap.token_ids[rows], ids[0].numpy())
+    for layer in (0, 1):
+        q = cap.queries[layer][rows].astype(np.float64)
+        k = cap.keys[layer][rows].astype(np.float64)
+        logits = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(q.shape[-1])
+        T = logits.shape[-1]
+        logits[:, ~np.tri(T, dtype=bool)] = -np.inf
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        assert np.abs(p - att[layer][0].double().numpy()).max() < 1e-5
+        # the sink (position 0 here): the model's attention mass on it, and its logit margin
+        is_sink = cap.sink[rows]
+        assert is_sink[0] and not is_sink[1:].any()
+        model_p = att[layer][0].double().numpy()  # (H, T, T)
+        np.testing.assert_allclose(cap.sink_mass[layer][rows][1:], model_p[:, 1:, 0].T, atol=1e-6)
+        margin = logits[:, 2:, 0] - np.max(np.where(np.isfinite(logits[:, 2:, 1:]), logits[:, 2:, 1:], -np.inf), axis=-1)
+        np.testing.assert_allclose(cap.sink_margin[layer][rows][2:], margin.T, atol=1e-5)
+
+
+def test_curve_for_head_against_a_direct_computation():
+    from attnscale.probe import curve_for_head
+
+    rng = np.random.default_rng(4)
+    T, d = 40, 6
+    text = np.repeat([0, 1], T)
+    position = np.tile(np.arange(T), 2)
+    sink = position == 0
+    Q, K = rng.normal(size=(2 * T, d)), rng.normal(size=(2 * T, d))
+    out = curve_for_head(Q, K, text, position, sink, [20, 40], count=5, rng=np.random.default_rng(0))
+    assert out["n"] == [20, 40] and out["queries"] == [2, 2] and out["keys"] == [19, 39]
+    for i, n in enumerate((20, 40)):
+        cs = []
+        for t in (0, 1):
+            q = Q[t * T + n - 1]
+            keys = K[t * T + 1: t * T + n]
+            s, beta = query_scores(q, keys)
+            cs.append(beta / estimate_tail(s).critical_beta(n - 1).value)
+        assert out["c"][i] == pytest.approx(min(cs), rel=1e-12)  # the lower median of two
+        t_low = int(np.argmin(cs))
+        z = K[t_low * T + 1: t_low * T + n] @ Q[t_low * T + n - 1] / math.sqrt(d)
+        w = np.exp(z - z.max())
+        assert out["max_weight"][i] == pytest.approx(w.max() / w.sum(), rel=1e-12)
+
+
+def test_probe_cli_on_a_model_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from _tiny_models import save_tiny_llama
+
+    folder = save_tiny_llama(tmp_path / "llama", layers=1, heads=2, kv_heads=1)  # small: the CLI runs --quick
+    cmd = [sys.executable, "-m", "attnscale", "probe", "--model", str(folder), "--quick", "--max-length", "24", "--json"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert [(h["layer"], h["head"]) for h in out["heads"]] == [(0, 0), (0, 1)]
+    assert all(h["kind"] in ("weibull", "gumbel", "atom") and h["queries"] == 8 for h in out["heads"])
+    assert out["config"]["max_length"] == 24 and out["causal"] is True
+    bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--model", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--model" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "attnscale", "probe", "--device", "tpu"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--device" in bad.stderr
+
+
+def test_position_gap_on_a_head_with_constant_standard_c():
+    """c_0 = 0.5 at every n, logn with L = 2: per position c = 0.5 log2(p + 1), one multiplier c = 0.5 log2(n)."""
+    import pyarrow as pa
+
+    from attnscale.experiments import real_heads
+
+    ns = [100, 10**4, 10**6, 10**7]
+    rows = {"layer": [0] * 8, "head": [0] * 8, "rule": ["standard"] * 4 + ["logn"] * 4, "n": ns * 2,
+            "c": [0.5] * 4 + [0.5 * math.log2(n) for n in ns], "beta": [50.0] * 8, "train_len": [2] * 8}
+    table = pa.table(rows)
+    n = 2**21
+    gap, frac = real_heads.position_gap(table, "logn", n)
+    positions = np.unique(np.linspace(2, n, real_heads.GAP_POSITIONS).round().astype(np.int64))
+    one = "supercritical"  # 0.5 * 21 > 10
+    per_pos = ["supercritical" if 0.5 * max(1.0, math.log2(p)) > 10 else "critical" for p in positions]
+    assert frac.shape == (1,)
+    assert frac[0] == pytest.approx(np.mean([r != one for r in per_pos]), abs=1e-12)
+    assert 0.4 < frac[0] < 0.6
+    expected_gap = np.mean([abs(math.log10(21 / max(1.0, math.log2(p)))) for p in positions])
+    assert gap[0] == pytest.approx(expected_gap, rel=1e-9)
+
+
+def test_real_heads_table_and_figure_with_a_causal_model(tiny_probe):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnscale.experiments import real_heads
+
+    table = real_heads.table_from_probe(tiny_probe)
+    rule = np.asarray(table["rule"].to_pylist())
+    assert (rule == real_heads.REAL_N).sum() == 8 * 3  # heads x curve lengths
+    claims = real_heads.check(table)
+    assert claims[0].ok  # the recorder reproduces the model's eager attention
+    plt.close(real_heads.figure(table))
+
+
+def test_vectorized_regimes_match_regime_name():
+    from attnscale.experiments.real_heads import _regimes
+
+    names = ["global", "subcritical", "critical", "supercritical"]
+    beta = np.array([0.5, 3.0, 3.0, 3.0, 3.0, 3.0, 1.0])
+    c = np.array([1.0, 0.01, 0.1, 1.0, 10.0, 10.5, 50.0])
+    assert [names[k] for k in _regimes(beta, c)] == [regime_name(b, x) for b, x in zip(beta, c)]
+
+
+@pytest.mark.parametrize("family", ["qwen2", "mistral", "gpt_neox"])
+def test_capture_other_causal_families(tiny_llama, tmp_path, family):
+    """Qwen2, Mistral and GPT-NeoX (random weights from a config, the tiny Llama's tokenizer): the float64
+    recorder reproduces each model's own eager attention."""
+    import shutil
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    common = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, max_position_embeddings=128, initializer_range=0.2)
+    if family != "gpt_neox":
+        common["num_key_value_heads"] = 2
+    config = AutoConfig.for_model(family, **common)
+    torch.manual_seed(1)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (Path(tiny_llama) / name).exists():
+            shutil.copy(Path(tiny_llama) / name, tmp_path / name)
+    model, tokenizer = load_model(tmp_path)
+    texts = [t[:300] for t in stdlib_corpus(count=4).texts]
+    cap = capture(model, tokenizer, texts, max_length=24, batch_size=2)
+    assert cap.layers == (0, 1) and cap.queries[0].shape[1:] == (4, 8) and cap.keys[1].shape[1:] == (4, 8)
+    assert max(cap.reproduction_error.values()) < 1e-5
+    assert cap.position is not None and cap.position.max() == 23

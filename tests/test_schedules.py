@@ -10,10 +10,14 @@ import pytest
 from attnscale.schedules import (
     RULES,
     critical_multiplier,
+    critical_multipliers,
     entropy_invariant_multiplier,
+    grok_multiplier,
     llama4_multiplier,
     logn_multiplier,
+    qwen_logn_multiplier,
     rule_multiplier,
+    rule_multipliers,
     schedules_summary,
     ssmax_multiplier,
     standard_multiplier,
@@ -110,7 +114,7 @@ def test_standard_is_one():
 
 
 def test_registry_names_sources_and_defaults():
-    assert list(RULES) == ["standard", "yarn", "logn", "entropy", "ssmax", "llama4", "critical"]
+    assert list(RULES) == ["standard", "yarn", "logn", "entropy", "ssmax", "llama4", "qwen_logn", "grok", "critical"]
     for rule in RULES.values():
         assert rule.source and rule.formula
     assert RULES["critical"].needs_tail and not RULES["yarn"].needs_tail
@@ -129,6 +133,8 @@ def test_summary_c_and_regime_against_direct_computation():
         "entropy": math.log(n) / math.log(512),
         "ssmax": 0.2 * math.log(n),
         "llama4": 1 + 0.1 * math.log(1 + n // 8192),
+        "qwen_logn": math.log(n) / math.log(L),
+        "grok": math.log2(n - 1) / math.log2(L),
         "critical": (n / L) ** (1 / 3.0),
     }
     assert [r["name"] for r in out["rules"]] == list(expected_m)
@@ -186,3 +192,155 @@ def test_bad_types_raise_type_error():
         rule_multiplier("yarn", 10, 512, s=3.0)
     with pytest.raises(TypeError, match="tail"):
         schedules_summary(512, 10, tail=(1.0, 1.0, 1.0))
+
+
+# ----------------------------------------------------------------- rules as the models spell them
+
+
+def test_llama4_offset_zero_is_ministral_llama_4_scaling_beta():
+    # Ministral 3: 1 + beta * log(1 + floor(position_ids / original_max_position_embeddings)), 0-based positions
+    beta, F = 0.1, 16384
+    for p in (0, 16382, 16383, 16384, 3 * 16384, 10**6):
+        expected = 1 + beta * math.log(1 + math.floor(p / F))
+        assert llama4_multiplier(p + 1, floor_scale=F, attn_scale=beta, offset=0) == pytest.approx(expected, rel=1e-14)
+    with pytest.raises(ValueError, match="offset"):
+        llama4_multiplier(10, offset=2)
+
+
+@pytest.mark.parametrize("T", [2, 512, 4096])
+def test_qwen_logn_matches_logn_list(T):
+    # Qwen-7B: logn_list = [log(i, seq_length) if i > seq_length else 1 for i in range(1, ...)]; query p gets logn_list[p]
+    logn_list = [math.log(i, T) if i > T else 1 for i in range(1, 3 * T + 2)]
+    ps = np.array([0, T - 2, T - 1, T, T + 1, 2 * T, 3 * T])
+    ps = ps[ps >= 0]
+    got = rule_multipliers("qwen_logn", ps + 1, 99, seq_length=T)
+    np.testing.assert_allclose(got, [logn_list[p] for p in ps], rtol=1e-14)
+    for p in ps:
+        assert qwen_logn_multiplier(int(p) + 1, T) == pytest.approx(logn_list[p], rel=1e-14)
+    assert rule_multiplier("qwen_logn", 5 * T, T) == rule_multiplier("logn", 5 * T, T)  # seq_length defaults to L
+
+
+def test_grok_matches_the_kernel_formula():
+    # sglang: reg = log2(qidx) / log2(T) if qidx > T else 1, qidx the 0-based absolute query position
+    T = 1024
+    for qidx in (0, 1, 1023, 1024, 1025, 4096, 10**6):
+        expected = math.log2(qidx) / math.log2(T) if qidx > T else 1.0
+        assert grok_multiplier(qidx + 1, T) == pytest.approx(expected, rel=1e-14)
+        assert rule_multipliers("grok", [qidx + 1], 8192, attn_temperature_len=T)[0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_yarn_per_model_factor_as_transformers_computes_it():
+    def get_mscale(scale, mscale=1.0):  # the paper's eq. 21
+        return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+
+    # DeepSeek-V3: factor 40, mscale = mscale_all_dim = 1: rotary factor 1, softmax scale times get_mscale(40, 1)^2
+    assert yarn_multiplier(7, 4096, factor=40, mscale=1.0, mscale_all_dim=1.0) == pytest.approx(get_mscale(40.0) ** 2, rel=1e-14)
+    assert get_mscale(40.0) ** 2 == pytest.approx(1.8739, abs=5e-5)
+    # mscale 0.707, mscale_all_dim 0.707 would cancel in the rotary factor and keep the softmax factor
+    assert yarn_multiplier(1, 8, factor=4, mscale=0.707, mscale_all_dim=0.707) == pytest.approx(get_mscale(4, 0.707) ** 2, rel=1e-14)
+    # a plain YaRN model (Qwen2.5, factor 4): attention_factor = get_mscale(4), squared on the logits
+    assert yarn_multiplier(10**6, 32768, factor=4.0) == pytest.approx(get_mscale(4.0) ** 2, rel=1e-14)
+    # an explicit attention_factor wins over the inferred one
+    assert yarn_multiplier(1, 8, factor=4.0, mscale=2.0, attention_factor=1.2) == pytest.approx(1.44, rel=1e-14)
+    assert yarn_multiplier(1, 8, factor=0.5) == 1.0  # no extension
+    with pytest.raises(TypeError, match="mscale"):
+        yarn_multiplier(10, 8, mscale=1.0)
+    with pytest.raises(ValueError, match="factor"):
+        yarn_multiplier(10, 8, factor=-1.0)
+
+
+RULE_PARAMS = [
+    ("standard", {}),
+    ("yarn", {}),
+    ("yarn", {"factor": 8.0, "mscale_all_dim": 0.5}),
+    ("logn", {}),
+    ("entropy", {"base": 64}),
+    ("ssmax", {"s": 0.3}),
+    ("llama4", {"floor_scale": 7, "offset": 0}),
+    ("llama4", {}),
+    ("qwen_logn", {"seq_length": 100}),
+    ("grok", {"attn_temperature_len": 50}),
+    ("critical", {"tail": ScoreTail(1.0, 1.7, 0.2)}),
+]
+
+
+@pytest.mark.parametrize("rule,params", RULE_PARAMS)
+def test_vectorized_form_equals_scalar_form(rule, params):
+    params = dict(params)
+    tail = params.pop("tail", None)
+    ns = np.array([1, 2, 6, 7, 8, 49, 50, 51, 52, 99, 100, 101, 512, 8191, 8192, 20000, 10**6, 10**12, 10**18])
+    got = rule_multipliers(rule, ns, 64, tail, **params)
+    assert got.shape == ns.shape and got.dtype == np.float64
+    want = [rule_multiplier(rule, int(n), 64, tail, **params) for n in ns]
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+    two_d = rule_multipliers(rule, ns[:6].reshape(2, 3), 64, tail, **params)
+    np.testing.assert_array_equal(two_d, got[:6].reshape(2, 3))
+
+
+def test_ssmax_per_head_and_critical_through_one_function():
+    s = np.array([0.1, 0.2, 0.5])
+    ns = np.arange(1, 11)
+    got = rule_multipliers("ssmax", ns, 64, s=s)
+    assert got.shape == (3, 10)
+    np.testing.assert_allclose(got, s[:, None] * np.log(ns)[None, :], rtol=1e-15)
+    tail = ScoreTail(1.0, 2.0, 0.5)
+    np.testing.assert_allclose(critical_multipliers([64, 256, 64 * 10**4], 64, tail), [1.0, 2.0, 100.0], rtol=1e-12)
+    assert critical_multiplier(256, 64, tail) == critical_multipliers([256], 64, tail)[0]
+
+
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: rule_multipliers("logn", [0, 5], 8), ValueError, "ns"),
+        (lambda: rule_multipliers("logn", [1.5], 8), ValueError, "ns"),
+        (lambda: rule_multipliers("logn", ["a"], 8), TypeError, "ns"),
+        (lambda: rule_multipliers("nope", [1], 8), ValueError, "name"),
+        (lambda: rule_multipliers("llama4", [1], 8, attn_scale=[0.1, 0.2]), TypeError, "params"),
+        (lambda: rule_multipliers("ssmax", [1], 8, s=[0.1, -1.0]), ValueError, "s"),
+        (lambda: rule_multipliers("qwen_logn", [1], 8, seq_length=1), ValueError, "seq_length"),
+        (lambda: rule_multipliers("critical", [1], 8), TypeError, "tail"),
+    ],
+)
+def test_vectorized_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_schedules_cli_takes_rule_parameters():
+    import json
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "attnscale", "schedules", *args], capture_output=True, text=True, timeout=120)
+
+    res = run("--train-len", "4096", "--n", "1e6", "--param", "yarn.factor=40", "--param", "yarn.mscale=1",
+              "--param", "yarn.mscale_all_dim=1", "--param", "grok.attn_temperature_len=1024", "--json")
+    assert res.returncode == 0, res.stderr
+    rules = {r["name"]: r["multiplier"] for r in json.loads(res.stdout)["rules"]}
+    assert rules["yarn"] == pytest.approx((0.1 * math.log(40) + 1) ** 2, rel=1e-14)  # DeepSeek-V3: 1.8739
+    assert rules["grok"] == pytest.approx(math.log2(10**6 - 1) / 10, rel=1e-14)
+    assert rules["qwen_logn"] == pytest.approx(math.log(1e6) / math.log(4096), rel=1e-14)
+    for bad, fragment in ((("--param", "yarn.factor=x"), "--param"), (("--param", "yarn.nope=1"), "params")):
+        res = run(*bad)
+        assert res.returncode == 2 and fragment in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_critical_multipliers_on_a_long_context_interpolate_exactly_for_a_power_law():
+    from attnscale.schedules import CRITICAL_GRID
+
+    tail = ScoreTail(1.0, 2.7, 0.4)
+    ns = np.arange(1, 20001)
+    assert ns.size > CRITICAL_GRID
+    got = critical_multipliers(ns, 512, tail)
+    np.testing.assert_allclose(got, (ns / 512.0) ** (1 / 2.7), rtol=1e-12)  # (n/L)^(1/gamma), written out
+
+
+def test_rule_params_parser():
+    from attnscale.cli import UsageError, _rule_params
+
+    assert _rule_params(["yarn.factor=40", "yarn.mscale=0.5", "grok.attn_temperature_len=1024"]) == {
+        "yarn": {"factor": 40, "mscale": 0.5}, "grok": {"attn_temperature_len": 1024}}
+    for bad in ("yarn", "yarn.factor", ".factor=1", "yarn.=1", "yarn.factor=x"):
+        with pytest.raises(UsageError, match="--param"):
+            _rule_params([bad])

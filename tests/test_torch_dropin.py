@@ -9,7 +9,13 @@ import torch
 
 from attnscale.schedules import rule_multiplier
 from attnscale.tails import ScoreTail
-from attnscale.torch import RuleAttention, register_hf_attention, rule_scale, scaled_dot_product_attention
+from attnscale.torch import (
+    RuleAttention,
+    position_multipliers,
+    register_hf_attention,
+    rule_scale,
+    scaled_dot_product_attention,
+)
 
 F = torch.nn.functional
 RULE_CASES = [
@@ -32,12 +38,14 @@ def _qkv(shape_q, shape_k, dtype=torch.float64, seed=0):
 
 
 def _reference(q, k, v, m, mask=None, causal=False):
-    """softmax(m q k^T / sqrt(E) + mask) v, written out in float64."""
+    """softmax(m q k^T / sqrt(E) + mask) v, written out in float64; m a number or one per query row
+    (broadcast against (..., L_q, 1)); causal: query i sees keys 0 .. S - L_q + i."""
     q, k, v = q.double(), k.double(), v.double()
+    m = torch.as_tensor(m, dtype=torch.float64)
     logits = m * (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
     if causal:
         lq, s = q.shape[-2], k.shape[-2]
-        keep = torch.ones(lq, s, dtype=torch.bool).tril()
+        keep = torch.ones(lq, s, dtype=torch.bool).tril(diagonal=s - lq)
         logits = logits.masked_fill(~keep, -math.inf)
     if mask is not None:
         logits = logits.masked_fill(~mask, -math.inf) if mask.dtype == torch.bool else logits + mask.double()
@@ -74,8 +82,12 @@ def test_masks_causal_and_scale_are_passed_through():
     for mask in (bool_mask, float_mask):
         out = scaled_dot_product_attention(q, k, v, attn_mask=mask, rule="logn", train_len=3)
         torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
-    out = scaled_dot_product_attention(q, k, v, is_causal=True, rule="logn", train_len=3)
+    out = scaled_dot_product_attention(q, k, v, is_causal=True, rule="logn", train_len=3, per_position=False)
     torch.testing.assert_close(out, _reference(q, k, v, m, causal=True), rtol=1e-12, atol=1e-12)
+    # per position (the default with is_causal): query p gets max(1, log_3(p + 1))
+    m_rows = torch.tensor([max(1.0, math.log(p + 1) / math.log(3)) for p in range(9)], dtype=torch.float64).reshape(9, 1)
+    out = scaled_dot_product_attention(q, k, v, is_causal=True, rule="logn", train_len=3)
+    torch.testing.assert_close(out, _reference(q, k, v, m_rows, causal=True), rtol=1e-12, atol=1e-12)
     # an explicit base scale is multiplied, and n overrides the key length
     out = scaled_dot_product_attention(q, k, v, scale=0.5, rule="logn", train_len=3, n=81)
     torch.testing.assert_close(out, _reference(q, k, v, 0.5 * math.sqrt(8) * 4.0), rtol=1e-12, atol=1e-12)
@@ -109,6 +121,13 @@ def test_rule_scale_values():
         (lambda: RuleAttention("critical", 8), TypeError, "tail"),
         (lambda: scaled_dot_product_attention(torch.ones(2), [1.0], torch.ones(2)), TypeError, "key"),
         (lambda: register_hf_attention("sdpa", "yarn", 8), ValueError, "name"),
+        (lambda: register_hf_attention("x_bad_layers", "yarn", 8, layers="all"), TypeError, "layers"),
+        (lambda: scaled_dot_product_attention(*_qkv((1, 1, 3, 4), (1, 1, 3, 4)), rule="logn", train_len=2,
+                                              positions=torch.tensor([0, 1])), ValueError, "positions"),
+        (lambda: scaled_dot_product_attention(*_qkv((1, 1, 3, 4), (1, 1, 3, 4)), rule="logn", train_len=2,
+                                              positions=torch.tensor([-1, 0, 1])), ValueError, "positions"),
+        (lambda: scaled_dot_product_attention(*_qkv((1, 1, 3, 4), (1, 1, 3, 4)), rule="logn", train_len=2,
+                                              is_causal=True, n=5), ValueError, "n"),
     ],
 )
 def test_bad_input(call, exc, match):
@@ -140,3 +159,86 @@ def test_hugging_face_recipe_on_minilm():
     keep = batch["attention_mask"].bool()
     assert (ruled[keep] - plain[keep]).abs().max() > 1e-2  # the rule changes the model
     torch.testing.assert_close(ruled[keep], reference[keep], rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------- per position
+
+
+def _long_causal_case(S=20000, heads=2, d=8, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(1, heads, S, d, generator=g) for _ in range(3))
+    return q, k, v
+
+
+def _check_rows_against_float64_softmax(out, q, k, v, m_of_p, rows):
+    """Independent check of a few query rows: softmax over keys 0..p of m(p+1) q_p k_j / sqrt(d), float64."""
+    d = q.shape[-1]
+    for p in rows:
+        qp, kp, vp = q[0, :, p].double(), k[0, :, : p + 1].double(), v[0, :, : p + 1].double()
+        logits = m_of_p(p) * torch.einsum("hd,hjd->hj", qp, kp) / math.sqrt(d)
+        expected = torch.einsum("hj,hjd->hd", torch.softmax(logits, dim=-1), vp)
+        torch.testing.assert_close(out[0, :, p].double(), expected, rtol=2e-5, atol=2e-5)
+
+
+def test_llama4_at_20000_keys_equals_sdpa_on_scaled_queries():
+    q, k, v = _long_causal_case()
+    S = q.shape[-2]
+    ours = scaled_dot_product_attention(q, k, v, is_causal=True, rule="llama4", train_len=8192)
+    # the formula as Llama4TextAttention writes it, on 0-based positions
+    p = torch.arange(S, dtype=torch.float32)
+    scales = torch.log1p(torch.floor((p + 1.0) / 8192)) * 0.1 + 1.0
+    expected = F.scaled_dot_product_attention(q * scales[:, None], k, v, is_causal=True)
+    torch.testing.assert_close(ours, expected, rtol=1.3e-6, atol=1e-5)  # float32 defaults
+    assert not torch.allclose(ours, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    _check_rows_against_float64_softmax(
+        ours, q, k, v, lambda p: 1 + 0.1 * math.log(1 + (p + 1) // 8192), [0, 8190, 8191, 16383, S - 1])
+
+
+def test_qwen_logn_at_20000_keys_equals_sdpa_on_scaled_queries():
+    q, k, v = _long_causal_case(seed=6)
+    S = q.shape[-2]
+    ours = scaled_dot_product_attention(q, k, v, is_causal=True, rule="qwen_logn", train_len=2048, seq_length=4096)
+    # Qwen: logn_list[i - 1] = log(i, seq_length) if i > seq_length else 1; query p gets logn_list[p]
+    logn = torch.tensor([math.log(i, 4096) if i > 4096 else 1.0 for i in range(1, S + 1)], dtype=torch.float32)
+    expected = F.scaled_dot_product_attention(q * logn[:, None], k, v, is_causal=True)
+    torch.testing.assert_close(ours, expected, rtol=1.3e-6, atol=1e-5)
+    _check_rows_against_float64_softmax(
+        ours, q, k, v, lambda p: max(1.0, math.log(p + 1) / math.log(4096)), [0, 4095, 4096, 12000, S - 1])
+
+
+@pytest.mark.parametrize("rule,params", [("grok", {"attn_temperature_len": 4}), ("ssmax", {"s": 0.7}),
+                                         ("llama4", {"floor_scale": 5, "offset": 0}),
+                                         ("critical", {"tail": ScoreTail(0.9, 1.5, 0.3)})])
+def test_kv_cache_queries_sit_at_the_end(rule, params):
+    q, k, v = _qkv((2, 3, 4, 8), (2, 3, 30, 8))
+    tail = params.get("tail")
+    rest = {a: b for a, b in params.items() if a != "tail"}
+    m = torch.tensor([rule_multiplier(rule, 26 + i + 1, 6, tail, **rest) for i in range(4)], dtype=torch.float64).reshape(4, 1)
+    ours = scaled_dot_product_attention(q, k, v, is_causal=True, rule=rule, train_len=6, **params)
+    torch.testing.assert_close(ours, _reference(q, k, v, m, causal=True), rtol=1e-12, atol=1e-12)
+    # the same with explicit positions and the causal mask given as a tensor
+    keep = torch.ones(4, 30, dtype=torch.bool).tril(diagonal=26)
+    explicit = scaled_dot_product_attention(q, k, v, attn_mask=keep, rule=rule, train_len=6, positions=torch.arange(26, 30), **params)
+    torch.testing.assert_close(explicit, ours, rtol=1e-12, atol=1e-12)
+    module = RuleAttention(rule, 6, tail, **rest)
+    torch.testing.assert_close(module(q, k, v, attn_mask=keep, positions=torch.arange(26, 30)), ours, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_positions_and_per_head_ssmax():
+    q, k, v = _qkv((2, 3, 5, 8), (2, 3, 5, 8))
+    pos = torch.tensor([[0, 1, 2, 3, 4], [10, 11, 12, 13, 14]])  # the second text continues a cache of 10 tokens
+    s = torch.tensor([0.2, 0.5, 1.1])
+    keep = torch.ones(5, 5, dtype=torch.bool).tril()
+    ours = scaled_dot_product_attention(q, k, v, attn_mask=keep, rule="ssmax", train_len=4, positions=pos, s=s)
+    m = s[None, :, None, None].double() * torch.log(pos.double() + 1)[:, None, :, None]  # (B, H, L_q, 1)
+    torch.testing.assert_close(ours, _reference(q, k, v, m, mask=keep), rtol=1e-12, atol=1e-12)
+    assert position_multipliers(pos, "ssmax", 4, s=s.numpy()).shape == (2, 3, 5, 1)
+    assert position_multipliers(pos[0], "logn", 4).shape == (5, 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_standard_rule_per_position_is_sdpa_bit_for_bit(dtype):
+    q, k, v = _qkv((1, 2, 6, 8), (1, 2, 10, 8), dtype)
+    for kwargs in ({"is_causal": True}, {"positions": torch.arange(4, 10)}):
+        ours = scaled_dot_product_attention(q, k, v, **kwargs)
+        assert torch.equal(ours, F.scaled_dot_product_attention(q, k, v, is_causal=kwargs.get("is_causal", False)))

