@@ -200,10 +200,12 @@ def test_estimate_from_keys_and_bad_files(tmp_path):
 def test_schedules_json_contract():
     out = json.loads(run_cli("schedules", "--train-len", "4096", "--n", "1e6", "--law", "uniform", "--d", "64", "--json").stdout)
     rules = {r["name"]: r for r in out["rules"]}
-    assert {"standard", "yarn", "logn", "llama4", "critical"} <= set(rules)
-    assert all({"name", "multiplier", "c", "regime"} <= set(r) for r in out["rules"])
-    # default base beta: the head is critical at its training length, and the critical rule keeps c = 1
-    assert rules["critical"]["c"] == pytest.approx(1.0, rel=1e-12)
+    assert {"standard", "yarn", "logn", "llama4", "critical", "critical_asymptotic"} <= set(rules)
+    keys = {"name", "multiplier", "regime", "c_eff", "c_asymptotic", "regime_asymptotic", "asymptotics_reached",
+            "max_weight", "n_eff"}
+    assert all(keys <= set(r) for r in out["rules"])
+    # default base beta: beta_half(L), critical at the training length; the finite-n rule keeps E W_1 = 1/2
+    assert abs(rules["critical"]["max_weight"] - 0.5) < 0.03 and rules["critical"]["regime"] == "critical"
     assert rules["yarn"]["multiplier"] == pytest.approx((0.1 * np.log(1e6 / 4096) + 1) ** 2, rel=1e-12)
     proc = run_cli("schedules", "--train-len", "1", check=False)
     assert proc.returncode == 2 and "--train-len" in proc.stderr
@@ -329,7 +331,7 @@ def test_exponent_schedules_estimate_at_large_d(tmp_path):
         assert np.all(np.isfinite(bh)) and np.all(np.diff(bh) > 0)
         sch = json.loads(run_cli("schedules", "--law", "uniform", "--d", str(d), "--json").stdout)
         assert sch["tail"]["kappa"] is None and np.isfinite(sch["tail"]["log_kappa"])
-        assert all(row["c"] is None or np.isfinite(row["c"]) for row in sch["rules"])
+        assert all(np.isfinite(row["c_eff"]) and np.isfinite(row["c_asymptotic"]) for row in sch["rules"])
     keys = UniformSphere(100_000).sample(100, rng=0)
     q = np.eye(1, 100_000)[0]
     np.save(tmp_path / "k.npy", keys)

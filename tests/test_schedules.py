@@ -9,6 +9,7 @@ import pytest
 
 from attnscale.schedules import (
     RULES,
+    critical_asymptotic_multipliers,
     critical_multiplier,
     critical_multipliers,
     entropy_invariant_multiplier,
@@ -96,15 +97,15 @@ def test_llama4_steps():
 
 
 @pytest.mark.parametrize("n,L", [(p, q) for p, q in GRID if q >= 2])
-def test_critical_rule_is_ratio_of_critical_scales(n, L):
+def test_critical_asymptotic_rule_is_ratio_of_critical_scales(n, L):
     for gamma, kappa in ((0.5, 3.0), (1.0, 0.25), (4.5, 1e-3), (63.5, 2.0)):
         tail = ScoreTail(0.7, gamma, kappa)
         expected = math.exp((math.log(n) - math.log(L)) / gamma)  # (n/L)^(1/gamma), kappa cancels
         if math.log(n / L) / gamma > 700:
             with pytest.raises(ValueError, match="n"):
-                critical_multiplier(n, L, tail)
+                rule_multiplier("critical_asymptotic", n, L, tail)
             continue
-        assert critical_multiplier(n, L, tail) == pytest.approx(expected, rel=1e-12)
+        assert rule_multiplier("critical_asymptotic", n, L, tail) == pytest.approx(expected, rel=1e-12)
 
 
 def test_standard_is_one():
@@ -114,13 +115,16 @@ def test_standard_is_one():
 
 
 def test_registry_names_sources_and_defaults():
-    assert list(RULES) == ["standard", "yarn", "logn", "entropy", "ssmax", "llama4", "qwen_logn", "grok", "critical"]
+    assert list(RULES) == ["standard", "yarn", "logn", "entropy", "ssmax", "llama4", "qwen_logn", "grok", "critical",
+                           "critical_asymptotic"]
     for rule in RULES.values():
         assert rule.source and rule.formula
-    assert RULES["critical"].needs_tail and not RULES["yarn"].needs_tail
+    assert RULES["critical"].needs_law and RULES["critical_asymptotic"].needs_tail and not RULES["yarn"].needs_tail
 
 
 def test_summary_c_and_regime_against_direct_computation():
+    from attnscale.limit_means import critical_band
+
     L, n, beta0 = 512, 131072, 40.0
     tail = ScoreTail(endpoint=0.8, gamma=3.0, kappa=0.02)
     out = schedules_summary(L, n, tail, base_beta=beta0, params={"ssmax": {"s": 0.2}})
@@ -135,33 +139,53 @@ def test_summary_c_and_regime_against_direct_computation():
         "llama4": 1 + 0.1 * math.log(1 + n // 8192),
         "qwen_logn": math.log(n) / math.log(L),
         "grok": math.log2(n - 1) / math.log2(L),
-        "critical": (n / L) ** (1 / 3.0),
+        "critical_asymptotic": (n / L) ** (1 / 3.0),
     }
+    # with only a tail: no finite-n verdict, and the finite-n critical rule is left out
     assert [r["name"] for r in out["rules"]] == list(expected_m)
+    lo, hi = critical_band(3.0)
     for row in out["rules"]:
         m = expected_m[row["name"]]
         c = beta0 * m / bstar
         assert row["multiplier"] == pytest.approx(m, rel=1e-12)
-        assert row["c"] == pytest.approx(c, rel=1e-12)
-        assert row["regime"] == ("subcritical" if c < 0.1 else "supercritical" if c > 10 else "critical")
-    # the critical rule keeps c at its training-length value
-    crit = out["rules"][-1]["c"]
+        assert row["c_asymptotic"] == pytest.approx(c, rel=1e-12)
+        assert row["regime_asymptotic"] == ("subcritical" if c < lo else "supercritical" if c > hi else "critical")
+        assert row["regime"] is None and row["c_eff"] is None
+    # the asymptotic critical rule keeps c at its training-length value
+    crit = out["rules"][-1]["c_asymptotic"]
     assert crit == pytest.approx(beta0 / (0.02 * L) ** (1 / 3.0), rel=1e-12)
+
+
+def test_summary_with_a_law_gives_finite_n_verdicts():
+    from attnscale.finite import regime
+    from attnscale.laws import UniformScoreLaw
+
+    law = UniformScoreLaw(9)
+    out = schedules_summary(256, 8192, law, size=4000)
+    names = [r["name"] for r in out["rules"]]
+    assert "critical" in names and "critical_asymptotic" in names
+    rows = {r["name"]: r for r in out["rules"]}
+    # default base beta: beta_half(L), so the finite-n critical rule keeps E W_1 near 1/2
+    assert abs(rows["critical"]["max_weight"] - 0.5) < 0.03
+    # each row is the verdict of finite.regime at beta0 m(n)
+    direct = regime(8192, out["base_beta"] * rows["logn"]["multiplier"], law, size=4000)
+    assert rows["logn"]["c_eff"] == pytest.approx(direct.c_eff, rel=1e-12)
+    assert rows["logn"]["regime"] == direct.name
 
 
 def test_summary_without_tail_and_global_regime():
     out = schedules_summary(4096, 10**6)
-    assert "critical" not in [r["name"] for r in out["rules"]]
-    assert all(r["c"] is None and r["regime"] is None for r in out["rules"])
+    assert not {"critical", "critical_asymptotic"} & {r["name"] for r in out["rules"]}
+    assert all(r["c_asymptotic"] is None and r["regime"] is None for r in out["rules"])
     low = schedules_summary(4096, 10**6, ScoreTail(1.0, 1.0, 1.0), base_beta=0.5)
-    assert low["rules"][0]["regime"] == "global"  # beta <= 1: the kernel covers the sphere
+    assert low["rules"][0]["regime_asymptotic"] == "global"  # beta <= 1: the kernel covers the sphere
 
 
 def test_no_overflow_at_huge_n():
     tail = ScoreTail(1.0, 2.0, 1.0)
     out = schedules_summary(2, 10**18, tail, base_beta=1e12)
     for row in out["rules"]:
-        assert math.isfinite(row["multiplier"]) and math.isfinite(row["c"])
+        assert math.isfinite(row["multiplier"]) and math.isfinite(row["c_asymptotic"])
 
 
 @pytest.mark.parametrize(
@@ -260,7 +284,7 @@ RULE_PARAMS = [
     ("llama4", {}),
     ("qwen_logn", {"seq_length": 100}),
     ("grok", {"attn_temperature_len": 50}),
-    ("critical", {"tail": ScoreTail(1.0, 1.7, 0.2)}),
+    ("critical_asymptotic", {"tail": ScoreTail(1.0, 1.7, 0.2)}),
 ]
 
 
@@ -284,8 +308,33 @@ def test_ssmax_per_head_and_critical_through_one_function():
     assert got.shape == (3, 10)
     np.testing.assert_allclose(got, s[:, None] * np.log(ns)[None, :], rtol=1e-15)
     tail = ScoreTail(1.0, 2.0, 0.5)
-    np.testing.assert_allclose(critical_multipliers([64, 256, 64 * 10**4], 64, tail), [1.0, 2.0, 100.0], rtol=1e-12)
-    assert critical_multiplier(256, 64, tail) == critical_multipliers([256], 64, tail)[0]
+    np.testing.assert_allclose(critical_asymptotic_multipliers([64, 256, 64 * 10**4], 64, tail), [1.0, 2.0, 100.0], rtol=1e-12)
+
+
+def test_finite_critical_rule_through_one_function_and_its_limit():
+    from attnscale.laws import UniformScoreLaw
+
+    law = UniformScoreLaw(3)
+    assert critical_multiplier(10**6, 1000, law) == critical_multipliers([10**6], 1000, law)[0]
+    # d = 3 reaches its asymptotics: beta_half(n)/beta_half(L) -> (n/L)^(1/gamma) = 1000 (4 SE ~ 3%)
+    assert critical_multiplier(10**6, 1000, law) == pytest.approx(1000.0, rel=0.03)
+    with pytest.raises(TypeError, match="critical_asymptotic"):
+        critical_multipliers([10], 8, ScoreTail(1.0, 2.0, 0.5))
+
+
+def test_finite_critical_rule_interpolates_a_long_context():
+    from attnscale.laws import UniformScoreLaw
+    from attnscale.schedules import FINITE_GRID
+
+    law = UniformScoreLaw(9)
+    ns = np.arange(1, 5001)
+    got = critical_multipliers(ns, 64, law)
+    assert np.all(np.diff(got) >= -1e-12) and got[0] == got[2]  # monotone; n < 3 takes m(3)
+    some = [3, 64, 700, 5000]
+    assert len(some) <= FINITE_GRID
+    exact = critical_multipliers(some, 64, law)  # solved at each length, on other common draws
+    # 4 x the SE of a log ratio from two curves (each <= 2 x 0.006)
+    np.testing.assert_allclose(got[np.array(some) - 1], exact, rtol=0.05)
 
 
 @pytest.mark.parametrize(
@@ -299,6 +348,7 @@ def test_ssmax_per_head_and_critical_through_one_function():
         (lambda: rule_multipliers("ssmax", [1], 8, s=[0.1, -1.0]), ValueError, "s"),
         (lambda: rule_multipliers("qwen_logn", [1], 8, seq_length=1), ValueError, "seq_length"),
         (lambda: rule_multipliers("critical", [1], 8), TypeError, "tail"),
+        (lambda: rule_multipliers("critical_asymptotic", [1], 8), TypeError, "tail"),
     ],
 )
 def test_vectorized_bad_input(call, exc, match):
@@ -332,7 +382,7 @@ def test_critical_multipliers_on_a_long_context_interpolate_exactly_for_a_power_
     tail = ScoreTail(1.0, 2.7, 0.4)
     ns = np.arange(1, 20001)
     assert ns.size > CRITICAL_GRID
-    got = critical_multipliers(ns, 512, tail)
+    got = critical_asymptotic_multipliers(ns, 512, tail)
     np.testing.assert_allclose(got, (ns / 512.0) ** (1 / 2.7), rtol=1e-12)  # (n/L)^(1/gamma), written out
 
 

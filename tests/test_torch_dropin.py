@@ -25,7 +25,7 @@ RULE_CASES = [
     ("entropy", {}),
     ("ssmax", {"s": 0.4}),
     ("llama4", {"floor_scale": 4}),
-    ("critical", {"tail": ScoreTail(0.9, 1.5, 0.3)}),
+    ("critical_asymptotic", {"tail": ScoreTail(0.9, 1.5, 0.3)}),
 ]
 
 
@@ -208,7 +208,7 @@ def test_qwen_logn_at_20000_keys_equals_sdpa_on_scaled_queries():
 
 @pytest.mark.parametrize("rule,params", [("grok", {"attn_temperature_len": 4}), ("ssmax", {"s": 0.7}),
                                          ("llama4", {"floor_scale": 5, "offset": 0}),
-                                         ("critical", {"tail": ScoreTail(0.9, 1.5, 0.3)})])
+                                         ("critical_asymptotic", {"tail": ScoreTail(0.9, 1.5, 0.3)})])
 def test_kv_cache_queries_sit_at_the_end(rule, params):
     q, k, v = _qkv((2, 3, 4, 8), (2, 3, 30, 8))
     tail = params.get("tail")

@@ -508,7 +508,7 @@ def schedules(
     gamma: Annotated[float | None, typer.Option("--gamma", help="Tail exponent (instead of --law).")] = None,
     tail_kappa: Annotated[float, typer.Option("--tail-kappa", help="Tail prefactor with --gamma.")] = 1.0,
     base_beta: Annotated[
-        float | None, typer.Option("--base-beta", help="The head's beta at L (default beta*(L): critical at L).")
+        float | None, typer.Option("--base-beta", help="The head's beta at L (default: critical at L, beta_half(L) with --law).")
     ] = None,
     kappa: KappaOpt = 10.0,
     subdim: SubdimOpt = 2,
@@ -519,38 +519,48 @@ def schedules(
         list[str] | None,
         typer.Option("--param", help="A rule's parameter RULE.NAME=VALUE, repeatable: yarn.factor=40, qwen_logn.seq_length=4096."),
     ] = None,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, Qwen, Grok, ...) and the regime each puts a head in."""
+    """The beta_n rules used in practice (YaRN, log-n, SSMax, Llama 4, Qwen, Grok, ...) and the regime each puts a head in.
+
+    With --law the verdicts come from the head's exact law at n (theory section 7), the critical rule
+    is the finite-n beta_half(n)/beta_half(L), and --base-beta defaults to beta_half(L). With --gamma
+    only the asymptotic readings (c, critical_asymptotic) are available.
+    """
     from .schedules import schedules_summary
-    from .tails import ScoreTail, critical_beta
+    from .tails import ScoreTail
 
     if law is not None and gamma is not None:
         raise UsageError("--law/--gamma: give the tail by a key law or by --gamma, not both")
-    tail = None
+    head = None
+    spec = None
     if law is not None:
-        key_law, q = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma).build()
-        tail = key_law.score_tail(q)
+        spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
+        key_law, q = spec.build()
+        head = key_law.score_law(q)
     elif gamma is not None:
-        tail = ScoreTail(1.0, check_positive(gamma, "--gamma"), check_positive(tail_kappa, "--tail-kappa"))
+        head = ScoreTail(1.0, check_positive(gamma, "--gamma"), check_positive(tail_kappa, "--tail-kappa"))
     length = check_int(train_len, "--train-len", minimum=2)
-    if base_beta is None:
-        base = critical_beta(length, tail) if tail is not None else 1.0
-    else:
-        base = check_beta(base_beta, "--base-beta")
-    payload = schedules_summary(length, check_n(n, "--n"), tail, base, params=_rule_params(param or []))
+    base = None if base_beta is None else check_beta(base_beta, "--base-beta")
+    params = _rule_params(param or [])
+    n_int = check_n(n, "--n")
+    config = {"train_len": length, "n": n_int, "law": None if spec is None else dataclasses.asdict(spec),
+              "gamma": gamma, "tail_kappa": tail_kappa, "base_beta": base, "params": params}
+    payload = _cached("schedules", config, lambda: schedules_summary(length, n_int, head, base, params=params), not no_cache)
     if as_json:
         _emit(payload, True, "")
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"attnscale schedules: L={length}, n={payload['n']:.3g}, beta(L)={base:.4g}")
-    for col in ("rule", "multiplier", "c", "regime"):
+    title = f"attnscale schedules: L={length}, n={payload['n']:.3g}, beta(L)={payload['base_beta']:.4g}"
+    table = Table(title=title)
+    cols = ("rule", "multiplier", "regime", "c_eff", "max_weight", "c_asymptotic", "regime_asymptotic")
+    for col in cols:
         table.add_column(col, justify="right" if col != "rule" else "left")
     for row in payload["rules"]:
-        c = "-" if row["c"] is None else f"{row['c']:.4g}"
-        table.add_row(row["name"], f"{row['multiplier']:.4g}", c, row["regime"] or "-")
+        table.add_row(row["name"], *(_fmt(row[c]) if row[c] is not None else "-" for c in cols[1:]))
     Console().print(table)
 
 

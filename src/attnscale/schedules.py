@@ -22,9 +22,10 @@ name               multiplier :math:`m(n)`                             source
 ``entropy``        :math:`\ln n / \ln 512`                             Su 2021
 ``ssmax``          :math:`s_h \ln n`                                   Nakanishi 2025 (SSMax)
 ``llama4``         :math:`1 + 0.1 \ln(1 + \lfloor n / 8192 \rfloor)`   Meta Llama 4, 2025
-``critical``       :math:`\beta^*(n) / \beta^*(L)`                     docs/theory.md section 2
+``critical``       :math:`\beta_{1/2}(n) / \beta_{1/2}(L)` (finite n)   docs/theory.md sections 5, 7
 ``qwen_logn``      :math:`\max(1, \ln n / \ln(\text{seq\_length}))`    Qwen 1 ``use_logn_attn``
 ``grok``           :math:`\log_2(n-1) / \log_2 T` for :math:`n-1 > T`  Grok-2 (sglang kernels)
+``critical_asym``  :math:`\beta^*(n) / \beta^*(L)` (``critical_asymptotic``)  docs/theory.md section 2
 =================  ==================================================  ==========================
 
 Per position. Models apply these rules per query: the query at 0-based position :math:`p` sees
@@ -36,6 +37,7 @@ function, :func:`critical_multipliers`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +46,8 @@ from typing import Any
 import numpy as np
 
 from ._validate import InputError, InputTypeError, check_int, check_n, check_nonnegative, check_positive
+from .exponent import critical_curve
+from .laws import ScoreLaw
 from .tails import ScoreTail, critical_beta, regime
 
 __all__ = [
@@ -399,21 +403,38 @@ def grok_multiplier(n: Any, attn_temperature_len: Any) -> float:
     return math.log2(n_int - 1) / math.log2(T) if n_int - 1 > T else 1.0
 
 
-#: Distinct lengths above which :func:`critical_multipliers` interpolates on a log grid of this many points.
+#: Distinct lengths above which the critical rules interpolate on a log grid of this many points.
 CRITICAL_GRID = 512
+#: Distinct lengths above which the finite-n critical rule interpolates on a log grid of this many points
+#: (each point is a root solve on common draws: about 0.3 s).
+FINITE_GRID = 24
+#: Common draws behind the finite-n critical rule (SE of log beta_half about 0.004 at d = 64).
+FINITE_SIZE = 8000
 
 
-def critical_multipliers(ns: Any, train_len: Any, tail: ScoreTail) -> np.ndarray:
-    r"""The critical rule at many lengths: :math:`m(n) = \beta^*(n) / \beta^*(L)` for each :math:`n` of ``ns``.
+def _log_grid(values: np.ndarray, points: int) -> np.ndarray:
+    """``points`` log-spaced integers from the smallest to the largest of ``values`` (ends exact)."""
+    grid = np.unique(np.geomspace(values[0], values[-1], points).round().astype(np.int64))
+    grid[0], grid[-1] = values[0], values[-1]
+    return grid
 
-    The one place the critical rule's multiplier is computed (:func:`critical_multiplier`,
-    :func:`rule_multipliers` and so :mod:`attnscale.torch` call it). It evaluates
-    :func:`attnscale.tails.critical_beta` once per distinct :math:`n`; above
-    :data:`CRITICAL_GRID` distinct lengths (the positions of a long causal context), on
-    :data:`CRITICAL_GRID` log-spaced lengths between the smallest and the largest, with
-    :math:`\ln m` interpolated linearly in :math:`\ln n` (exact up to rounding for
-    :math:`\beta^*(n) = (\kappa n)^{1/\gamma}`; for a smooth finite-:math:`n` scale, an error of
-    the order of its curvature in :math:`\ln n` times the grid step squared).
+
+def _on_grid(values: np.ndarray, grid_limit: int, points: int, exact) -> np.ndarray:
+    """``exact(v)`` at every value, or on a log grid with log m interpolated linearly in log n."""
+    if values.size <= grid_limit:
+        return exact(values)
+    grid = _log_grid(values, points)
+    m_grid = exact(grid)
+    return np.exp(np.interp(np.log(values.astype(np.float64)), np.log(grid.astype(np.float64)), np.log(m_grid)))
+
+
+def critical_asymptotic_multipliers(ns: Any, train_len: Any, tail: ScoreTail | ScoreLaw) -> np.ndarray:
+    r"""The asymptotic critical rule: :math:`m(n) = \beta^*(n) / \beta^*(L)` for each :math:`n` of ``ns``.
+
+    Keeps the asymptotic :math:`c` constant (docs/theory.md section 2): :math:`(n/L)^{1/\gamma}` for
+    the Weibull class. :func:`attnscale.tails.critical_beta` once per distinct :math:`n`; above
+    :data:`CRITICAL_GRID` distinct lengths on that many log-spaced lengths, :math:`\ln m`
+    interpolated linearly in :math:`\ln n` (exact up to rounding for a power law).
 
     Parameters
     ----------
@@ -421,63 +442,99 @@ def critical_multipliers(ns: Any, train_len: Any, tail: ScoreTail) -> np.ndarray
         Context lengths, each ``1 <= n <= 1e18``.
     train_len : int
         Training context length :math:`L \ge 2`.
-    tail : ScoreTail
-        The head's score tail.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, the shape of ``ns``.
+    tail : ScoreTail or ScoreLaw
+        The head's score tail (or a score law, whose tail is used).
 
     Examples
     --------
-    >>> critical_multipliers([512, 2048], 512, ScoreTail(1.0, 2.0, 0.3)).round(12).tolist()
+    >>> critical_asymptotic_multipliers([512, 2048], 512, ScoreTail(1.0, 2.0, 0.3)).round(12).tolist()
     [1.0, 2.0]
     """
     L = _check_train_len(train_len)
-    if not isinstance(tail, ScoreTail):
-        raise InputTypeError(f"tail: got {type(tail).__name__}; the critical rule needs a ScoreTail")
+    tail = _tail_of(tail)
     arr = _check_ns(ns)
     values, inverse = np.unique(arr, return_inverse=True)
     base = critical_beta(L, tail)
-    if values.size <= CRITICAL_GRID:
-        m = np.array([critical_beta(int(v), tail) / base for v in values], dtype=np.float64)
-    else:  # many lengths (a long causal context): a log-spaced grid, log m interpolated in log n
-        grid = np.unique(np.geomspace(values[0], values[-1], CRITICAL_GRID).round().astype(np.int64))
-        grid[0], grid[-1] = values[0], values[-1]
-        m_grid = np.array([critical_beta(int(g), tail) / base for g in grid], dtype=np.float64)
-        m = np.exp(np.interp(np.log(values.astype(np.float64)), np.log(grid.astype(np.float64)), np.log(m_grid)))
+    m = _on_grid(values, CRITICAL_GRID, CRITICAL_GRID, lambda v: np.array([critical_beta(int(x), tail) / base for x in v]))
     return m[inverse].reshape(arr.shape)
 
 
-def critical_multiplier(n: Any, train_len: Any, tail: ScoreTail) -> float:
-    r"""The critical rule: keep :math:`c` constant, :math:`m(n) = \beta^*(n) / \beta^*(L) = (n/L)^{1/\gamma}`.
+@functools.lru_cache(maxsize=64)
+def _beta_half_table(law: ScoreLaw, lengths: tuple[int, ...]) -> dict[int, float]:
+    """beta_half at each length (>= 3) on common draws (seed 0), cached per law object and lengths."""
+    rows = critical_curve(law, list(lengths), size=FINITE_SIZE, rng=0)
+    return {r.n: r.beta_half for r in rows}
 
-    With :math:`\beta^*(n) = (\kappa n)^{1/\gamma}` (docs/theory.md section 2) a head at
-    :math:`\beta_0` stays at :math:`c = \beta_0 / \beta^*(L)` for every :math:`n` under this rule.
-    Computed by :func:`critical_multipliers`; the critical scales come from
-    :func:`attnscale.tails.critical_beta`, which raises when :math:`\beta^*` leaves the float64 range.
+
+def critical_multipliers(ns: Any, train_len: Any, law: ScoreLaw) -> np.ndarray:
+    r"""The finite-n critical rule: :math:`m(n) = \beta_{1/2}(n) / \beta_{1/2}(L)` for each :math:`n` of ``ns``.
+
+    :math:`\beta_{1/2}(n)` is the finite-n critical scale of the head's own score law, the
+    :math:`\beta` at which :math:`E W_1 = 1/2` with ``n`` keys (docs/theory.md sections 5 and 7),
+    computed by :func:`attnscale.exponent.critical_curve` on common draws, so the rule keeps the
+    head's mean top weight at every length where the asymptotic rule
+    (:func:`critical_asymptotic_multipliers`) keeps an asymptotic :math:`c` that large heads never
+    reach. The one place this multiplier is computed (:func:`critical_multiplier`,
+    :func:`rule_multipliers` and so :mod:`attnscale.torch` call it). Lengths below 3 (where
+    :math:`E W_1 \ge 1/2` at every :math:`\beta`) take the multiplier of :math:`n = 3`. Above
+    :data:`FINITE_GRID` distinct lengths, on that many log-spaced lengths with :math:`\ln m`
+    interpolated linearly in :math:`\ln n`. Cached per law object.
 
     Parameters
     ----------
-    n : int
-        Context length, ``1 <= n <= 1e18``.
+    ns : array_like of int
+        Context lengths, each ``1 <= n <= 1e18``.
     train_len : int
-        Training context length :math:`L \ge 2`.
-    tail : ScoreTail
-        The head's score tail (only :math:`\gamma` matters: :math:`\kappa` cancels).
-
-    Returns
-    -------
-    float
-        :math:`\beta^*(n) / \beta^*(L)`.
+        Training context length :math:`L \ge 3`.
+    law : ScoreLaw
+        The head's score law (e.g. ``UniformScoreLaw(64)``, or
+        :class:`attnscale.spliced.SplicedScoreLaw` for a probed head).
 
     Examples
     --------
-    >>> round(critical_multiplier(4 * 512, 512, ScoreTail(1.0, 2.0, 0.3)), 12)
-    2.0
+    >>> from attnscale.laws import UniformScoreLaw
+    >>> m = critical_multipliers([4096, 131072], 4096, UniformScoreLaw(64))
+    >>> round(float(m[1]), 2)          # brute force 1.356 +- 0.009; asymptotic 1.116; log-n 1.417
+    1.35
     """
-    return float(critical_multipliers(np.array([check_n(n)]), train_len, tail)[0])
+    L = _check_train_len(train_len)
+    if not isinstance(law, ScoreLaw):
+        raise InputTypeError(
+            f"law: got {type(law).__name__}; the finite-n critical rule needs the head's score law (a ScoreLaw); "
+            "with only a ScoreTail use the 'critical_asymptotic' rule"
+        )
+    if L < 3:
+        raise InputError(f"train_len: got {L}; the finite-n critical rule needs L >= 3")
+    arr = _check_ns(ns)
+    values, inverse = np.unique(np.maximum(arr, 3), return_inverse=True)
+
+    def exact(v: np.ndarray) -> np.ndarray:
+        table = _beta_half_table(law, tuple(sorted({L, *(int(x) for x in v)})))
+        return np.array([table[int(x)] / table[L] for x in v], dtype=np.float64)
+
+    m = _on_grid(values, FINITE_GRID, FINITE_GRID, exact)
+    return m[inverse].reshape(arr.shape)
+
+
+def critical_multiplier(n: Any, train_len: Any, law: ScoreLaw) -> float:
+    r"""The finite-n critical rule at one length: :math:`\beta_{1/2}(n) / \beta_{1/2}(L)` (see :func:`critical_multipliers`).
+
+    Examples
+    --------
+    >>> from attnscale.laws import UniformScoreLaw
+    >>> round(critical_multiplier(10**6, 10**3, UniformScoreLaw(3)), 1)     # d = 3: (n/L)^(1/gamma) = 1000
+    1000.0
+    """
+    return float(critical_multipliers(np.array([check_n(n)]), train_len, law)[0])
+
+
+def _tail_of(head: Any) -> ScoreTail:
+    """A ScoreTail given, or the tail of a ScoreLaw."""
+    if isinstance(head, ScoreTail):
+        return head
+    if isinstance(head, ScoreLaw):
+        return head.tail()
+    raise InputTypeError(f"tail: got {type(head).__name__}; expected a ScoreTail or a ScoreLaw")
 
 
 def _check_ns(ns: Any) -> np.ndarray:
@@ -508,7 +565,9 @@ class Rule:
     function : callable
         ``function(n, train_len, tail, params) -> float``: the multiplier, all rules alike.
     needs_tail : bool
-        Whether the rule needs a :class:`~attnscale.tails.ScoreTail`.
+        Whether the rule needs a :class:`~attnscale.tails.ScoreTail` (a :class:`ScoreLaw` gives its tail).
+    needs_law : bool
+        Whether the rule needs the head's :class:`~attnscale.laws.ScoreLaw` (the finite-n critical rule).
     array_function : callable, optional
         ``array_function(ns, train_len, tail, params) -> ndarray``: the multiplier at an int64
         array of lengths (validated); parameters already checked by ``function``.
@@ -524,12 +583,18 @@ class Rule:
     source: str
     function: Callable[[int, int, ScoreTail | None, dict[str, Any]], float]
     needs_tail: bool = False
+    needs_law: bool = False
     array_function: Callable[[np.ndarray, int, ScoreTail | None, dict[str, Any]], np.ndarray] | None = None
 
     def multiplier(self, n: Any, train_len: Any, tail: ScoreTail | None = None, **params: Any) -> float:
         """The rule's multiplier :math:`m(n)` at context length ``n`` for training length ``train_len``."""
-        if self.needs_tail and not isinstance(tail, ScoreTail):
-            raise InputTypeError(f"tail: got {type(tail).__name__}; the {self.name!r} rule needs a ScoreTail")
+        if self.needs_law and not isinstance(tail, ScoreLaw):
+            raise InputTypeError(
+                f"tail: got {type(tail).__name__}; the {self.name!r} rule needs the head's ScoreLaw "
+                "(with only a ScoreTail, use 'critical_asymptotic')"
+            )
+        if self.needs_tail:
+            tail = _tail_of(tail)
         return self.function(n, train_len, tail, params)
 
     def multipliers(self, ns: Any, train_len: Any, tail: ScoreTail | None = None, **params: Any) -> np.ndarray:
@@ -648,13 +713,22 @@ def _grok_array(ns: np.ndarray, L: int, tail: Any, p: dict[str, Any]) -> np.ndar
         return np.where(ns - 1 > T, np.log2((ns - 1).astype(np.float64)) / math.log2(T), 1.0)
 
 
-def _critical(n: Any, L: Any, tail: Any, p: dict[str, Any]) -> float:
+def _critical(n: Any, L: Any, law: Any, p: dict[str, Any]) -> float:
     _only(p, (), "critical")
-    return critical_multiplier(n, L, tail)
+    return critical_multiplier(n, L, law)
 
 
-def _critical_array(ns: np.ndarray, L: int, tail: Any, p: dict[str, Any]) -> np.ndarray:
-    return critical_multipliers(ns, L, tail)
+def _critical_array(ns: np.ndarray, L: int, law: Any, p: dict[str, Any]) -> np.ndarray:
+    return critical_multipliers(ns, L, law)
+
+
+def _critical_asymptotic(n: Any, L: Any, tail: Any, p: dict[str, Any]) -> float:
+    _only(p, (), "critical_asymptotic")
+    return float(critical_asymptotic_multipliers(np.array([check_n(n)]), L, tail)[0])
+
+
+def _critical_asymptotic_array(ns: np.ndarray, L: int, tail: Any, p: dict[str, Any]) -> np.ndarray:
+    return critical_asymptotic_multipliers(ns, L, tail)
 
 
 #: The rules by name, in the order of the report.
@@ -675,8 +749,10 @@ RULES: dict[str, Rule] = {
              "Qwen-7B modeling_qwen.py (use_logn_attn)", _qwen_logn, array_function=_qwen_logn_array),
         Rule("grok", "log2(n - 1) / log2 T for n - 1 > T (T = attn_temperature_len = L unless given), else 1",
              "sglang models/grok.py (xai_temperature_len)", _grok, array_function=_grok_array),
-        Rule("critical", "beta*(n) / beta*(L) = (n/L)^(1/gamma)", "docs/theory.md section 2", _critical, needs_tail=True,
-             array_function=_critical_array),
+        Rule("critical", "beta_half(n) / beta_half(L), the head's own finite-n critical scale",
+             "docs/theory.md sections 5 and 7", _critical, needs_law=True, array_function=_critical_array),
+        Rule("critical_asymptotic", "beta*(n) / beta*(L) = (n/L)^(1/gamma)", "docs/theory.md section 2",
+             _critical_asymptotic, needs_tail=True, array_function=_critical_asymptotic_array),
     )
 }
 
@@ -755,70 +831,99 @@ def rule_multipliers(name: str, ns: Any, train_len: Any, tail: ScoreTail | None 
 def schedules_summary(
     train_len: Any,
     n: Any,
-    tail: ScoreTail | None = None,
-    base_beta: Any = 1.0,
+    tail: ScoreTail | ScoreLaw | None = None,
+    base_beta: Any = None,
     params: dict[str, dict[str, Any]] | None = None,
+    *,
+    size: int = 20000,
+    rng: Any = 0,
 ) -> dict[str, Any]:
-    r"""Every rule at one context length: its multiplier, :math:`c` and regime (``attnscale schedules --json``).
+    r"""Every rule at one context length: its multiplier and the verdict it gives (``attnscale schedules --json``).
 
     A head with inverse temperature :math:`\beta_0` (``base_beta``) at the training length runs
-    at :math:`\beta_0 m(n)` under a rule, so
-
-    .. math:: c = \frac{\beta_0\, m(n)}{\beta^*(n)},
-
-    and its regime is :func:`attnscale.tails.regime` at that inverse temperature
-    (docs/theory.md sections 2 and 3).
+    at :math:`\beta_0 m(n)` under a rule. With the head's score law the verdict comes from the exact
+    law at ``n`` (:func:`attnscale.finite.regime`: ``regime``, ``c_eff``, ``max_weight``, ``n_eff``),
+    the asymptotic :math:`c = \beta_0 m(n)/\beta^*(n)` beside it (docs/theory.md section 7);
+    with only a tail, only the asymptotic reading is given.
 
     Parameters
     ----------
     train_len : int
-        Training context length :math:`L \ge 2`.
+        Training context length :math:`L \ge 3`.
     n : int
         Context length, ``1 <= n <= 1e18``.
-    tail : ScoreTail, optional
-        The head's score tail. Without it ``c`` and ``regime`` are None and the critical rule
-        is left out.
-    base_beta : float
-        :math:`\beta_0 \ge 0`, in the units of the tail's scores.
+    tail : ScoreLaw, ScoreTail or None
+        The head's score law (finite-n verdicts and the finite-n ``critical`` rule), or its tail
+        (asymptotic readings and ``critical_asymptotic`` only), or None (multipliers only).
+    base_beta : float, optional
+        :math:`\beta_0 \ge 0` in the units of the scores; default: the head is critical at its
+        training length, :math:`\beta_{1/2}(L)` for a law, :math:`\beta^*(L)` for a tail, 1 without.
     params : dict, optional
         Per-rule parameters, e.g. ``{"ssmax": {"s": 0.2}}``.
+    size, rng :
+        Draws of each finite-n verdict and their randomness.
 
     Returns
     -------
     dict
-        ``{"train_len", "n", "base_beta", "tail", "rules": [{"name", "multiplier", "c",
-        "regime"}]}``; ``tail`` is ``{"endpoint", "gamma", "kappa", "kind", "beta_star"}`` or None.
+        ``{"train_len", "n", "base_beta", "tail", "rules": [{"name", "multiplier", "regime", "c_eff",
+        "c_asymptotic", "regime_asymptotic", "asymptotics_reached", "max_weight", "n_eff"}]}``.
 
     Examples
     --------
     >>> out = schedules_summary(512, 512**2, ScoreTail(1.0, 1.0, 1.0), base_beta=512.0)
-    >>> [(r["name"], round(r["multiplier"], 3), r["regime"]) for r in out["rules"]][:3]
+    >>> [(r["name"], round(r["multiplier"], 3), r["regime_asymptotic"]) for r in out["rules"]][:3]
     [('standard', 1.0, 'subcritical'), ('yarn', 2.637, 'subcritical'), ('logn', 2.0, 'subcritical')]
-    >>> out["rules"][-1]["c"]
-    1.0
+    >>> out["rules"][-1]["name"], out["rules"][-1]["c_asymptotic"]
+    ('critical_asymptotic', 1.0)
     """
+    from .finite import regime as finite_regime
+    from .finite import regime_name
+    from .limit_means import critical_band
+
     L, n_int = _check_train_len(train_len), check_n(n)
+    law = tail if isinstance(tail, ScoreLaw) else None
+    if tail is not None and law is None and not isinstance(tail, ScoreTail):
+        raise InputTypeError(f"tail: got {type(tail).__name__}; expected a ScoreLaw, a ScoreTail or None")
+    head_tail = None if tail is None else _tail_of(tail)
+    if base_beta is None:
+        if law is not None:
+            base_beta = _beta_half_table(law, (L,))[L] if L >= 3 else critical_beta(L, head_tail)
+        else:
+            base_beta = critical_beta(L, head_tail) if head_tail is not None else 1.0
     beta0 = check_nonnegative(base_beta, "base_beta")
-    if tail is not None and not isinstance(tail, ScoreTail):
-        raise InputTypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail or None")
     params = dict(params or {})
     unknown = sorted(set(params) - set(RULES))
     if unknown:
         raise InputError(f"params: got rules {unknown}; expected rule names among {', '.join(RULES)}")
+    band = None
+    if head_tail is not None and head_tail.kind != "atom":
+        band = critical_band(head_tail.gamma if head_tail.kind == "weibull" else 1.0, head_tail.kind)
     rows = []
     for rule in RULES.values():
-        if rule.needs_tail and tail is None:
+        if (rule.needs_tail and head_tail is None) or (rule.needs_law and law is None):
             continue
         m = rule.multiplier(n_int, L, tail, **params.get(rule.name, {}))
-        row: dict[str, Any] = {"name": rule.name, "multiplier": m, "c": None, "regime": None}
-        if tail is not None:
-            reg = regime(n_int, beta0 * m, tail)
-            row["c"], row["regime"] = reg.c, reg.name
+        beta = beta0 * m
+        row: dict[str, Any] = {"name": rule.name, "multiplier": m, "regime": None, "c_eff": None,
+                               "c_asymptotic": None, "regime_asymptotic": None, "asymptotics_reached": None,
+                               "max_weight": None, "n_eff": None}
+        if law is not None:
+            reg = finite_regime(n_int, beta, law, size=size, rng=rng)
+            row.update({"regime": reg.name, "c_eff": reg.c_eff, "c_asymptotic": reg.c_asymptotic,
+                        "regime_asymptotic": reg.regime_asymptotic, "asymptotics_reached": reg.asymptotics_reached,
+                        "max_weight": reg.max_weight, "n_eff": reg.n_eff})
+        elif head_tail is not None:
+            c = beta / critical_beta(n_int, head_tail)
+            row["c_asymptotic"] = c
+            row["regime_asymptotic"] = regime_name(beta, c, band) if band is not None else regime(n_int, beta, head_tail).name
         rows.append(row)
     tail_row = None
-    if tail is not None:
-        tail_row = {"endpoint": tail.endpoint, "gamma": tail.gamma, "kappa": _kappa_or_none(tail),
-                    "log_kappa": tail.log_kappa, "kind": tail.kind, "beta_star": critical_beta(n_int, tail)}
+    if head_tail is not None:
+        tail_row = {"endpoint": head_tail.endpoint, "gamma": head_tail.gamma, "kappa": _kappa_or_none(head_tail),
+                    "log_kappa": head_tail.log_kappa, "kind": head_tail.kind,
+                    "beta_star": critical_beta(n_int, head_tail), "critical_band_c": None if band is None else list(band),
+                    "finite_n": law is not None}
     return {"train_len": L, "n": n_int, "base_beta": beta0, "tail": tail_row, "rules": rows}
 
 
