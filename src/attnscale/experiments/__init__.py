@@ -15,7 +15,7 @@ This package is the only place that knows about the results store and the execut
 
 from __future__ import annotations
 
-from ._claims import Claim
+from ._claims import STATEMENTS, Claim
 
 #: The experiments of the report, in the order of the page.
 EXPERIMENTS = (
@@ -31,4 +31,4 @@ EXPERIMENTS = (
     "real_heads",
 )
 
-__all__ = ["EXPERIMENTS", "Claim"]
+__all__ = ["EXPERIMENTS", "STATEMENTS", "Claim"]

@@ -18,6 +18,8 @@ from ._claims import Claim
 NAME = "critical_exponent"
 TITLE = "Critical exponent: slope of log beta_half(n) against 2/(d-1)"
 SECTION = "5"
+#: Statement id (experiments.STATEMENTS) of every claim here.
+STATEMENT = "S2"
 
 
 def config(quick: bool, seed: int) -> dict:

@@ -23,6 +23,8 @@ from ._claims import Claim, mean_se
 NAME = "critical_law"
 TITLE = "Critical law: finite-n top weight and n_eff against the limit law (d = 3)"
 SECTION = "3"
+#: Statement id (experiments.STATEMENTS) of every claim here.
+STATEMENT = "S6"
 
 #: Reference values of the limit law for gamma = 1 (theory section 3): c -> (E W_1, E n_eff).
 #: (0.3738 is the exact integral 0.37380; the table we started from read 0.3732.)

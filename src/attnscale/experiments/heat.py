@@ -45,6 +45,8 @@ from ._claims import Claim
 NAME = "heat"
 TITLE = "Attention as a backward heat step: error orders, stacked layers, finite n"
 SECTION = "6"
+#: Statement id (experiments.STATEMENTS) of every claim here.
+STATEMENT = "S10"
 
 #: THEORY section 6: ``beta^2 * sup density error -> 8.5`` on S^1 for the reference density.
 DENSITY_CONSTANT_S1 = 8.5

@@ -23,6 +23,8 @@ from .critical_exponent import curve_for, curve_tasks
 NAME = "large_d"
 TITLE = "Large d: beta_half / beta*(n) and the weights at beta*(n) for d = 33, 64, 129"
 SECTION = "3"
+#: Statement id (experiments.STATEMENTS) of every claim here.
+STATEMENT = "X1"
 
 #: Drift of beta_half / beta*(n) over n = 1e6..1e15 above which the asymptotic scale is "not reached".
 DRIFT_BOUND = 0.10

@@ -138,6 +138,7 @@ def check(table: pa.Table) -> list[Claim]:
                 section="3",
                 experiment=NAME,
                 note="limit value from CriticalLimit draws; 4 SE (both) + 10 n^-min(1,1/gamma)",
+                statement="S6",
             )
         )
     sel = np.flatnonzero((kind == "grid") & (d_all == 3))
@@ -159,6 +160,7 @@ def check(table: pa.Table) -> list[Claim]:
                 section="3",
                 experiment=NAME,
                 note="exact large-n value (E e^{beta t})^2 / E e^{2 beta t}; 4 SE + 10/n_eff",
+                statement="S3",
             )
         )
     return claims

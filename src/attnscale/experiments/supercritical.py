@@ -21,6 +21,8 @@ from ._claims import Claim
 NAME = "supercritical"
 TITLE = "Supercritical: c (1 - E W_1) -> ln2 gamma Gamma(2 - 1/gamma)"
 SECTION = "3"
+#: Statement id (experiments.STATEMENTS) of every claim here.
+STATEMENT = "S8"
 
 
 def config(quick: bool, seed: int) -> dict:
