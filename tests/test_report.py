@@ -33,7 +33,7 @@ TINY = {
     "output_law": {
         "sub_ds": [3], "sub_betas": [10.0], "sub_n": 5000, "sub_reps": 100, "crit_n": 3000, "crit_ds": [3, 5],
         "crit_cs": [0.5, 2.0], "crit_reps": 200, "super_cs": [20.0], "super_reps": 200, "chunk": 100,
-        "limit_draws": 5000, "fast_draws": 5000, "asym_draws": 100000, "cross_ds": [3],
+        "limit_draws": 5000, "fast_draws": 5000, "asym_draws": 100000, "cross_ds": [3], "value_n": 5000, "value_reps": 100,
         "cross_cs": [0.01, 1.0, 100.0], "cross_draws": 1000,
     },
     # coverage claims carry their exact binomial interval, so 20 replications stay honest (just weaker);
