@@ -128,6 +128,14 @@ def build_report(
     return ReportSummary(out_dir, claims, seconds)
 
 
+#: "What to see" of experiments whose module does not say it (``WHAT_TO_SEE``).
+WHAT_TO_SEE = {
+    "real_heads": (
+        "left: each head's c (log scale, red supercritical, blue subcritical) under each rule at 4k, 128k, 1M "
+        "tokens; right: the median head's c(n) per rule against the critical band (grey)."
+    ),
+}
+
 #: Experiments whose tasks are submitted first when sections overlap: the longest (measured), so
 #: that the pool never waits on one long task at the end.
 START_FIRST = ("real_heads", "tail_classes", "output_law", "critical_exponent", "heat")
@@ -194,7 +202,7 @@ def _make_section(name, module, table, seconds) -> Section:
         claims=tuple(traced(c, getattr(module, "STATEMENT", "")) for c in claims),
         seconds=seconds + (time.monotonic() - t0),
         description=(module.__doc__ or "").strip().split("\n\n")[0],
-        what_to_see=getattr(module, "WHAT_TO_SEE", ""),
+        what_to_see=getattr(module, "WHAT_TO_SEE", "") or WHAT_TO_SEE.get(name, ""),
         tables=tables,
     )
 

@@ -25,6 +25,10 @@ from ._claims import Claim, mean_se
 NAME = "phase_diagram"
 TITLE = "Phase diagram: E W_1 and n_eff/n over (n, beta), with the critical line"
 SECTION = "2, 3, 4"
+WHAT_TO_SEE = (
+    "E W_1 turns from 0 to 1 and n_eff / n from 1 to 0 across the white dashed line beta*(n) = (kappa n)^(1/gamma), "
+    "whose slope is 2/(d-1) in these log-log coordinates."
+)
 
 
 def config(quick: bool, seed: int) -> dict:
@@ -142,7 +146,9 @@ def check(table: pa.Table) -> list[Claim]:
             )
         )
     sel = np.flatnonzero((kind == "grid") & (d_all == 3))
-    if sel.size:
+    if not sel.size:
+        claims.append(Claim.missing("d=3: E n_eff / n = tanh(beta)/beta", math.nan, "no d = 3 grid", "3", NAME, "S3"))
+    else:
         n_max = n_all[sel].max()
         beta = table["beta"].to_numpy()
         cand = sel[(n_all[sel] == n_max) & (beta[sel] >= 5.0) & (beta[sel] / critical_beta(int(n_max), UniformScoreLaw(3).tail()) < 1e-4)]
