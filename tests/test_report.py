@@ -25,7 +25,7 @@ from attnscale.store import ResultStore  # noqa: E402
 #: Smaller Monte Carlo than --quick, per experiment: enough for every claim's interval to be honest.
 TINY = {
     "phase_diagram": {"log10_n": [2.0, 4.0, 6.0], "betas_per_decade": 1, "draws": 50, "critical_draws": 2000, "limit_draws": 5000},
-    "critical_exponent": {"ds": [3], "n_max": 1e6, "points": 5, "size": 500},
+    "critical_exponent": {"ds": [3], "n_max": 1e6, "points": 5, "size": 500, "law_size": 500, "law_draws": 5000},
     "critical_law": {"n": 3000, "reps": 300, "chunk": 100, "limit_draws": 5000},
     "subcritical": {"ds": [3], "betas": [10.0, 20.0], "n": 20_000, "reps": 100, "chunk": 50, "kurt_draws": 5000},
     "supercritical": {"gammas": [1.0], "cs": [8.0, 16.0, 32.0, 64.0], "draws": 40_000, "chunks": 2, "m": 16},
