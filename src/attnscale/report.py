@@ -373,6 +373,7 @@ th, td {{ border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; ver
 tr.ok td.mark, tr.ok td.verdict {{ color: #1a7f37; font-weight: bold; }}
 tr.fail td.mark, tr.fail td.verdict {{ color: #cf222e; font-weight: bold; }}
 tr.na td.verdict {{ color: #888; }}
+td.verdict {{ white-space: nowrap; }}
 tr.fail {{ background: #fff0f0; }}
 img {{ max-width: 100%; }}
 .meta {{ color: #666; font-size: 0.9em; }}
