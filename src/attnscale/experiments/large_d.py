@@ -1,11 +1,11 @@
 """Large head dimensions: where the asymptotic critical law is out of reach.
 
-For d = 33, 64, 129 (head dimensions of practice) the exact sampler gives ``beta_half(n)`` and the
+For d = 33, 64, 129 (head dimensions of practice) the sampler (exact top m keys, Gaussian remainder) gives ``beta_half(n)`` and the
 weights at ``beta = beta*(n)`` for n = 1e6 .. 1e15 (theory sections 3 and 4). Claims: the ratio
 ``beta_half / beta*(n)``, constant once the asymptotic law holds, still drifts by more than 10%
 across that range; and at d = 129 the weights at ``beta*(n)`` are still nearly uniform
 (``E n_eff / n >= 0.9``) for every n up to 1e15. Practical answers at these d must therefore come
-from the exact finite-n computation, not from ``beta*(n)``.
+from the finite-n computation, not from ``beta*(n)``.
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ def _limit_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
 
 
 def _fast_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
-    """The exact sampler's output at n (attnscale.sampler.sample_top with output=True)."""
+    """The sampler's output (exact top m keys, Gaussian remainder) at n (attnscale.sampler.sample_top with output=True)."""
     d, n, c = cfg["d"], cfg["n"], cfg["c"]
     q, law = _axis_query(d), UniformSphere(d)
     log_s = log_tangential_scale(n, law.score_tail(q))
@@ -512,7 +512,7 @@ def _panel_crit(ax, table: pa.Table) -> None:
             ax.plot(xs, (np.arange(xs.size) + 0.5) / xs.size, style, color=f"C{k}", lw=1.5 if d == 3 else 0.8, label=f"d={d}, c={c:g} {label}")
     ax.set_xlabel("|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)")
     ax.set_ylabel("cdf")
-    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and exact sampler (d=5)")
+    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and the sampler (d=5)")
     ax.legend(fontsize=6, ncol=2)
 
 

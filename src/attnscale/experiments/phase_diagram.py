@@ -1,6 +1,6 @@
 """Phase diagram: the top weight and the effective number of keys over (n, beta).
 
-For uniform keys on S^2 and S^4 the exact sampler (theory section 4) gives ``E W_1`` and
+For uniform keys on S^2 and S^4 the sampler (exact top m keys, Gaussian remainder; theory section 4) gives ``E W_1`` and
 ``E n_eff / n`` on a grid of context lengths and inverse temperatures. The critical line
 ``beta*(n) = (kappa n)^(1/gamma)`` separates averaging (``W_1 -> 0``) from selection
 (``W_1 -> 1``). Claims: on the critical line ``E W_1`` equals the critical limit law's value

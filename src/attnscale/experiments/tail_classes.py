@@ -2,7 +2,7 @@
 
 Theory section 2.  Parts of the table (column ``part``):
 
-- ``pd``: Gaussian keys (Gumbel class) at ``beta = c a_n`` from the exact sampler, over n up to
+- ``pd``: Gaussian keys (Gumbel class) at ``beta = c a_n`` from the sampler (exact top m keys, Gaussian remainder), over n up to
   1e18: ``E sum w^2`` and ``E W_1``; ``pd_limit``: the Poisson-Dirichlet(1/c) limit from the
   Gamma-process representation (``E sum w^2 = 1 - 1/c``).
 - ``calibration``: :func:`attnscale.estimate.calibration_case` per exact law (coverage, bias, RMSE);
@@ -57,7 +57,7 @@ def config(quick: bool, seed: int) -> dict:
     ``draws`` is sized for the smallest effect claimed: at c = 4, ``E sum w^2`` moves by about
     0.015 from n = 1e2 to 1e18 (PD limit 0.75) with a per-draw standard deviation of about 0.25,
     so the difference clears its 4-SE margin by 4 more SE when
-    ``draws >= 2 (8 * 0.25 / 0.015)^2``, about 36 000.  The exact sampler costs 2-25 us per draw
+    ``draws >= 2 (8 * 0.25 / 0.015)^2``, about 36 000.  The sampler costs 2-25 us per draw
     at these n (n = 1e2 is enumerated exactly; n = 1e3, enumerated too, would cost 45-100 us,
     hence not on the grid).
     The issue's calibration asks for >= 200 replications (the full run); quick uses 40, and its
