@@ -161,12 +161,18 @@ def _sections(experiments, quick, seed, store, executor, progress):
             yield _make_section(name, module, table, time.monotonic() - t0)
         return
     order = [e for e in START_FIRST if e in experiments] + [e for e in experiments if e not in START_FIRST]
-    with ThreadPoolExecutor(max_workers=len(experiments), thread_name_prefix="attnscale-report") as threads:
+    threads = ThreadPoolExecutor(max_workers=len(experiments), thread_name_prefix="attnscale-report")
+    try:
         futures = {name: threads.submit(_timed_run, name, quick, seed, store, executor, progress) for name in order}
         for name in experiments:
             module, table, seconds = futures[name].result()
             t0 = time.monotonic()
             yield _make_section(name, module, table, seconds + (time.monotonic() - t0))
+    except BaseException:
+        # an error or Ctrl-C: do not wait for the other experiments (the caller closes the pool)
+        threads.shutdown(wait=False, cancel_futures=True)
+        raise
+    threads.shutdown(wait=True)
 
 
 def _run_data(name, quick, seed, store, executor, progress):
