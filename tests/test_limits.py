@@ -81,15 +81,16 @@ def mean_se(x: np.ndarray) -> tuple[float, float]:
 # CriticalLimit: reference values of THEORY.md section 3
 # ---------------------------------------------------------------------------
 
-# (gamma, c): (E W_1, E n_eff, draws), the values as printed in THEORY.md.
-# The draws give an SE of about 0.1-0.3%.
+# (gamma, c): (E W_1, E n_eff, draws), the values as printed in docs/theory.md section 3 (corrected:
+# E W_1 by the exact integral; gamma = 1 E n_eff by a Poisson-process Monte Carlo, 8.444 +- 0.003,
+# 4.559 +- 0.002, 1.8233 +- 0.0005). The draws give an SE of about 0.1-0.3%.
 REFERENCES = {
-    (1.0, 0.25): ("0.2180", "8.43", 40_000),
-    (1.0, 0.5): ("0.3732", "4.57", 40_000),
-    (1.0, 2.0): ("0.7299", "1.82", 40_000),
-    (2.0, 0.25): ("0.02533", "129.5", 5_000),
-    (2.0, 0.5): ("0.08346", "33.5", 20_000),
-    (2.0, 2.0): ("0.4753", "3.69", 40_000),
+    (1.0, 0.25): ("0.21782", "8.444", 40_000),
+    (1.0, 0.5): ("0.37380", "4.559", 40_000),
+    (1.0, 2.0): ("0.72949", "1.8233", 40_000),
+    (2.0, 0.25): ("0.025332", "129.5", 5_000),
+    (2.0, 0.5): ("0.083397", "33.5", 20_000),
+    (2.0, 2.0): ("0.474988", "3.69", 40_000),
 }
 
 
@@ -123,13 +124,14 @@ def test_critical_reference_values(gamma: float, c: float) -> None:
 def test_exact_mean_w1_matches_references_to_their_accuracy() -> None:
     """The exact quadrature against THEORY.md's table (deterministic).
 
-    Measured: all within 0.1% except gamma=1, c=0.5, where the table's 0.3732 is
-    0.16% below the exact 0.37380; we bound that one by 0.2%.
+    The table now prints the exact values (the one we started from had 0.3732 for gamma=1,
+    c=0.5, 0.16% below the exact 0.37380, and 0.08346 / 0.4753 for gamma=2), so they agree to
+    half a unit of the last printed digit.
     """
     for (gamma, c), (ref_w1, _, _) in REFERENCES.items():
         exact = exact_mean_w1(gamma, c)
-        allowed = 2e-3 if (gamma, c) == (1.0, 0.5) else 1e-3
-        assert abs(exact / float(ref_w1) - 1) < allowed, (gamma, c, exact)
+        decimals = len(ref_w1.split(".")[1])
+        assert abs(exact - float(ref_w1)) <= 0.5 * 10.0 ** (-decimals), (gamma, c, exact)
 
 
 def test_sample_and_draw_shapes_and_normalization() -> None:

@@ -18,16 +18,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pytest  # noqa: E402
 
-from attnscale.experiments import EXPERIMENTS, Claim  # noqa: E402
+from attnscale.experiments import EXPERIMENTS, STATEMENTS, Claim  # noqa: E402
 from attnscale.parallel import ProcessExecutor, SerialExecutor  # noqa: E402
 from attnscale.store import ResultStore  # noqa: E402
 
 #: Smaller Monte Carlo than --quick, per experiment: enough for every claim's interval to be honest.
 TINY = {
     "phase_diagram": {"log10_n": [2.0, 4.0, 6.0], "betas_per_decade": 1, "draws": 50, "critical_draws": 2000, "limit_draws": 5000},
-    "critical_exponent": {"ds": [3], "n_max": 1e6, "points": 5, "size": 500},
+    "critical_exponent": {"ds": [3], "n_max": 1e6, "points": 5, "size": 500, "law_size": 500, "law_draws": 5000},
     "critical_law": {"n": 3000, "reps": 300, "chunk": 100, "limit_draws": 5000},
-    "subcritical": {"ds": [3], "betas": [10.0, 20.0], "n": 20_000, "reps": 100, "chunk": 50},
+    "subcritical": {"ds": [3], "betas": [10.0, 20.0], "n": 20_000, "reps": 100, "chunk": 50, "kurt_draws": 5000},
     "supercritical": {"gammas": [1.0], "cs": [8.0, 16.0, 32.0, 64.0], "draws": 40_000, "chunks": 2, "m": 16},
     "large_d": {"ds": [33, 129], "points": 4, "size": 1500},
     "finite_n": {
@@ -37,7 +37,7 @@ TINY = {
     "output_law": {
         "sub_ds": [3], "sub_betas": [10.0], "sub_n": 5000, "sub_reps": 100, "crit_n": 3000, "crit_ds": [3, 5],
         "crit_cs": [0.5, 2.0], "crit_reps": 200, "super_cs": [20.0], "super_reps": 200, "chunk": 100,
-        "limit_draws": 5000, "fast_draws": 5000, "asym_draws": 100000, "cross_ds": [3],
+        "limit_draws": 5000, "fast_draws": 5000, "asym_draws": 100000, "cross_ds": [3], "value_n": 5000, "value_reps": 100,
         "cross_cs": [0.01, 1.0, 100.0], "cross_draws": 1000,
     },
     # coverage claims carry their exact binomial interval, so 20 replications stay honest (just weaker);
@@ -77,6 +77,7 @@ def test_each_experiment_runs_and_its_claims_hold_on_a_tiny_config(name, tmp_pat
     assert claims and all(isinstance(c, Claim) for c in claims)
     for c in claims:
         assert c.experiment == module.NAME
+        assert (c.statement or getattr(module, "STATEMENT", "")) in STATEMENTS, c
         assert c.interval[0] <= c.measured <= c.interval[1]
         assert c.ok, c
 
@@ -164,7 +165,7 @@ class _PageParser(HTMLParser):
             self.images.append(attrs.get("src", ""))
         if tag == "td" and attrs.get("class") == "mark":
             self._in_mark = True
-        if tag == "tr" and attrs.get("class") in ("ok", "fail"):
+        if tag == "tr" and attrs.get("class") in ("ok", "fail") and "data-statement" in attrs:
             self.rows += 1
 
     def handle_data(self, data):
@@ -185,3 +186,28 @@ def test_page_parses_embeds_every_figure_and_marks_every_claim(killed_and_clean_
     assert {"claim", "theory", "measured", "interval", "ok"} <= set(rows["claims"][0])
     assert rows["meta"]["versions"]["numpy"]
     assert "report --quick --only phase_diagram" in rows["meta"]["command"]
+    # statements first: the summary table precedes the first section and the claims table is last
+    assert page.index("id=\"summary-table\"") < page.index("<section") < page.index("id=\"claims\"")
+    assert all(c["statement"] in STATEMENTS for c in rows["claims"])
+    summary = {r["statement"]: r for r in rows["summary"]}
+    assert list(summary) == list(STATEMENTS)
+    assert summary["S6"]["verdict"] == "holds" and summary["S6"]["key"]["statement"] == "S6"
+    assert summary["S10"]["verdict"] == "not run"  # --only phase_diagram
+
+
+def test_a_nan_or_missing_measurement_is_a_failing_claim_not_a_crash(tmp_path):
+    from attnscale.report import Section, render_html, summarize, traced
+
+    nan_claim = Claim.within("x", 1.0, float("nan"), 0.1, section="3", experiment="e", statement="S3")
+    gone = Claim.missing("y", 1.0, "skdim not installed", section="2", experiment="e", statement="X4")
+    bare = traced(Claim.within("z", 1.0, 1.0, 0.1, section="3", experiment="e"))
+    assert not nan_claim.ok and "not measured" in nan_claim.note and not gone.ok and not bare.ok
+    text = json.dumps([c.as_row() for c in (nan_claim, gone, bare)], allow_nan=False)
+    assert "NaN" not in text
+    rows = {r["statement"]: r["verdict"] for r in summarize([nan_claim, gone], complete=True)}
+    assert rows["S3"] == rows["X4"] == "fails" and rows["S6"] == "no claim"
+    meta = {"command": "c", "date": "d", "seconds": 1.0, "seed": 0, "workers": 1, "platform": "p", "versions": {}, "complete": True}
+    page = render_html([Section("e", "E", "3", b"", (nan_claim, gone), 0.1, "d")], meta)
+    assert "n/a" in page and "not measured: skdim not installed" in page
+    with pytest.raises(ValueError, match="statement"):
+        Claim.within("x", 1.0, 1.0, 0.1, section="3", statement="S99")

@@ -284,12 +284,12 @@ def test_law_matches_critical_limit_at_1e12_d3(c):
 
 # docs/theory.md section 3: E[W_1] / E[n_eff], +- about 0.1%
 REFERENCE = {
-    (1.0, 0.25): (0.2180, 8.43),
-    (1.0, 0.5): (0.3732, 4.57),
-    (1.0, 2.0): (0.7299, 1.82),
-    (2.0, 0.25): (0.02533, 129.5),
-    (2.0, 0.5): (0.08346, 33.5),
-    (2.0, 2.0): (0.4753, 3.69),
+    (1.0, 0.25): (0.21782, 8.444),
+    (1.0, 0.5): (0.37380, 4.559),
+    (1.0, 2.0): (0.72949, 1.8233),
+    (2.0, 0.25): (0.025332, 129.5),
+    (2.0, 0.5): (0.083397, 33.5),
+    (2.0, 2.0): (0.474988, 3.69),
 }
 
 
@@ -665,3 +665,34 @@ def test_uniform_d_100001_at_1e6_against_softmax_of_sampled_scores() -> None:
         for arr in (t.max_weight, t.n_eff, t.entropy):
             assert np.all(np.isfinite(arr))
         assert np.all(t.max_weight <= 1.0) and np.all(t.n_eff >= 1.0)
+
+
+def test_default_m_matches_full_enumeration_where_m_16_does_not():
+    """The Gaussian remainder's error at the default m, against all n keys drawn (d = 3: gaps exactly 2 U).
+
+    d = 3, n = 3000, c = 0.2 (weights spread over ~10 keys): at the default m the laws of n_eff and
+    W_1 are at KS distance zero from full enumeration (level 1e-3, 20000 draws each).
+    """
+    law, n, size = UniformScoreLaw(3), 3000, 20_000
+    beta = 0.2 * critical_beta(n, law.tail())
+    top = sample_top(law, n, beta, size, rng=41)
+    assert top.accuracy_met is True and 16 <= top.m < n
+    g = 2.0 * np.random.default_rng(42).random((size, n))
+    x = np.exp(-beta * (g - g.min(axis=1, keepdims=True)))
+    total = x.sum(axis=1)
+    crit = math.sqrt(-0.5 * math.log(1e-3 / 2)) * math.sqrt(2.0 / size)
+    assert stats.ks_2samp(top.n_eff, total**2 / (x * x).sum(axis=1)).statistic < crit
+    assert stats.ks_2samp(top.max_weight, 1.0 / total).statistic < crit
+
+
+def test_an_unmet_accuracy_is_said_not_capped_silently():
+    """d = 5, n = 1e9, c = 0.05 at accuracy 1e-6: even M_MAX keys leave a larger error bound."""
+    from attnscale.sampler import M_MAX, AccuracyWarning
+
+    law, n = UniformScoreLaw(5), 10**9
+    beta = 0.05 * critical_beta(n, law.tail())
+    with pytest.warns(AccuracyWarning, match="accuracy"):
+        assert choose_m(law, n, beta, accuracy=1e-6) == M_MAX
+    with pytest.warns(AccuracyWarning):
+        assert sample_top(law, n, beta, 2, rng=0, accuracy=1e-6).accuracy_met is False
+    assert sample_top(law, n, beta, 2, rng=0, m=16).accuracy_met is None

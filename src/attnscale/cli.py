@@ -300,7 +300,7 @@ def simulate(
     sigma: SigmaOpt = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Draw the attention weights' statistics at (n, beta): brute force, fast exact sampler, or limit law."""
+    """Draw the attention weights' statistics at (n, beta): brute force, fast sampler (exact top m, Gaussian rest), or limit law."""
     from .simulate import simulate_stats
 
     check_choice(method, "--method", METHODS)

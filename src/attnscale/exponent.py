@@ -277,6 +277,17 @@ def _pick_m(score_law: ScoreLaw, n: int, m: int | None, accuracy: float, gen: np
     log_b, _ = _solve(score_law, n, e, z, gen, influence=False)
     beta = math.exp(log_b)
     m_auto = _choose_m(_pilot_grid(score_law, n, beta), n, beta, accuracy, full=False)
+    if m_auto != n and m_auto > EXPONENT_M_MAX:
+        import warnings
+
+        from .sampler import AccuracyWarning
+
+        warnings.warn(
+            f"accuracy: m = {m_auto} is needed for accuracy={accuracy:g} at n={n}; capped at EXPONENT_M_MAX = "
+            f"{EXPONENT_M_MAX}, so beta_half carries more than that error",
+            AccuracyWarning,
+            stacklevel=3,
+        )
     return m_auto if m_auto == n else min(m_auto, EXPONENT_M_MAX)
 
 

@@ -2,9 +2,15 @@
 
 ``build_report`` runs the experiments of :mod:`attnscale.experiments` through
 the results store (so a killed run resumes where it stopped) and an executor
-(process pool or Dask), then writes ``index.html`` (figures inlined as PNG, the
-claims table with a pass/fail mark, the command and versions used) and
-``claims.json`` (the same rows).
+(process pool or Dask), then writes ``index.html`` and ``claims.json`` (the
+claims, each traced to a statement id of :data:`attnscale.experiments.STATEMENTS`).
+
+The page reads top down: a summary with one row per statement (verdict, its key
+number with the interval, a link to the section); then one section per
+experiment (figure inlined as PNG with one line saying what to see, its own
+tables as HTML); the full claims table last, filterable by statement, text or
+verdict.  A line per finished section goes to stderr (so a log shows progress
+too), with the section's time.
 """
 
 from __future__ import annotations
@@ -14,17 +20,18 @@ import html
 import importlib
 import io
 import json
+import math
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ._validate import InputError, check_int
-from .experiments import EXPERIMENTS, Claim
+from .experiments import EXPERIMENTS, STATEMENTS, Claim
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class Section:
     claims: tuple[Claim, ...]
     seconds: float
     description: str
+    what_to_see: str = ""
+    tables: tuple = field(default_factory=tuple)
 
 
 def build_report(
@@ -94,41 +103,159 @@ def build_report(
     sections: list[Section] = []
     try:
         with progress_display(quiet=quiet) as progress:
-            for name in experiments:
-                sections.append(_run_experiment(name, quick, seed, store, executor, progress))
+            for section in _sections(experiments, quick, seed, store, executor, progress):
+                sections.append(section)
+                if not quiet:
+                    n_ok = sum(c.ok for c in section.claims)
+                    print(
+                        f"[report] {section.name}: {n_ok} of {len(section.claims)} claims hold, "
+                        f"{section.seconds:.1f} s ({time.monotonic() - start:.0f} s since the start)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     finally:
         executor.close()
     seconds = time.monotonic() - start
     claims = tuple(c for s in sections for c in s.claims)
     meta = _provenance(command, quick, seed, workers, scheduler, seconds)
+    meta["section_seconds"] = {s.name: round(s.seconds, 1) for s in sections}
+    meta["complete"] = set(experiments) == set(EXPERIMENTS)
+    summary = [row for row in summarize(claims, meta["complete"])]
     (out_dir / "claims.json").write_text(
-        json.dumps({"meta": meta, "claims": [c.as_row() for c in claims]}, indent=1, allow_nan=False)
+        json.dumps({"meta": meta, "summary": summary, "claims": [c.as_row() for c in claims]}, indent=1, allow_nan=False)
     )
     (out_dir / "index.html").write_text(render_html(sections, meta), encoding="utf-8")
     return ReportSummary(out_dir, claims, seconds)
 
 
-def _run_experiment(name, quick, seed, store, executor, progress) -> Section:
+#: "What to see" of experiments whose module does not say it (``WHAT_TO_SEE``).
+WHAT_TO_SEE = {
+    "real_heads": (
+        "left: each head's c (log scale, red supercritical, blue subcritical) under each rule at 4k, 128k, 1M "
+        "tokens; right: the median head's c(n) per rule against the critical band (grey)."
+    ),
+}
+
+#: Experiments whose tasks are submitted first when sections overlap: the longest (measured), so
+#: that the pool never waits on one long task at the end.
+START_FIRST = ("real_heads", "tail_classes", "output_law", "finite_n", "critical_exponent", "heat")
+
+
+def _sections(experiments, quick, seed, store, executor, progress):
+    """Yield the sections in page order.
+
+    With a pool of workers (process or Dask engine) every experiment's tasks are submitted at
+    once, from one thread per experiment (longest first, :data:`START_FIRST`), so the sections
+    overlap and no worker idles at the end of a section; figures and checks are made here, in
+    this thread, in page order.  In-process (serial) runs go one experiment at a time.  The
+    results do not depend on this: each task's seed and stored result depend on its config only.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .parallel import SerialExecutor
+
+    if isinstance(executor, SerialExecutor) or len(experiments) == 1:
+        for name in experiments:
+            t0 = time.monotonic()
+            module, table = _run_data(name, quick, seed, store, executor, progress)
+            yield _make_section(name, module, table, time.monotonic() - t0)
+        return
+    order = [e for e in START_FIRST if e in experiments] + [e for e in experiments if e not in START_FIRST]
+    threads = ThreadPoolExecutor(max_workers=len(experiments), thread_name_prefix="attnscale-report")
+    try:
+        futures = {name: threads.submit(_timed_run, name, quick, seed, store, executor, progress) for name in order}
+        for name in experiments:
+            module, table, seconds = futures[name].result()
+            t0 = time.monotonic()
+            yield _make_section(name, module, table, seconds + (time.monotonic() - t0))
+    except BaseException:
+        # an error or Ctrl-C: do not wait for the other experiments (the caller closes the pool)
+        threads.shutdown(wait=False, cancel_futures=True)
+        raise
+    threads.shutdown(wait=True)
+
+
+def _run_data(name, quick, seed, store, executor, progress):
+    module = importlib.import_module(f"attnscale.experiments.{name}")
+    config = module.config(quick=quick, seed=seed)
+    return module, module.run(config, store, executor, progress=progress)
+
+
+def _timed_run(name, quick, seed, store, executor, progress):
+    t0 = time.monotonic()
+    module, table = _run_data(name, quick, seed, store, executor, progress)
+    return module, table, time.monotonic() - t0
+
+
+def _make_section(name, module, table, seconds) -> Section:
     import matplotlib.pyplot as plt
 
-    module = importlib.import_module(f"attnscale.experiments.{name}")
     t0 = time.monotonic()
-    config = module.config(quick=quick, seed=seed)
-    table = module.run(config, store, executor, progress=progress)
     fig = module.figure(table)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    claims = tuple(module.check(table))
+    try:
+        claims = tuple(module.check(table))
+    except Exception as exc:  # a check that cannot run is a failing claim, not a lost report
+        claims = (Claim.missing(f"{name}: the checks ran", 0.0, f"{type(exc).__name__}: {exc}", module.SECTION, name),)
+    tables = tuple(module.tables(table)) if hasattr(module, "tables") else ()
     return Section(
         name=name,
         title=module.TITLE,
         theory_section=module.SECTION,
         figure_png=buf.getvalue(),
-        claims=claims,
-        seconds=time.monotonic() - t0,
+        claims=tuple(traced(c, getattr(module, "STATEMENT", "")) for c in claims),
+        seconds=seconds + (time.monotonic() - t0),
         description=(module.__doc__ or "").strip().split("\n\n")[0],
+        what_to_see=getattr(module, "WHAT_TO_SEE", "") or WHAT_TO_SEE.get(name, ""),
+        tables=tables,
     )
+
+
+def traced(claim: Claim, default: str = "") -> Claim:
+    """``claim`` with its statement id: its own, else ``default`` (the module's ``STATEMENT``).
+
+    A claim with neither, or with an id not in :data:`STATEMENTS`, is turned into a failing claim
+    that says so: every row of claims.json traces to a statement.
+
+    Examples
+    --------
+    >>> traced(Claim.within("x", 1.0, 1.0, 0.1, section="3"), "S6").statement
+    'S6'
+    >>> traced(Claim.within("x", 1.0, 1.0, 0.1, section="3")).ok
+    False
+    """
+    statement = claim.statement or default
+    if statement in STATEMENTS:
+        return replace(claim, statement=statement)
+    return replace(claim, ok=False, statement="", note=f"no statement id (got {statement!r}); {claim.note}")
+
+
+def summarize(claims: Sequence[Claim], complete: bool = True) -> list[dict]:
+    """One row per statement of :data:`STATEMENTS`: verdict, claim counts, its key claim.
+
+    The key claim is the statement's first claim in page order (each experiment lists its most
+    telling claim first).  The verdict is ``"holds"`` (every claim holds), ``"fails"``, or, with no
+    claim, ``"no claim"`` when every experiment ran (``complete``) and ``"not run"`` otherwise.
+
+    Examples
+    --------
+    >>> rows = summarize([Claim.within("x", 1.0, 1.02, 0.1, section="3", experiment="e", statement="S6")], complete=False)
+    >>> [(r["statement"], r["verdict"]) for r in rows[4:7]]
+    [('S5', 'not run'), ('S6', 'holds'), ('S7', 'not run')]
+    """
+    rows = []
+    for sid, text in STATEMENTS.items():
+        mine = [c for c in claims if c.statement == sid]
+        n_ok = sum(c.ok for c in mine)
+        if mine:
+            verdict = "holds" if n_ok == len(mine) else "fails"
+        else:
+            verdict = "no claim" if complete else "not run"
+        key = mine[0].as_row() if mine else None
+        rows.append({"statement": sid, "text": text, "verdict": verdict, "claims": len(mine), "claims_ok": n_ok, "key": key})
+    return rows
 
 
 def _provenance(command, quick, seed, workers, scheduler, seconds) -> dict:
@@ -154,19 +281,68 @@ def _provenance(command, quick, seed, workers, scheduler, seconds) -> dict:
     }
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.5g}"
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.5g}"
+
+
+def _key_number(row: dict | None) -> str:
+    """``measured [lo, hi] vs theory`` of a claims.json row, or a dash."""
+    if row is None:
+        return "&ndash;"
+    lo, hi = row["interval"]
+    return (
+        f"{_fmt(row['measured'])} <span class='meta'>[{_fmt(lo)}, {_fmt(hi)}]</span> vs {_fmt(row['theory'])}"
+        f"<br><span class='meta'>{html.escape(row['claim'])}</span>"
+    )
+
+
+def _html_table(title: str, columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<h3>{html.escape(title)}</h3><table class='data'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_FILTER_JS = """
+function filterClaims() {
+  const text = document.getElementById('q').value.toLowerCase();
+  const st = document.getElementById('st').value;
+  const bad = document.getElementById('bad').checked;
+  for (const tr of document.querySelectorAll('#claims tbody tr')) {
+    const show = tr.textContent.toLowerCase().includes(text) && (!st || tr.dataset.statement === st)
+      && (!bad || tr.classList.contains('fail'));
+    tr.style.display = show ? '' : 'none';
+  }
+}
+"""
 
 
 def render_html(sections: Sequence[Section], meta: dict) -> str:
-    """The self-contained page: summary, claims table, one section per experiment."""
+    """The self-contained page: the summary by statement, the sections, the full claims table last."""
     claims = [c for s in sections for c in s.claims]
     n_ok = sum(c.ok for c in claims)
+    section_of = {}
+    for s in sections:
+        for c in s.claims:
+            section_of.setdefault(c.statement, s.name)
+    verdict_mark = {"holds": ("ok", "&#10004; holds"), "fails": ("fail", "&#10008; fails"),
+                    "no claim": ("fail", "&#10008; no claim"), "not run": ("na", "not run")}
+    summary_rows = []
+    for row in summarize(claims, meta.get("complete", True)):
+        cls, mark = verdict_mark[row["verdict"]]
+        sid = row["statement"]
+        link = (f"<a href='#{html.escape(section_of[sid])}'>{html.escape(section_of[sid])}</a>"
+                if sid in section_of else "&ndash;")
+        summary_rows.append(
+            f"<tr class='{cls}' id='statement-{sid}'><td><b>{sid}</b></td><td>{html.escape(row['text'])}</td>"
+            f"<td class='verdict'>{mark}</td><td>{row['claims_ok']} / {row['claims']}</td>"
+            f"<td>{_key_number(row['key'])}</td><td>{link}</td></tr>"
+        )
     rows = "\n".join(
-        "<tr class='{cls}'><td class='mark'>{mark}</td><td>{exp}</td><td>{claim}</td><td>{theory}</td>"
-        "<td>{measured}</td><td>[{lo}, {hi}]</td><td>{sec}</td><td>{note}</td></tr>".format(
+        "<tr class='{cls}' data-statement='{st}'><td class='mark'>{mark}</td><td>{st}</td><td>{exp}</td><td>{claim}</td>"
+        "<td>{theory}</td><td>{measured}</td><td>[{lo}, {hi}]</td><td>{sec}</td><td>{note}</td></tr>".format(
             cls="ok" if c.ok else "fail",
             mark="&#10004;" if c.ok else "&#10008;",
+            st=html.escape(c.statement),
             exp=html.escape(c.experiment),
             claim=html.escape(c.claim),
             theory=_fmt(c.theory),
@@ -181,13 +357,18 @@ def render_html(sections: Sequence[Section], meta: dict) -> str:
     parts = []
     for s in sections:
         img = base64.b64encode(s.figure_png).decode("ascii")
+        statements = sorted({c.statement for c in s.claims if c.statement}, key=list(STATEMENTS).index)
+        look = f"<p class='look'><b>What to see:</b> {html.escape(s.what_to_see)}</p>" if s.what_to_see else ""
+        extra = "".join(_html_table(*t) for t in s.tables)
         parts.append(
             f"<section id='{html.escape(s.name)}'><h2>{html.escape(s.title)}</h2>"
-            f"<p class='meta'>docs/theory.md section {html.escape(s.theory_section)} &middot; "
-            f"{len(s.claims)} claims &middot; {s.seconds:.1f} s</p>"
-            f"<p>{html.escape(s.description)}</p>"
-            f"<img alt='{html.escape(s.title)}' src='data:image/png;base64,{img}'></section>"
+            f"<p class='meta'>statements {', '.join(statements) or '&ndash;'} &middot; docs/theory.md section "
+            f"{html.escape(s.theory_section)} &middot; {sum(c.ok for c in s.claims)} of {len(s.claims)} claims hold "
+            f"&middot; {s.seconds:.1f} s</p>"
+            f"<p>{html.escape(s.description)}</p>{look}"
+            f"<img alt='{html.escape(s.title)}' src='data:image/png;base64,{img}'>{extra}</section>"
         )
+    options = "".join(f"<option value='{k}'>{k}</option>" for k in STATEMENTS)
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>attnscale report</title>
@@ -195,26 +376,38 @@ def render_html(sections: Sequence[Section], meta: dict) -> str:
 body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.9em; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top; }}
-tr.ok td.mark {{ color: #1a7f37; font-weight: bold; }}
-tr.fail td.mark {{ color: #cf222e; font-weight: bold; }}
+tr.ok td.mark, tr.ok td.verdict {{ color: #1a7f37; font-weight: bold; }}
+tr.fail td.mark, tr.fail td.verdict {{ color: #cf222e; font-weight: bold; }}
+tr.na td.verdict {{ color: #888; }}
+td.verdict {{ white-space: nowrap; }}
 tr.fail {{ background: #fff0f0; }}
 img {{ max-width: 100%; }}
 .meta {{ color: #666; font-size: 0.9em; }}
+.look {{ background: #f6f8fa; border-left: 3px solid #0969da; padding: 4px 8px; }}
 code {{ background: #f4f4f4; padding: 1px 4px; }}
-</style></head><body>
-<h1>attnscale report</h1>
+</style><script>{_FILTER_JS}</script></head><body>
+<h1>attnscale report: what the paper says, and whether it holds</h1>
 <p><b>{n_ok} of {len(claims)} claims hold.</b> Each claim compares a value from the theory
-(docs/theory.md) with a measurement and the measurement's acceptance interval
-(4 standard errors plus any stated bias bound).</p>
+(docs/theory.md) or an independent computation (quadrature, closed form, brute force) with a
+measurement and its acceptance interval (4 standard errors plus any stated bias bound).
+One row per statement; the key number is the statement's first claim: measured [interval] vs theory.</p>
+<h2 id="summary">Summary by statement</h2>
+<table id="summary-table"><thead><tr><th>id</th><th>statement</th><th>verdict</th><th>claims holding</th>
+<th>key number</th><th>section</th></tr></thead><tbody>
+{''.join(summary_rows)}
+</tbody></table>
 <p class="meta">Command: <code>{html.escape(meta["command"])}</code><br>
 {html.escape(meta["date"])} &middot; {meta["seconds"]} s &middot; seed {meta["seed"]} &middot;
 workers {html.escape(str(meta["workers"]))} &middot; {html.escape(meta["platform"])}<br>
 {html.escape(versions)}</p>
-<h2>Claims</h2>
-<table><thead><tr><th></th><th>experiment</th><th>claim</th><th>theory</th><th>measured</th>
+{''.join(parts)}
+<h2 id="claims-section">All claims</h2>
+<p>Filter: <input id="q" oninput="filterClaims()" placeholder="text"> <select id="st" onchange="filterClaims()">
+<option value="">every statement</option>{options}</select>
+<label><input type="checkbox" id="bad" onchange="filterClaims()"> failing only</label></p>
+<table id="claims"><thead><tr><th></th><th>statement</th><th>experiment</th><th>claim</th><th>theory</th><th>measured</th>
 <th>interval</th><th>section</th><th>note</th></tr></thead><tbody>
 {rows}
 </tbody></table>
-{''.join(parts)}
 </body></html>
 """

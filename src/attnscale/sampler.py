@@ -1,8 +1,14 @@
-r"""Exact top-weight sampling at any context length (docs/theory.md section 4).
+r"""Top-weight sampling at any context length: exact top ``m`` keys, Gaussian remainder (docs/theory.md section 4).
 
 Only the top of the score distribution matters near and above criticality,
 and the top ``m`` of ``n`` i.i.d. scores can be drawn directly in O(m) work
-whatever ``n`` is:
+whatever ``n`` is.  The draws are exact in law for the top ``m`` keys; the
+other ``n - m`` keys enter through a Gaussian approximation of their sums
+(step 3), whose error :func:`choose_m` bounds (exact in law only when all
+``n`` keys are enumerated, step 4).  At the default ``m`` the laws of ``W_1``
+and ``n_eff`` match full enumeration within sampling error (measured:
+``tests/test_sampler.py``, and a claim of the report's critical_law section);
+a forced ``m = 16`` at d = 3, n = 3000, c = 0.2 does not (KS p = 3e-4 at 40k draws).
 
 1. **Rényi.**  The ``m`` smallest of ``n`` i.i.d. uniforms are
    :math:`U_{(k)} = \Gamma_k/\Gamma_{n+1}`, with :math:`\Gamma_k` the partial
@@ -63,6 +69,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +89,11 @@ from ._validate import (
 )
 from .laws import KeyLaw, ScoreLaw
 
-__all__ = ["TopSample", "choose_m", "sample_top"]
+__all__ = ["AccuracyWarning", "TopSample", "choose_m", "sample_top"]
+
+
+class AccuracyWarning(UserWarning):
+    """The largest ``m`` allowed does not meet the requested accuracy of the Gaussian remainder."""
 
 #: Lattice spacing in ``v = logit p`` of the quantile table and of the quadrature cells.
 PANEL = 0.1
@@ -176,6 +187,9 @@ class TopSample:
         Inverse temperature.
     exact : bool
         True when all ``n`` keys were enumerated (no Gaussian remainder).
+    accuracy_met : bool or None
+        Whether the chosen ``m`` meets the requested ``accuracy`` (False: ``m`` was capped at
+        ``M_MAX`` and an :class:`AccuracyWarning` was issued); None when ``m`` was given.
     output : ndarray, shape (size, d), or None
         With ``output=True``: the output :math:`x = \sum_i w_i K_i` (identity values).
     tangential : ndarray, shape (size, dim), or None
@@ -200,6 +214,7 @@ class TopSample:
     output: np.ndarray | None = None
     tangential: np.ndarray | None = None
     radial_deficit: np.ndarray | None = None
+    accuracy_met: bool | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -219,10 +234,13 @@ def sample_top(
     accuracy: float = 1e-3,
     output: bool = False,
 ) -> TopSample:
-    r"""Exact-in-law draws of the top-``m`` attention weights of ``n`` i.i.d. keys, at any ``n``.
+    r"""Draws of the attention weights of ``n`` i.i.d. keys, at any ``n``: exact top ``m``, Gaussian remainder.
 
     Implements docs/theory.md section 4 (see the module docstring for the
-    method).  With scores :math:`S_i` and gaps :math:`G_i = s^* - S_i`, the
+    method).  The top ``m`` keys are exact in law; the other ``n - m`` are a
+    Gaussian approximation (exact only when all keys are enumerated); when
+    the default ``m`` cannot meet ``accuracy`` it is capped at ``M_MAX``, the
+    result says so (``accuracy_met=False``) and an :class:`AccuracyWarning` is issued.  With scores :math:`S_i` and gaps :math:`G_i = s^* - S_i`, the
     weights are :math:`w_i = e^{-\beta (G_i - G_{(1)})}/T`; the top ``m`` are
     drawn exactly by Rényi's representation and the quantile function, the
     other ``n - m`` enter through a Gaussian with their exact conditional
@@ -292,9 +310,10 @@ def sample_top(
     accuracy = check_positive(accuracy, "accuracy")
     gen = as_generator(rng)
     grid = None
+    met = None
     if m is None:
         grid = _pilot_grid(score_law, n, beta)
-        m_used = _choose_m(grid, n, beta, accuracy, full=True)
+        m_used, met = _choose_m_met(grid, n, beta, accuracy, full=True)
     else:
         m_used = _enumerated_width(n, check_int(m, "m", minimum=1))
     dim = 0 if frame is None else frame.dim
@@ -332,6 +351,7 @@ def sample_top(
         beta=beta,
         exact=m_used == n,
         **extra,
+        accuracy_met=met,
     )
 
 
@@ -410,7 +430,7 @@ def choose_m(law: KeyLaw | ScoreLaw, n: Any, beta: float, accuracy: float = 1e-3
     (errors of :math:`W_1`, of :math:`\log n_\mathrm{eff}` and of the entropy,
     to first order).  Returns ``n`` when ``n - m <= ENUMERATE_MAX`` for the
     chosen ``m`` (exact enumeration), and ``M_MAX`` when no ladder value meets
-    ``accuracy``.  Deterministic (docs/theory.md section 4).
+    ``accuracy``, with an :class:`AccuracyWarning`.  Deterministic (docs/theory.md section 4).
 
     Examples
     --------
@@ -1025,12 +1045,31 @@ def _ladder(n: int) -> np.ndarray:
     return ms[ms < n]
 
 
-@_overflow_is_capped
 def _choose_m(grid: _Grid, n: int, beta: float, accuracy: float, full: bool) -> int:
     """:func:`choose_m` on a given lattice; ``full=False`` bounds the error of W_1 only."""
+    return _choose_m_met(grid, n, beta, accuracy, full)[0]
+
+
+def _choose_m_met(grid: _Grid, n: int, beta: float, accuracy: float, full: bool) -> tuple[int, bool]:
+    """``(m, met)``: :func:`_choose_m` and whether ``m`` meets ``accuracy``; warns when it does not."""
+    m, err = _choose_m_err(grid, n, beta, accuracy, full)
+    met = err <= accuracy
+    if not met:
+        warnings.warn(
+            f"accuracy: the Gaussian remainder's error bound {err:.2g} exceeds accuracy={accuracy:g} even at "
+            f"m = {m} (the largest allowed, M_MAX); n={n}, beta={beta:.6g}",
+            AccuracyWarning,
+            stacklevel=3,
+        )
+    return m, met
+
+
+@_overflow_is_capped
+def _choose_m_err(grid: _Grid, n: int, beta: float, accuracy: float, full: bool) -> tuple[int, float]:
+    """The chosen ``m`` and the error bound it achieves (0 when all keys are enumerated)."""
     ladder = _ladder(n)
     if ladder.size == 0 or n - ladder[0] <= ENUMERATE_MAX:
-        return _enumerated_width(n, M_MIN)
+        return _enumerated_width(n, M_MIN), 0.0
     v = _typical_logits(n, int(ladder[-1]))
     gaps = _gaps(grid, v)
     y = np.minimum(beta * (gaps - gaps[0]), _Y_CAP)
@@ -1062,5 +1101,6 @@ def _choose_m(grid: _Grid, n: int, beta: float, accuracy: float, full: bool) -> 
         err_ent = s / total * (eps[0] * np.abs(1.0 + y[idx] - ent_num / total) + eps[2])
         err = np.maximum(err, np.maximum(err_neff, err_ent))
     ok = np.flatnonzero(err <= accuracy)
-    m = int(ladder[ok[0]]) if ok.size else int(ladder[-1])
-    return _enumerated_width(n, m)
+    j = int(ok[0]) if ok.size else len(ladder) - 1
+    m = _enumerated_width(n, int(ladder[j]))
+    return m, (0.0 if m == n else float(err[j]))

@@ -1,8 +1,9 @@
 """Draws of the attention statistics at (n, beta) by one of three methods.
 
 ``brute``: real keys from the key law and one exact streaming pass
-(:func:`attnscale.attention.attention_stats`); ``fast``: the exact order-statistic
-sampler (:func:`attnscale.sampler.sample_top`, docs/theory.md section 4);
+(:func:`attnscale.attention.attention_stats`); ``fast``: the order-statistic
+sampler (:func:`attnscale.sampler.sample_top`, docs/theory.md section 4), exact for the top ``m`` keys
+with a Gaussian for the other ``n - m`` (its error bounded by the choice of ``m``);
 ``limit``: the critical limit law (:class:`attnscale.limits.CriticalLimit`,
 section 3), which needs only ``gamma`` and ``c``.
 """

@@ -15,7 +15,7 @@ This package is the only place that knows about the results store and the execut
 
 from __future__ import annotations
 
-from ._claims import Claim
+from ._claims import STATEMENTS, Claim
 
 #: The experiments of the report, in the order of the page.
 EXPERIMENTS = (
@@ -24,12 +24,12 @@ EXPERIMENTS = (
     "critical_law",
     "subcritical",
     "supercritical",
-    "large_d",
     "finite_n",
+    "large_d",
     "output_law",
     "heat",
     "tail_classes",
     "real_heads",
 )
 
-__all__ = ["EXPERIMENTS", "Claim"]
+__all__ = ["EXPERIMENTS", "STATEMENTS", "Claim"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,12 +12,56 @@ from scipy import stats
 from .._validate import InputError, check_finite, check_int
 
 
+#: The statements of the paper (and of the report) that every claim traces to: id -> what it says.
+#: ``S*`` are the paper's statements, ``C*`` its simplex corollaries, ``X*`` what the report adds.
+STATEMENTS = {
+    "S1": "Critical scale set by the local exponent: beta* = (kappa n)^(1/gamma) for non-uniform laws",
+    "S2": "Uniform keys: beta* ~ n^(2/(d-1))",
+    "S3": "Subcritical weights: n_eff -> infinity, W_1 -> 0 (a local average)",
+    "S4": "Subcritical output: mean A_d(beta) q, bias O(1/beta)",
+    "S5": "Subcritical fluctuations are Gaussian (variance by quadrature, kurtosis correction)",
+    "S6": "Critical weights: ordered weights -> exp(-c Gamma_k^(1/gamma)) / sum",
+    "S7": "Critical output: scaled tangential output -> a non-Gaussian mixture",
+    "S8": "Supercritical weights: W_1 -> 1, 1 - E W_1 ~ K / c",
+    "S9": "Supercritical output: y - K_(1) -> 0 at the near-tie rate",
+    "S10": "Attention is one Euler step of the backward heat equation",
+    "S11": "A general value matrix V pushes the laws through V",
+    "C1": "Simplex model: critical g_c = 1/(1 - rho), self weight 1/2 there",
+    "C2": "Almost-simplex: a middle phase where the cluster takes the mass",
+    "X1": "Finite n: where the asymptotics hold",
+    "X2": "Other tail classes (Gumbel / Poisson-Dirichlet)",
+    "X3": "Real heads of a pretrained transformer",
+    "X4": "Estimating a score tail from data",
+}
+
+
+def check_statement(statement: str) -> str:
+    """``statement`` if it is an id of :data:`STATEMENTS`, else a ValueError naming the argument.
+
+    Examples
+    --------
+    >>> check_statement("S3")
+    'S3'
+    """
+    if statement not in STATEMENTS:
+        raise ValueError(f"statement: got {statement!r}; expected one of {', '.join(STATEMENTS)}")
+    return statement
+
+
+def _json_float(x: float) -> float | None:
+    """``x`` for JSON: None (null) when it is NaN or infinite."""
+    return float(x) if math.isfinite(x) else None
+
+
 @dataclass(frozen=True)
 class Claim:
     """One checked statement: what theory says, what we measured, and whether they agree.
 
     ``interval`` is the measured value's acceptance interval (e.g. +- 4 standard errors plus a
-    stated bias bound); ``ok`` says whether the theory value lies in it.
+    stated bias bound); ``ok`` says whether the theory value lies in it.  ``statement`` is the id
+    (a key of :data:`STATEMENTS`) of the statement the claim checks; the report fills it from the
+    experiment module's ``STATEMENT`` when a claim leaves it empty.  A claim whose measurement is
+    NaN or infinite never holds (:meth:`missing` makes one for absent data, with its reason).
 
     Examples
     --------
@@ -34,6 +78,7 @@ class Claim:
     ok: bool
     section: str
     note: str = ""
+    statement: str = ""
 
     @classmethod
     def within(
@@ -45,9 +90,10 @@ class Claim:
         section: str,
         experiment: str = "",
         note: str = "",
+        statement: str = "",
     ) -> Claim:
         """Claim that ``theory`` lies within ``measured +- half_width``."""
-        return cls._decide(claim, theory, measured, half_width, section, experiment, note, lambda lo, hi, t: lo <= t <= hi)
+        return cls._decide(claim, theory, measured, half_width, section, experiment, note, lambda lo, hi, t: lo <= t <= hi, statement)
 
     @classmethod
     def at_least(
@@ -59,6 +105,7 @@ class Claim:
         section: str,
         experiment: str = "",
         note: str = "",
+        statement: str = "",
     ) -> Claim:
         """Claim that the measured value exceeds ``bound`` even at the low end of its interval.
 
@@ -67,7 +114,7 @@ class Claim:
         >>> Claim.at_least("drift above 10%", bound=0.1, measured=0.3, half_width=0.05, section="3").ok
         True
         """
-        return cls._decide(claim, bound, measured, half_width, section, experiment, note, lambda lo, hi, b: lo >= b)
+        return cls._decide(claim, bound, measured, half_width, section, experiment, note, lambda lo, hi, b: lo >= b, statement)
 
     @classmethod
     def not_below(
@@ -79,6 +126,7 @@ class Claim:
         section: str,
         experiment: str = "",
         note: str = "",
+        statement: str = "",
     ) -> Claim:
         """Claim that the true value is at least ``bound``, rejected only when the data exclude it.
 
@@ -92,7 +140,7 @@ class Claim:
         >>> Claim.not_below("not worse", bound=0.0, measured=-0.05, half_width=0.02, section="2").ok
         False
         """
-        return cls._decide(claim, bound, measured, half_width, section, experiment, note, lambda lo, hi, b: hi >= b)
+        return cls._decide(claim, bound, measured, half_width, section, experiment, note, lambda lo, hi, b: hi >= b, statement)
 
     @classmethod
     def coverage(
@@ -105,6 +153,7 @@ class Claim:
         experiment: str = "",
         note: str = "",
         level: float = 0.95,
+        statement: str = "",
     ) -> Claim:
         r"""Claim that a probability (e.g. an interval's coverage) is at least ``bound``, from ``hits`` in ``trials``.
 
@@ -124,20 +173,63 @@ class Claim:
         trials = check_int(trials, "trials", minimum=1)
         hits = check_int(hits, "hits", minimum=0, maximum=trials)
         lo, hi = clopper_pearson(hits, trials, level)
-        return cls(experiment, claim, float(bound), hits / trials, (lo, hi), bool(hi >= bound), section, note)
+        if statement:
+            check_statement(statement)
+        return cls(experiment, claim, float(bound), hits / trials, (lo, hi), bool(hi >= bound), section, note, statement)
 
     @classmethod
-    def _decide(cls, claim, reference, measured, half_width, section, experiment, note, rule) -> Claim:
+    def missing(cls, claim: str, theory: float, reason: str, section: str, experiment: str = "", statement: str = "") -> Claim:
+        """A claim that cannot be decided (no data, a missing package, a failed computation): it fails, saying why.
+
+        Examples
+        --------
+        >>> c = Claim.missing("E W_1 at c=2", 0.7295, "no draws at c=2", section="3")
+        >>> c.ok, c.note
+        (False, 'not measured: no draws at c=2')
+        >>> c.as_row()["measured"] is None
+        True
+        """
+        if statement:
+            check_statement(statement)
+        nan = math.nan
+        return cls(experiment, claim, float(theory), nan, (nan, nan), False, section, f"not measured: {reason}", statement)
+
+    @classmethod
+    def _decide(cls, claim, reference, measured, half_width, section, experiment, note, rule, statement="") -> Claim:
         """The claim with interval ``measured +- half_width``, ok when finite and ``rule(lo, hi, reference)``."""
+        if statement:
+            check_statement(statement)
+        measured, half_width = float(measured), float(half_width)
         lo, hi = measured - half_width, measured + half_width
         ok = bool(math.isfinite(measured) and math.isfinite(half_width) and rule(lo, hi, reference))
-        interval = (round(lo, 12), round(hi, 12))
-        return cls(experiment, claim, float(reference), float(measured), interval, ok, section, note)
+        if not (math.isfinite(measured) and math.isfinite(half_width)) and "not measured" not in note:
+            note = f"not measured: the measurement is {measured!r} +- {half_width!r}" + (f"; {note}" if note else "")
+        interval = (round(lo, 12), round(hi, 12)) if math.isfinite(lo) and math.isfinite(hi) else (lo, hi)
+        return cls(experiment, claim, float(reference), measured, interval, ok, section, note, statement)
+
+    def with_statement(self, statement: str) -> Claim:
+        """This claim traced to ``statement`` (an id of :data:`STATEMENTS`).
+
+        Examples
+        --------
+        >>> Claim.within("x", 1.0, 1.0, 0.1, section="3").with_statement("S6").statement
+        'S6'
+        """
+        return replace(self, statement=check_statement(statement))
 
     def as_row(self) -> dict[str, Any]:
-        """A JSON-able dict (the row of claims.json)."""
+        """A JSON-able dict (the row of claims.json); NaN and infinities become null.
+
+        Examples
+        --------
+        >>> import json
+        >>> json.dumps(Claim.within("x", 1.0, math.nan, 0.1, section="3").as_row()["interval"])
+        '[null, null]'
+        """
         row = asdict(self)
-        row["interval"] = list(self.interval)
+        row["theory"] = _json_float(self.theory)
+        row["measured"] = _json_float(self.measured)
+        row["interval"] = [_json_float(x) for x in self.interval]
         return row
 
 

@@ -37,6 +37,14 @@ from ._claims import Claim
 NAME = "finite_n"
 TITLE = "Where the asymptotics hold: the exact law at n against beta*(n)"
 SECTION = "7"
+#: Statement id (experiments.STATEMENTS) of every claim here: finite-n verdicts.
+STATEMENT = "X1"
+WHAT_TO_SEE = (
+    "Left: beta_half(n)/(c_half beta*(n)) reaches 1 by n = 1e6 for d <= 5 and is still at 0.4-0.8 for d = 64 and 128 "
+    "at n = 1e18. Middle: c_eff = c at d = 3, c_eff far above c at d = 64. Right: under the practice rules a d = 64 "
+    "or 128 head critical at L = 4096 stays in its critical band (shaded) or drifts out of it; the finite-n "
+    "critical rule holds it at E W_1 = 1/2."
+)
 
 #: Relative disagreement of c_eff and c beyond which the asymptotics are not reached.
 AGREEMENT = 0.10

@@ -5,13 +5,14 @@ Brute-force attention over real uniform keys on the sphere against the output th
 
 - **subcritical**: the joint Gaussian law of ``y`` (d = 3, 5): the radial variance (second order
   next to the tangential one), the ratio bias of the radial mean and the tangential variance, each
-  against its quadrature value; with a random orthogonal and a diagonal value matrix ``V`` the
-  covariance of ``Vx`` is ``V Sigma V^T``;
+  against its quadrature value; with a rectangular value matrix ``V`` (4 x 3), attention over the
+  values ``V K_i`` of fresh keys has mean ``V mu`` and covariance ``V Sigma V^T`` (trace);
 - **critical** (d = 3, three c): the scaled tangential output ``T = (kappa n)^(1/2) P_tan y`` has the
   limit law (norm by KS and by ``E|T|^2`` against its exact quadrature; direction uniform on the
-  circle), and the radial deficit ``(kappa n)(1 - <y, q>)`` too (second order); for d = 3 and 5 the
-  exact sampler's output (:func:`attnscale.sampler.sample_top` with ``output=True``) has the law of
-  brute force at the same n;
+  circle), and the radial deficit ``(kappa n)(1 - <y, q>)`` too (second order); at d = 5,
+  ``T = (kappa n)^(1/4) P_tan y`` has the limit law too (KS); for d = 3 and 5 the sampler (exact
+  top m keys, Gaussian remainder: :func:`attnscale.sampler.sample_top` with ``output=True``) has
+  the law of brute force at the same n;
 - **supercritical** (d = 3, c = 20, 50): the scaled distance of ``y`` to the closest key has the
   limit law; at c = 200 the limit law's mean distance and far probability match the near-tie
   asymptotics;
@@ -50,6 +51,13 @@ from ._claims import Claim, mean_se
 NAME = "output_law"
 TITLE = "Output law: Gaussian, critical and nearest-key regimes of y, any value matrix"
 SECTION = "3"
+WHAT_TO_SEE = (
+    "top left: brute-force variances on the diagonal (quadrature); top right: brute-force cdfs of |T| on the "
+    "limit law's; bottom: the distance to the closest key follows the near-tie asymptotic, and |T| moves from "
+    "the Gaussian end (dashed) to the nearest key (dotted) as c grows."
+)
+#: Rectangular value matrix of the S11 claims (fixed, seeded).
+VALUE_MATRIX = np.random.default_rng(7).standard_normal((4, 3))
 
 #: Level of the KS claims.
 KS_ALPHA = 1e-3
@@ -82,6 +90,9 @@ def config(quick: bool, seed: int) -> dict:
         "cross_cs": [float(x) for x in np.round(10.0 ** np.arange(-2.0, 2.01, 0.5), 6)],
         "cross_draws": 2000 if quick else 8000,
         "cross_m": 256,
+        "value_beta": 10.0,
+        "value_n": 10_000 if quick else 100_000,
+        "value_reps": 400 if quick else 1600,
     }
 
 
@@ -156,7 +167,7 @@ def _limit_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
 
 
 def _fast_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
-    """The exact sampler's output at n (attnscale.sampler.sample_top with output=True)."""
+    """The sampler's output (exact top m keys, Gaussian remainder) at n (attnscale.sampler.sample_top with output=True)."""
     d, n, c = cfg["d"], cfg["n"], cfg["c"]
     q, law = _axis_query(d), UniformSphere(d)
     log_s = log_tangential_scale(n, law.score_tail(q))
@@ -171,8 +182,19 @@ def _fast_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     )  # fmt: skip
 
 
+def _value_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+    """Attention with the value matrix V (VALUE_MATRIX, 4 x 3: values V K_i) over fresh uniform keys on S^2."""
+    n, beta, reps = cfg["n"], cfg["beta"], cfg["reps"]
+    q, law = _axis_query(3), UniformSphere(3)
+    v = np.asarray(cfg["values"])
+    ys = np.array([attention_stats(q, k, beta, values=v).output for k in (law.sample(n, np.random.default_rng(s)) for s in seed.spawn(reps))])
+    return _table("value", 3, beta / _beta_star(3, n), beta, n, x0=ys[:, 0], x1=ys[:, 1], x2=ys[:, 2], tn=ys[:, 3])
+
+
 def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     kind = cfg["kind"]
+    if kind == "value":
+        return _value_task(cfg, seed)
     if kind == "sub":
         return _sub_task(cfg, seed)
     if kind == "fast":
@@ -195,12 +217,17 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
             for k in range(cfg["crit_reps"] // chunk):
                 tasks.append({"kind": "crit", "d": d, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
             tasks.append({"kind": "fast", "d": d, "c": c, "n": cfg["crit_n"], "reps": cfg["fast_draws"]})
-            if d == 3:
-                tasks.append({"kind": "limit", "d": 3, "c": c, "reps": cfg["limit_draws"], "m": None})
+            # d = 5: the KS claim's width is set by the brute-force draws; a quarter of the d = 3 limit
+            # draws widens its critical distance by under 2% (sqrt(1/600 + 1/10000) vs sqrt(1/600 + 1/40000))
+            reps = cfg["limit_draws"] if d == 3 else cfg["limit_draws"] // 4
+            tasks.append({"kind": "limit", "d": d, "c": c, "reps": reps, "m": None})
     for c in cfg["super_cs"]:
         for k in range(cfg["super_reps"] // chunk):
             tasks.append({"kind": "super", "d": 3, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
         tasks.append({"kind": "limit", "d": 3, "c": c, "reps": cfg["limit_draws"], "m": None})
+    for k in range(cfg["value_reps"] // chunk):
+        tasks.append({"kind": "value", "n": cfg["value_n"], "beta": cfg["value_beta"], "reps": chunk, "chunk": k,
+                      "values": VALUE_MATRIX.tolist()})
     tasks.append({"kind": "asym", "d": 3, "c": cfg["asym_c"], "reps": cfg["asym_draws"], "m": 16})
     tasks.append({"kind": "asym", "d": 5, "c": cfg["asym_c"], "reps": cfg["asym_draws"], "m": 16})
     for d in cfg["cross_ds"]:
@@ -215,21 +242,38 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
 # ---------------------------------------------------------------------------
 
 
+_COLUMNS_CACHE: list = []
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    """The table's columns as NumPy arrays, converted once per table (the table has ~1e6 rows)."""
+    for cached, cols in _COLUMNS_CACHE:
+        if cached is table:
+            return cols
+    cols = {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
+    cols["kind"] = np.asarray(cols["kind"], dtype=str)
+    _COLUMNS_CACHE[:] = [(table, cols)]
+    return cols
+
+
 def _select(table: pa.Table, kind: str, d: int | None = None, c: float | None = None, beta: float | None = None) -> dict:
-    kinds = np.asarray(table["kind"].to_pylist())
-    sel = kinds == kind
+    cols = _columns(table)
+    sel = cols["kind"] == kind
     if d is not None:
-        sel &= table["d"].to_numpy() == d
+        sel &= cols["d"] == d
     if c is not None:
-        sel &= np.isclose(table["c"].to_numpy(), c, rtol=1e-12)
+        sel &= np.isclose(cols["c"], c, rtol=1e-12)
     if beta is not None:
-        sel &= table["beta"].to_numpy() == beta
-    return {name: table[name].to_numpy()[sel] for name in table.column_names if name != "kind"}
+        sel &= cols["beta"] == beta
+    return {name: v[sel] for name, v in cols.items() if name != "kind"}
 
 
-def _values(table: pa.Table, kind: str, column: str) -> list:
-    kinds = np.asarray(table["kind"].to_pylist())
-    return sorted(set(table[column].to_numpy()[kinds == kind].tolist()))
+def _values(table: pa.Table, kind: str, column: str, d: int | None = None) -> list:
+    cols = _columns(table)
+    sel = cols["kind"] == kind
+    if d is not None:
+        sel &= cols["d"] == d
+    return sorted(set(cols[column][sel].tolist()))
 
 
 def _ks_critical(n1: int, n2: int | None = None) -> float:
@@ -261,28 +305,41 @@ def _ks1(a: np.ndarray, cdf) -> float:
 # ---------------------------------------------------------------------------
 
 
-def _claim(claim: str, theory: float, measured: float, half_width: float, note: str) -> Claim:
-    return Claim.within(claim, theory, measured, half_width, section=SECTION, experiment=NAME, note=note)
+def _claim(claim: str, theory: float, measured: float, half_width: float, note: str, statement: str = "") -> Claim:
+    return Claim.within(claim, theory, measured, half_width, section=SECTION, experiment=NAME, note=note, statement=statement)
 
 
-def _ks_claim(claim: str, dist: float, crit: float, note: str) -> Claim:
-    return _claim(claim, 0.0, dist, crit, f"KS distance, level {KS_ALPHA:g}; {note}")
+def _ks_claim(claim: str, dist: float, crit: float, note: str, statement: str = "") -> Claim:
+    return _claim(claim, 0.0, dist, crit, f"KS distance, level {KS_ALPHA:g}; {note}", statement)
 
 
-def _random_orthogonal(d: int) -> np.ndarray:
-    """A fixed random orthogonal matrix (seeded, so the claim is reproducible)."""
-    qm, r = np.linalg.qr(np.random.default_rng(2024).standard_normal((d, d)))
-    return qm * np.sign(np.diag(r))
-
-
-#: Value matrices of the V claims (d = 3).
-VALUE_MATRICES = {"random orthogonal V": _random_orthogonal(3), "diagonal V = diag(3, 0.5, -2)": np.diag([3.0, 0.5, -2.0])}
+def _check_value(table: pa.Table) -> list[Claim]:
+    """S11: attention over values V K_i (fresh keys) has mean V mu and covariance V Sigma V^T."""
+    rows = _select(table, "value")
+    title = "d=3, V 4x3: n tr Cov(sum_i w_i V K_i) = n tr(V Sigma V^T) (quadrature)"
+    if rows["x0"].size == 0:
+        return [Claim.missing(title, math.nan, "no value-matrix draws", SECTION, NAME, "S11")]
+    y = np.column_stack([rows["x0"], rows["x1"], rows["x2"], rows["tn"]])
+    n, beta = int(rows["n"][0]), float(rows["beta"][0])
+    law = subcritical_output_law(n, 3, beta, q=_axis_query(3), values=VALUE_MATRIX)
+    dev = n * np.sum((y - y.mean(axis=0)) ** 2, axis=1) * y.shape[0] / (y.shape[0] - 1)
+    tr, tr_se = mean_se(dev)
+    claims = [_claim(title, float(np.trace(law.cov)) * n, tr, 4 * tr_se + 3.0 / law.n_eff * tr,
+                     "brute force with values V K_i; 4 SE + 3/n_eff delta-method remainder", "S11")]
+    # the mean along V q, the direction the mean moves in (V mu = A V q)
+    u = VALUE_MATRIX @ _axis_query(3)
+    proj = y @ u / (u @ u)
+    mean, se = mean_se(proj)
+    theory = float(law.mean @ u / (u @ u))
+    claims.append(_claim("d=3, V 4x3: E <y, Vq>/|Vq|^2 = A_3(beta) + ratio bias (quadrature)", theory, mean, 4 * se,
+                         "brute force with values V K_i; 4 SE", "S11"))
+    return claims
 
 
 def _check_sub(table: pa.Table) -> list[Claim]:
     claims = []
     for d in _values(table, "sub", "d"):
-        for beta in _values(_filter(table, "sub", d), "sub", "beta"):
+        for beta in _values(table, "sub", "beta", d=d):
             rows = _select(table, "sub", d=d, beta=beta)
             n = int(rows["n"][0])
             law = subcritical_output_law(n, int(d), beta)
@@ -296,7 +353,7 @@ def _check_sub(table: pa.Table) -> list[Claim]:
                 _claim(
                     f"d={d}, beta={beta:g}, n={n:.0e}: E<y,q> = A_d + ratio bias {exact_bias:.2e}",
                     theory, mean, 4 * se + bias * abs(exact_bias),
-                    "4 SE + 3/n_eff of the bias (its next order)",
+                    "4 SE + 3/n_eff of the bias (its next order)", "S4",
                 )
             )  # fmt: skip
             dev = (radial - mean) ** 2 * n
@@ -304,7 +361,7 @@ def _check_sub(table: pa.Table) -> list[Claim]:
             claims.append(
                 _claim(
                     f"d={d}, beta={beta:g}: n Var<y,q> = quadrature (radial, second order)",
-                    float(law.cov @ q @ q) * n, var, 4 * var_se + bias * var, "4 SE + 3/n_eff delta-method remainder",
+                    float(law.cov @ q @ q) * n, var, 4 * var_se + bias * var, "4 SE + 3/n_eff delta-method remainder", "S5",
                 )
             )  # fmt: skip
             tan = n * tan_sq / (d - 1)
@@ -313,62 +370,49 @@ def _check_sub(table: pa.Table) -> list[Claim]:
             claims.append(
                 _claim(
                     f"d={d}, beta={beta:g}: n Var_tan = quadrature",
-                    theory_tan, var, 4 * var_se + bias * var, "4 SE + 3/n_eff delta-method remainder",
+                    theory_tan, var, 4 * var_se + bias * var, "4 SE + 3/n_eff delta-method remainder", "S5",
                 )
             )  # fmt: skip
-            if d == 3:
-                x = np.column_stack([rows["x0"], rows["x1"], rows["x2"]])
-                for name, v in VALUE_MATRICES.items():
-                    theory_v = subcritical_output_law(n, 3, beta, q=q, values=v)
-                    y = x @ v.T
-                    for i in range(3):
-                        dev_i = n * (y[:, i] - y[:, i].mean()) ** 2
-                        var, var_se = mean_se(dev_i)
-                        claims.append(
-                            _claim(
-                                f"d=3, beta={beta:g}, {name}: n Var (Vy)_{i} = n (V Sigma V^T)_{i}{i}",
-                                float(theory_v.cov[i, i]) * n, var, 4 * var_se + bias * var,
-                                "4 SE + 3/n_eff; y = Vx for the same keys",
-                            )
-                        )  # fmt: skip
     return claims
-
-
-def _filter(table: pa.Table, kind: str, d: int) -> pa.Table:
-    kinds = np.asarray(table["kind"].to_pylist())
-    return table.filter(pa.array((kinds == kind) & (table["d"].to_numpy() == d)))
 
 
 def _check_fast(table: pa.Table) -> list[Claim]:
     claims = []
     for d in _values(table, "crit", "d"):
-        for c in _values(_filter(table, "crit", d), "crit", "c"):
+        for c in _values(table, "crit", "c", d=d):
             brute, fast = _select(table, "crit", d=d, c=c), _select(table, "fast", d=d, c=c)
             n = int(brute["n"][0])
             crit2 = _ks_critical(brute["tn"].size, fast["tn"].size)
-            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: |T| of the exact sampler = brute force", _ks2(brute["tn"], fast["tn"]), crit2, "two-sample; sample_top(output=True)"))
-            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: radial deficit of the exact sampler = brute force", _ks2(brute["rscaled"], fast["rscaled"]), crit2, "two-sample"))  # fmt: skip
+            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: |T| of the sampler (exact top m, Gaussian rest) = brute force", _ks2(brute["tn"], fast["tn"]), crit2, "two-sample; sample_top(output=True)", "S7"))
+            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: radial deficit of the sampler = brute force", _ks2(brute["rscaled"], fast["rscaled"]), crit2, "two-sample", "S7"))  # fmt: skip
     return claims
 
 
 def _check_crit(table: pa.Table) -> list[Claim]:
     claims = []
-    for c in _values(_filter(table, "crit", 3), "crit", "c"):
+    for c in _values(table, "crit", "c", d=3):
         brute, limit = _select(table, "crit", d=3, c=c), _select(table, "limit", d=3, c=c)
         n = int(brute["n"][0])
         finite_n = 10.0 / n  # O(1/n) convergence at d = 3
         crit2 = _ks_critical(brute["tn"].size, limit["tn"].size)
-        claims.append(_ks_claim(f"c={c:g}: law of |T| = (kappa n)^(1/2)|P_tan y| at n={n:.0e} is the limit law", _ks2(brute["tn"], limit["tn"]), crit2, "two-sample against 'draw_output'"))
+        claims.append(_ks_claim(f"c={c:g}: law of |T| = (kappa n)^(1/2)|P_tan y| at n={n:.0e} is the limit law", _ks2(brute["tn"], limit["tn"]), crit2, "two-sample against 'draw_output'", "S7"))
         mean, se = mean_se(brute["tn"] ** 2)
         exact = critical_tangential_second_moment(1.0, c)
-        claims.append(_claim(f"c={c:g}: E|T|^2 at n={n:.0e} = exact quadrature {exact:.5f}", exact, mean, 4 * se + finite_n * exact, "4 SE + 10/n"))
+        claims.append(_claim(f"c={c:g}: E|T|^2 at n={n:.0e} = exact quadrature {exact:.5f}", exact, mean, 4 * se + finite_n * exact, "4 SE + 10/n", "S7"))
         angle = (brute["angle"] + math.pi) / (2 * math.pi)
-        claims.append(_ks_claim(f"c={c:g}: direction of T is uniform on the circle", _ks1(angle, "uniform"), _ks_critical(angle.size), "one-sample"))
-        claims.append(_ks_claim(f"c={c:g}: law of (kappa n)(1 - <y,q>) is the limit law (radial, second order)", _ks2(brute["rscaled"], limit["rscaled"]), crit2, "two-sample"))
+        claims.append(_ks_claim(f"c={c:g}: direction of T is uniform on the circle", _ks1(angle, "uniform"), _ks_critical(angle.size), "one-sample", "S7"))
+        claims.append(_ks_claim(f"c={c:g}: law of (kappa n)(1 - <y,q>) is the limit law (radial, second order)", _ks2(brute["rscaled"], limit["rscaled"]), crit2, "two-sample", "S7"))
         mean, se = mean_se(brute["rscaled"])
         exact = critical_radial_mean(1.0, c)
-        claims.append(_claim(f"c={c:g}: E (kappa n)(1 - <y,q>) = exact quadrature {exact:.5f}", exact, mean, 4 * se + finite_n * exact, "4 SE + 10/n"))  # fmt: skip
-    return claims
+        claims.append(_claim(f"c={c:g}: E (kappa n)(1 - <y,q>) = exact quadrature {exact:.5f}", exact, mean, 4 * se + finite_n * exact, "4 SE + 10/n", "S7"))
+    for c in _values(table, "crit", "c", d=5):
+        brute, limit = _select(table, "crit", d=5, c=c), _select(table, "limit", d=5, c=c)
+        title = f"d=5, c={c:g}: law of |T| = (kappa n)^(1/4)|P_tan y| at n={int(brute['n'][0]):.0e} is the limit law"
+        if limit["tn"].size == 0:
+            claims.append(Claim.missing(title, 0.0, "no limit-law draws at d = 5", SECTION, NAME, "S7"))
+            continue
+        claims.append(_ks_claim(title, _ks2(brute["tn"], limit["tn"]), _ks_critical(brute["tn"].size, limit["tn"].size), "two-sample against 'draw_output'; finite-n bias O(n^-1/2)", "S7"))
+    return claims  # fmt: skip
 
 
 def _check_super(table: pa.Table) -> list[Claim]:
@@ -379,7 +423,7 @@ def _check_super(table: pa.Table) -> list[Claim]:
         claims.append(
             _ks_claim(
                 f"c={c:g}: law of (kappa n)^(1/2)|y - K_(1)| at n={n:.0e} is the limit law",
-                _ks2(brute["dist"], limit["dist"]), _ks_critical(brute["dist"].size, limit["dist"].size), "two-sample",
+                _ks2(brute["dist"], limit["dist"]), _ks_critical(brute["dist"].size, limit["dist"].size), "two-sample", "S9",
             )
         )  # fmt: skip
     for d in _values(table, "asym", "d"):
@@ -387,12 +431,12 @@ def _check_super(table: pa.Table) -> list[Claim]:
         c, gamma, dim = float(rows["c"][0]), (d - 1) / 2.0, int(d) - 1
         mean, se = mean_se(c * rows["dist"])
         theory = supercritical_distance_constant(gamma, dim)
-        claims.append(_claim(f"d={d}, c={c:g}: c E (kappa n)^(1/(2 gamma))|y - K_(1)| = near-tie constant {theory:.4f}", theory, mean, 4 * se + theory / c, "limit law; 4 SE + O(1/c) (measured 0.5/c)"))
+        claims.append(_claim(f"d={d}, c={c:g}: c E (kappa n)^(1/(2 gamma))|y - K_(1)| = near-tie constant {theory:.4f}", theory, mean, 4 * se + theory / c, "limit law; 4 SE + O(1/c) (measured 0.5/c)", "S9"))
         for rho in RHOS:
             p = float(np.mean(rows["dist"] > rho))
             se = math.sqrt(p * (1 - p) / rows["dist"].size)
             theory = supercritical_far_probability(gamma, c, rho, dim)
-            claims.append(_claim(f"d={d}, c={c:g}: P(scaled |y - K_(1)| > {rho:g}) = near-tie asymptotic {theory:.5f}", theory, p, 4 * se + theory / c, "limit law; 4 SE + O(1/c) relative"))  # fmt: skip
+            claims.append(_claim(f"d={d}, c={c:g}: P(scaled |y - K_(1)| > {rho:g}) = near-tie asymptotic {theory:.5f}", theory, p, 4 * se + theory / c, "limit law; 4 SE + O(1/c) relative", "S9"))  # fmt: skip
     return claims
 
 
@@ -400,21 +444,24 @@ def _check_cross(table: pa.Table) -> list[Claim]:
     claims = []
     for d in _values(table, "cross", "d"):
         gamma, dim = (d - 1) / 2.0, int(d) - 1
-        cs = _values(_filter(table, "cross", d), "cross", "c")
+        cs = _values(table, "cross", "c", d=d)
         for c in cs:
             rows = _select(table, "cross", d=d, c=c)
             mean, se = mean_se(rows["tn"] ** 2)
             exact = critical_tangential_second_moment(gamma, c)
             bias = float(np.mean(rows["bias_bound"])) * exact
-            claims.append(_claim(f"d={d}, c={c:g}: E|T|^2 of the limit law = exact quadrature {exact:.4g}", exact, mean, 4 * se + bias, "4 SE + 3 (remainder share) W_m"))
+            claims.append(_claim(f"d={d}, c={c:g}: E|T|^2 of the limit law = exact quadrature {exact:.4g}", exact, mean, 4 * se + bias, "4 SE + 3 (remainder share) W_m", "S7"))
         lo = _select(table, "cross", d=d, c=min(cs))["tn"]
-        claims.append(_ks_claim(f"d={d}, c={min(cs):g}: |T| is chi with {dim} d.o.f. (Gaussian end)", _ks1(lo, lambda r: gaussian_end_cdf(r, gamma, min(cs), dim)), _ks_critical(lo.size), "one-sample; bias O(c^gamma)"))  # fmt: skip
+        claims.append(_ks_claim(f"d={d}, c={min(cs):g}: |T| is chi with {dim} d.o.f. (Gaussian end)", _ks1(lo, lambda r: gaussian_end_cdf(r, gamma, min(cs), dim)), _ks_critical(lo.size), "one-sample; bias O(c^gamma)", "S7"))  # fmt: skip
     return claims
 
 
 def check(table: pa.Table) -> list[Claim]:
     """Subcritical moments and V; critical and supercritical brute force vs the limit law; crossover ends."""
-    return _check_sub(table) + _check_crit(table) + _check_fast(table) + _check_super(table) + _check_cross(table)
+    return (
+        _check_sub(table) + _check_value(table) + _check_crit(table) + _check_fast(table) + _check_super(table)
+        + _check_cross(table)
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -437,7 +484,7 @@ def figure(table: pa.Table):
 
 def _panel_sub(ax, table: pa.Table) -> None:
     for k, d in enumerate(_values(table, "sub", "d")):
-        for beta in _values(_filter(table, "sub", d), "sub", "beta"):
+        for beta in _values(table, "sub", "beta", d=d):
             rows = _select(table, "sub", d=d, beta=beta)
             n = int(rows["n"][0])
             law = subcritical_output_law(n, int(d), beta)
@@ -456,7 +503,7 @@ def _panel_sub(ax, table: pa.Table) -> None:
 
 
 def _panel_crit(ax, table: pa.Table) -> None:
-    for k, c in enumerate(_values(_filter(table, "crit", 3), "crit", "c")):
+    for k, c in enumerate(_values(table, "crit", "c", d=3)):
         curves = [(3, "crit", "-", "brute"), (3, "limit", ":", "limit"), (5, "crit", "-", "brute"), (5, "fast", "--", "fast")]
         for d, kind, style, label in curves:
             x = _select(table, kind, d=d, c=c)["tn"]
@@ -466,7 +513,7 @@ def _panel_crit(ax, table: pa.Table) -> None:
             ax.plot(xs, (np.arange(xs.size) + 0.5) / xs.size, style, color=f"C{k}", lw=1.5 if d == 3 else 0.8, label=f"d={d}, c={c:g} {label}")
     ax.set_xlabel("|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)")
     ax.set_ylabel("cdf")
-    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and exact sampler (d=5)")
+    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and the sampler (d=5)")
     ax.legend(fontsize=6, ncol=2)
 
 
@@ -488,7 +535,7 @@ def _panel_super(ax, table: pa.Table) -> None:
 def _panel_cross(ax, table: pa.Table) -> None:
     for k, d in enumerate(_values(table, "cross", "d")):
         gamma = (d - 1) / 2.0
-        cs = np.array(_values(_filter(table, "cross", d), "cross", "c"))
+        cs = np.array(_values(table, "cross", "c", d=d))
         q = np.array([np.quantile(_select(table, "cross", d=d, c=c)["tn"], [0.05, 0.5, 0.95]) for c in cs])
         ax.fill_between(cs, q[:, 0], q[:, 2], color=f"C{k}", alpha=0.2)
         ax.plot(cs, q[:, 1], "o-", color=f"C{k}", label=f"d={d}: median, 5-95% of |T|")

@@ -1,6 +1,6 @@
 """Phase diagram: the top weight and the effective number of keys over (n, beta).
 
-For uniform keys on S^2 and S^4 the exact sampler (theory section 4) gives ``E W_1`` and
+For uniform keys on S^2 and S^4 the sampler (exact top m keys, Gaussian remainder; theory section 4) gives ``E W_1`` and
 ``E n_eff / n`` on a grid of context lengths and inverse temperatures. The critical line
 ``beta*(n) = (kappa n)^(1/gamma)`` separates averaging (``W_1 -> 0``) from selection
 (``W_1 -> 1``). Claims: on the critical line ``E W_1`` equals the critical limit law's value
@@ -25,6 +25,10 @@ from ._claims import Claim, mean_se
 NAME = "phase_diagram"
 TITLE = "Phase diagram: E W_1 and n_eff/n over (n, beta), with the critical line"
 SECTION = "2, 3, 4"
+WHAT_TO_SEE = (
+    "E W_1 turns from 0 to 1 and n_eff / n from 1 to 0 across the white dashed line beta*(n) = (kappa n)^(1/gamma), "
+    "whose slope is 2/(d-1) in these log-log coordinates."
+)
 
 
 def config(quick: bool, seed: int) -> dict:
@@ -138,10 +142,13 @@ def check(table: pa.Table) -> list[Claim]:
                 section="3",
                 experiment=NAME,
                 note="limit value from CriticalLimit draws; 4 SE (both) + 10 n^-min(1,1/gamma)",
+                statement="S6",
             )
         )
     sel = np.flatnonzero((kind == "grid") & (d_all == 3))
-    if sel.size:
+    if not sel.size:
+        claims.append(Claim.missing("d=3: E n_eff / n = tanh(beta)/beta", math.nan, "no d = 3 grid", "3", NAME, "S3"))
+    else:
         n_max = n_all[sel].max()
         beta = table["beta"].to_numpy()
         cand = sel[(n_all[sel] == n_max) & (beta[sel] >= 5.0) & (beta[sel] / critical_beta(int(n_max), UniformScoreLaw(3).tail()) < 1e-4)]
@@ -159,6 +166,7 @@ def check(table: pa.Table) -> list[Claim]:
                 section="3",
                 experiment=NAME,
                 note="exact large-n value (E e^{beta t})^2 / E e^{2 beta t}; 4 SE + 10/n_eff",
+                statement="S3",
             )
         )
     return claims

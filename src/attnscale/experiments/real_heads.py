@@ -31,6 +31,8 @@ from ._claims import Claim
 NAME = "real_heads"
 TITLE = "Real heads: regimes of all-MiniLM-L6-v2's heads under YaRN, log-n, entropy, SSMax, Llama 4 and critical rules"
 SECTION = "2, 3"
+#: Statement id (experiments.STATEMENTS) of every claim here.
+STATEMENT = "X3"
 
 #: Largest deviation of hooked from eager attention probabilities accepted (float32 model).
 REPRODUCTION_TOL = 1e-5
