@@ -448,3 +448,26 @@ def test_capture_other_causal_families(tiny_llama, tmp_path, family):
     assert cap.layers == (0, 1) and cap.queries[0].shape[1:] == (4, 8) and cap.keys[1].shape[1:] == (4, 8)
     assert max(cap.reproduction_error.values()) < 1e-5
     assert cap.position is not None and cap.position.max() == 23
+
+
+def test_finite_verdicts_come_from_the_exact_law_of_the_median_query():
+    """analyze_head's finite-n verdict (section 7) is the spliced law of a Weibull-class query, drawn at n."""
+    from attnscale.finite import regime_from_max_weight
+    from attnscale.laws import UniformSphere
+    from attnscale.probe import FINITE_DRAWS, analyze_head
+
+    rng = np.random.default_rng(5)
+    keys = UniformSphere(3).sample(4000, rng)
+    queries = 300.0 * UniformSphere(3).sample(6, rng)  # beta_q = 300 / sqrt(3) = 173
+    ns = (2000, 10**6)
+    head = analyze_head(keys, queries, 512, ns=ns)
+    assert [head.finite[n]["part"] for n in ns] == ["measured", "extrapolated"]
+    for n in ns:
+        v = head.finite[n]
+        assert v["regime"] == regime_from_max_weight(head.beta, v["max_weight"]) or head.beta != head.beta
+        assert 0.0 < v["max_weight"] < 1.0 and 1.0 <= v["n_eff"] <= n
+        assert v["max_weight_se"] < 0.05
+    # uniform keys on S^2 at beta = 173: c = beta / beta*(n) = 0.17 at n = 2000 (critical), 3.5e-4 at 1e6
+    assert head.finite[2000]["regime"] == "critical" and head.finite[10**6]["regime"] == "subcritical"
+    assert analyze_head(keys, queries, 512, ns=ns, finite_size=0).finite == {}
+    assert FINITE_DRAWS >= 1000

@@ -33,7 +33,7 @@ from .limit_means import c_matching_max_weight, critical_band, limit_max_weight
 from .sampler import as_score_law, sample_top
 from .tails import critical_beta
 
-__all__ = ["HeadRegime", "Regime", "head_regime", "regime", "regime_name"]
+__all__ = ["HeadRegime", "Regime", "head_regime", "regime", "regime_from_max_weight", "regime_name"]
 
 #: Draws of the exact sampler behind one verdict (the SE of c_eff is about 1% at d = 3, c = 1).
 DEFAULT_SIZE = 20000
@@ -121,6 +121,29 @@ def regime_name(beta: float, c: float, band: tuple[float, float]) -> str:
     if c < band[0]:
         return "subcritical"
     if c > band[1]:
+        return "supercritical"
+    return "critical"
+
+
+def regime_from_max_weight(beta: float, mean_max_weight: float) -> str:
+    """The regime from :math:`E W_1` against :func:`attnscale.limit_means.max_weight_levels` (section 7).
+
+    The same verdict as ``c_eff`` against the critical band, without inverting the limit law
+    (so it costs only the draws): for many verdicts at once, such as every head of a model.
+
+    Examples
+    --------
+    >>> regime_from_max_weight(50.0, 1e-4), regime_from_max_weight(50.0, 0.5), regime_from_max_weight(50.0, 0.99)
+    ('subcritical', 'critical', 'supercritical')
+    """
+    from .limit_means import max_weight_levels
+
+    if beta <= 1.0:
+        return "global"
+    lo, hi = max_weight_levels()
+    if mean_max_weight < lo:
+        return "subcritical"
+    if mean_max_weight > hi:
         return "supercritical"
     return "critical"
 

@@ -39,7 +39,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,9 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PROBE_NS = (256, 4096, 131072, 1048576)
 
 #: Rules of the probe's c table (the registry's rules as of the first probe; qwen_logn = logn at L, grok needs T).
+#: Draws behind each finite-n verdict of a probed head (SE of E W_1 about 1% of its range).
+FINITE_DRAWS = 2000
+
 PROBE_RULES = ("standard", "yarn", "logn", "entropy", "ssmax", "llama4", "critical")
 
 #: Token ids of the attention sinks of BERT's vocabulary: [CLS] and [SEP] (read from the tokenizer).
@@ -664,6 +667,7 @@ class HeadResult:
     duplicates: int
     sink_mass: float
     sink_margin: float
+    finite: dict[int, dict[str, Any] | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able dict; the ``c``, ``c_ci`` and ``regime`` maps are keyed by rule, then by ``str(n)``."""
@@ -690,6 +694,7 @@ class HeadResult:
             "duplicates": self.duplicates,
             "sink_mass": _finite_or_none(self.sink_mass),
             "sink_margin": _finite_or_none(self.sink_margin),
+            "finite": {str(n): v for n, v in self.finite.items()},
         }
 
 
@@ -726,8 +731,19 @@ def analyze_head(
     head: int = 0,
     sink_mass: float = math.nan,
     sink_margin: float = math.nan,
+    finite_size: int = FINITE_DRAWS,
 ) -> HeadResult:
     r"""Tail, :math:`\beta`, and :math:`c(n)` and regime under each rule, for one head.
+
+    ``finite`` (docs/theory.md section 7): for the head as trained (the standard rule), at each
+    :math:`n`, the verdict of the exact law of its median query at that :math:`n`: the query's
+    scores below the splice and its fitted power tail above (:class:`attnscale.spliced.SplicedScoreLaw`),
+    drawn by the sampler (``finite_size`` draws; exact top keys, Gaussian remainder): ``regime``
+    from :math:`E W_1` (:func:`attnscale.finite.regime_from_max_weight`), ``max_weight``,
+    ``max_weight_se``, ``n_eff``, and ``part`` (``"measured"`` for :math:`n` up to the observed
+    keys, else ``"extrapolated"``); the median is over the queries whose tail is of the Weibull
+    class (None if there are none).
+    ``finite_size=0`` leaves it out.
 
     Exact duplicate keys are removed first. For each query: the scores and :math:`\beta_q`
     (:func:`query_scores`), the tail and :math:`\beta^*(n)` with its interval (:func:`fit_tail`),
@@ -751,7 +767,9 @@ def analyze_head(
     ns : sequence of int
         Context lengths.
     rules : sequence of str, optional
-        Rule names; default all of :data:`attnscale.schedules.RULES`.
+        Rule names; default :data:`PROBE_RULES`. Here ``critical`` (and ``critical_asymptotic``) is
+        :math:`\beta^*(n)/\beta^*(L)` of each query's estimated tail: the asymptotic reading (the
+        finite-n rule of :mod:`attnscale.schedules` needs a root solve per length and head).
     layer, head : int
         Labels.
     sink_mass, sink_margin : float
@@ -767,7 +785,7 @@ def analyze_head(
     if L < 2:
         raise InputError(f"train_len: got {train_len!r}; expected an integer >= 2")
     ns = tuple(check_n(n, "ns") for n in ns)
-    rules = tuple(RULES) if rules is None else tuple(rules)
+    rules = PROBE_RULES if rules is None else tuple(rules)
     for r in rules:
         if r not in RULES:
             raise InputError(f"rules: got {r!r}; expected names among {', '.join(RULES)}")
@@ -776,12 +794,13 @@ def analyze_head(
     logit_scale = float(np.median(np.linalg.norm(Qs, axis=1))) * float(np.median(np.linalg.norm(unique, axis=1)))
     logit_scale /= math.sqrt(K.shape[1])
 
-    ests, betas, scales = [], [], []
+    ests, betas, scales, score_sets = [], [], [], []
     for q in Qs:
         s, beta_q = query_scores(q, unique)
         est = fit_tail(s)
         ests.append(est)
         betas.append(beta_q)
+        score_sets.append(s)
         scales.append(_critical_scales(est, sorted(set(ns) | {L})))
     c_out: dict[str, dict[int, float | None]] = {r: {} for r in rules}
     ci_out: dict[str, dict[int, tuple[float, float] | None]] = {r: {} for r in rules}
@@ -790,9 +809,10 @@ def analyze_head(
         for n in ns:
             rows = []  # (c, c_lo, c_hi, beta) per query with a critical scale
             for beta_q, sc in zip(betas, scales):
-                if sc[n] is None or (r == "critical" and sc[L] is None):
+                ratio_rule = r in ("critical", "critical_asymptotic")  # beta*(n)/beta*(L) of the estimated tail
+                if sc[n] is None or (ratio_rule and sc[L] is None):
                     continue
-                m = sc[n][0] / sc[L][0] if r == "critical" else rule_multiplier(r, n, L)
+                m = sc[n][0] / sc[L][0] if ratio_rule else rule_multiplier(r, n, L)
                 b = beta_q * m
                 rows.append((b / sc[n][0], b / sc[n][2], b / sc[n][1], b))
             if not rows:
@@ -801,6 +821,9 @@ def analyze_head(
             j = _median_index(np.array([row[0] for row in rows]))
             c, lo, hi, b = rows[j]
             c_out[r][n], ci_out[r][n], reg_out[r][n] = c, (lo, hi), regime_name(b, c)
+    finite = {}
+    if finite_size:
+        finite = {n: _finite_verdict(ests, betas, scales, score_sets, n, finite_size) for n in ns}
     kinds = Counter(e.kind for e in ests)
     weib = [e for e in ests if e.kind == "weibull"]
     summary: dict[str, Any] = {"gamma": None, "gamma_ci": None, "endpoint": None, "kappa": None}
@@ -815,8 +838,36 @@ def analyze_head(
         layer=int(layer), head=int(head), kind=kinds.most_common(1)[0][0], kinds=dict(kinds),
         beta=float(np.median(betas)), logit_scale=logit_scale, c=c_out, c_ci=ci_out, regime=reg_out,
         queries=len(ests), keys=int(unique.shape[0]), duplicates=int(duplicates),
-        sink_mass=float(sink_mass), sink_margin=float(sink_margin), **summary,
+        sink_mass=float(sink_mass), sink_margin=float(sink_margin), finite=finite, **summary,
     )
+
+
+def _finite_verdict(ests, betas, scales, score_sets, n: int, size: int) -> dict[str, Any] | None:
+    """The exact-law verdict at ``n`` of the median query (by standard-rule c), or None (section 7)."""
+    from .finite import regime_from_max_weight
+    from .sampler import sample_top
+    from .spliced import SplicedScoreLaw
+
+    idx = [
+        i for i, sc in enumerate(scales)
+        if sc[n] is not None and ests[i].kind == "weibull" and ests[i].endpoint > float(np.max(score_sets[i]))
+        and 1 <= ests[i].n_top < score_sets[i].size
+    ]
+    if not idx:
+        return None
+    cs = np.array([betas[i] / scales[i][n][0] for i in idx])
+    i = idx[_median_index(cs)]
+    est, scores = ests[i], score_sets[i]
+    law = SplicedScoreLaw(scores, est.endpoint, est.gamma, est.n_top)
+    top = sample_top(law, n, betas[i], size, rng=0)
+    w = float(np.mean(top.max_weight))
+    return {
+        "regime": regime_from_max_weight(betas[i], w),
+        "max_weight": w,
+        "max_weight_se": float(np.std(top.max_weight, ddof=1) / math.sqrt(size)),
+        "n_eff": float(np.mean(top.n_eff)),
+        "part": "measured" if n <= scores.size else "extrapolated",
+    }
 
 
 # -------------------------------------------------------------------------- probe
