@@ -971,6 +971,8 @@ def probe_config(quick: bool = False, seed: int = 0) -> dict[str, Any]:
         "ns": list(PROBE_NS),
         "rules": list(PROBE_RULES),
         "curve_queries": 4 if quick else 16,
+        # draws behind each head's finite-n verdict: 500 puts the SE of E W_1 near 1.5% (a regime label)
+        "finite_draws": 500 if quick else FINITE_DRAWS,
     }
 
 
@@ -1049,6 +1051,7 @@ def probe(
                 ns=cfg["ns"], rules=cfg["rules"], layer=layer, head=h,
                 sink_mass=float(np.nanmean(cap.sink_mass[layer][query_tok, h])),
                 sink_margin=float(np.nanmedian(cap.sink_margin[layer][query_tok, h])),
+                finite_size=int(cfg.get("finite_draws", FINITE_DRAWS)),
             )
             row = res.as_dict()
             if causal:

@@ -407,7 +407,7 @@ def grok_multiplier(n: Any, attn_temperature_len: Any) -> float:
 CRITICAL_GRID = 512
 #: Distinct lengths above which the finite-n critical rule interpolates on a log grid of this many points
 #: (each point is a root solve on common draws: about 0.3 s).
-FINITE_GRID = 24
+FINITE_GRID = 16
 #: Common draws behind the finite-n critical rule (SE of log beta_half about 0.004 at d = 64).
 FINITE_SIZE = 8000
 
