@@ -732,6 +732,7 @@ def analyze_head(
     sink_mass: float = math.nan,
     sink_margin: float = math.nan,
     finite_size: int = FINITE_DRAWS,
+    finite_ns: Sequence[int] | None = None,
 ) -> HeadResult:
     r"""Tail, :math:`\beta`, and :math:`c(n)` and regime under each rule, for one head.
 
@@ -743,7 +744,7 @@ def analyze_head(
     ``max_weight_se``, ``n_eff``, and ``part`` (``"measured"`` for :math:`n` up to the observed
     keys, else ``"extrapolated"``); the median is over the queries whose tail is of the Weibull
     class (None if there are none).
-    ``finite_size=0`` leaves it out.
+    ``finite_size=0`` leaves it out; ``finite_ns`` (default: ``ns``) chooses the lengths.
 
     Exact duplicate keys are removed first. For each query: the scores and :math:`\beta_q`
     (:func:`query_scores`), the tail and :math:`\beta^*(n)` with its interval (:func:`fit_tail`),
@@ -823,7 +824,8 @@ def analyze_head(
             c_out[r][n], ci_out[r][n], reg_out[r][n] = c, (lo, hi), regime_name(b, c)
     finite = {}
     if finite_size:
-        finite = {n: _finite_verdict(ests, betas, scales, score_sets, n, finite_size) for n in ns}
+        chosen = ns if finite_ns is None else tuple(n for n in ns if n in set(finite_ns))
+        finite = {n: _finite_verdict(ests, betas, scales, score_sets, n, finite_size) for n in chosen}
     kinds = Counter(e.kind for e in ests)
     weib = [e for e in ests if e.kind == "weibull"]
     summary: dict[str, Any] = {"gamma": None, "gamma_ci": None, "endpoint": None, "kappa": None}
@@ -1052,6 +1054,7 @@ def probe(
                 sink_mass=float(np.nanmean(cap.sink_mass[layer][query_tok, h])),
                 sink_margin=float(np.nanmedian(cap.sink_margin[layer][query_tok, h])),
                 finite_size=int(cfg.get("finite_draws", FINITE_DRAWS)),
+                finite_ns=cfg.get("finite_ns", PROBE_NS),
             )
             row = res.as_dict()
             if causal:

@@ -81,7 +81,7 @@ def table_from_probe(out: dict) -> pa.Table:
     A causal model's real-n curve adds rows with ``rule = "real_n"`` (``n``: keys seen, sinks included)."""
     names = ("layer", "head", "rule", "n", "c", "c_lo", "c_hi", "regime", "kind", "gamma", "endpoint", "beta",
              "logit_scale", "duplicates", "keys", "sink_mass", "sink_margin", "reproduction_error", "train_len",
-             "corpus_sha256")
+             "corpus_sha256", "regime_finite", "max_weight_finite", "part")
     cols: dict[str, list] = {k: [] for k in names}
     nan = math.nan
     for h in out["heads"]:
@@ -89,9 +89,11 @@ def table_from_probe(out: dict) -> pa.Table:
         for rule, row in h["c"].items():
             for n_text, c in row.items():
                 lo, hi = h["c_ci"][rule][n_text] or (None, None)
+                fin = (h.get("finite") or {}).get(n_text) if rule == "standard" else None
                 values = (h["layer"], h["head"], rule, int(n_text), c, lo, hi, h["regime"][rule][n_text] or "",
                           h["kind"], h["gamma"], h["endpoint"], h["beta"], h["logit_scale"], h["duplicates"],
-                          h["keys"], h["sink_mass"], h["sink_margin"], err, out["train_len"], out["corpus"]["sha256"])
+                          h["keys"], h["sink_mass"], h["sink_margin"], err, out["train_len"], out["corpus"]["sha256"],
+                          fin["regime"] if fin else "", fin["max_weight"] if fin else None, fin["part"] if fin else "")
                 for key, v in zip(names, values):
                     cols[key].append(nan if v is None else v)
         curve = h.get("curve") or {"n": []}
@@ -99,7 +101,7 @@ def table_from_probe(out: dict) -> pa.Table:
             lo, hi = curve["c_ci"][i] or (None, None)
             values = (h["layer"], h["head"], REAL_N, int(n_value), curve["c"][i], lo, hi, "", h["kind"], h["gamma"],
                       h["endpoint"], h["beta"], h["logit_scale"], h["duplicates"], h["keys"], h["sink_mass"],
-                      h["sink_margin"], err, out["train_len"], out["corpus"]["sha256"])
+                      h["sink_margin"], err, out["train_len"], out["corpus"]["sha256"], "", None, "")
             for key, v in zip(names, values):
                 cols[key].append(nan if v is None else v)
     return pa.table(cols)
@@ -302,6 +304,23 @@ def _published_multiplier(rule: str, n: int, L: int) -> float:
     if rule == "llama4":  # Llama 4: log(floor(n / 8192) + 1) * 0.1 + 1
         return math.log(math.floor(n / 8192) + 1.0) * 0.1 + 1.0
     raise ValueError(f"rule: got {rule!r}; no closed form here")
+
+
+def tables(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Heads by regime at each n under the standard rule: the exact law's verdict against the asymptotic band's."""
+    rule, n_all = _col(table, "rule"), _col(table, "n")
+    sel = rule == "standard"
+    cells = []
+    names = ("subcritical", "critical", "supercritical", "global")
+    for n in sorted(set(n_all[sel].tolist())):
+        at = sel & (n_all == n)
+        fin, asym = _col(table, "regime_finite")[at], _col(table, "regime")[at]
+        part = str(next((p for p in _col(table, "part")[at] if p), ""))
+        cells.append([f"{int(n)}", part] + [f"{int(np.sum(fin == r))} / {int(np.sum(asym == r))}" for r in names]
+                     + [f"{int(np.sum(fin == ''))}"])
+    cols = ["n", "law at n", *(f"{r}: exact law / band on c" for r in names), "no Weibull query"]
+    return [("Heads by regime, standard rule: the verdict of each head's exact law at n (docs/theory.md section 7) "
+             "against the fixed band on the asymptotic c", cols, cells)]
 
 
 def check(table: pa.Table) -> list[Claim]:
