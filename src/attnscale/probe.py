@@ -595,13 +595,9 @@ def regime_name(beta: float, c: float, band: tuple[float, float] = CRITICAL_BAND
     >>> regime_name(50.0, 0.01), regime_name(50.0, 1.0), regime_name(50.0, 20.0), regime_name(0.5, 1.0)
     ('subcritical', 'critical', 'supercritical', 'global')
     """
-    if beta <= 1.0:
-        return "global"
-    if c < band[0]:
-        return "subcritical"
-    if c > band[1]:
-        return "supercritical"
-    return "critical"
+    from .finite import regime_name as named
+
+    return named(beta, c, band)
 
 
 # ----------------------------------------------------------------------- per head
