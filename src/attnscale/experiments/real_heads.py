@@ -128,6 +128,13 @@ def _head_grid(table: pa.Table, rule: str, n: int) -> np.ndarray:
     return grid
 
 
+def _c_at(ns: np.ndarray, c: np.ndarray, log_pos: np.ndarray, n: int) -> tuple[np.ndarray, float]:
+    """A head's c(n), log-linearly interpolated in log n, at the positions' key counts and at ``n``."""
+    order = np.argsort(ns)
+    x, y = np.log(ns[order].astype(np.float64)), np.log(c[order])
+    return np.exp(np.interp(log_pos, x, y)), math.exp(np.interp(math.log(n), x, y))
+
+
 def position_gap(table: pa.Table, rule: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     r"""Per head: how far apart the per-position and the one-multiplier forms of ``rule`` put it, in a causal context of ``n`` tokens.
 
@@ -160,19 +167,14 @@ def position_gap(table: pa.Table, rule: str, n: int) -> tuple[np.ndarray, np.nda
             out.append(np.nan)
             gap.append(np.nan)
             continue
-        order = np.argsort(ns[std])
-        x, y = np.log(ns[std][order].astype(np.float64)), np.log(c[std][order])
-        c0 = np.exp(np.interp(log_pos, x, y))
-        c0_n = math.exp(np.interp(math.log(n), x, y))
+        c0, c0_n = _c_at(ns[std], c[std], log_pos, n)
         if rule == "critical":
             crit = mine & (rule_col == "critical") & np.isfinite(c) & (c > 0)
             if crit.sum() < 2:
                 out.append(np.nan)
                 gap.append(np.nan)
                 continue
-            o2 = np.argsort(ns[crit])
-            cc = np.exp(np.interp(log_pos, np.log(ns[crit][o2].astype(np.float64)), np.log(c[crit][o2])))
-            cc_n = math.exp(np.interp(math.log(n), np.log(ns[crit][o2].astype(np.float64)), np.log(c[crit][o2])))
+            cc, cc_n = _c_at(ns[crit], c[crit], log_pos, n)
             m_pos_h, m_n_h = cc / c0, cc_n / c0_n
         else:
             m_pos_h, m_n_h = m_pos, m_n
