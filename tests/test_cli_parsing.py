@@ -96,3 +96,12 @@ def test_load_array(tmp_path):
     (tmp_path / "b.npy").write_text("not an array")
     with pytest.raises(UsageError, match="^--scores: cannot read"):
         load_array(tmp_path / "b.npy", "--scores")
+
+
+def test_rule_params_parser():
+    """Moved from tests/test_schedules.py with cli._rule_params (now cli.parsing.rule_params)."""
+    assert rule_params(["yarn.factor=40", "yarn.mscale=0.5", "grok.attn_temperature_len=1024"]) == {
+        "yarn": {"factor": 40, "mscale": 0.5}, "grok": {"attn_temperature_len": 1024}}
+    for bad in ("yarn", "yarn.factor", ".factor=1", "yarn.=1", "yarn.factor=x"):
+        with pytest.raises(UsageError, match="--param"):
+            rule_params([bad])

@@ -7,7 +7,6 @@ of the nominal level as tolerance.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np

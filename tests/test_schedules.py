@@ -315,13 +315,3 @@ def test_critical_multipliers_on_a_long_context_interpolate_exactly_for_a_power_
     assert ns.size > CRITICAL_GRID
     got = critical_asymptotic_multipliers(ns, 512, tail)
     np.testing.assert_allclose(got, (ns / 512.0) ** (1 / 2.7), rtol=1e-12)  # (n/L)^(1/gamma), written out
-
-
-def test_rule_params_parser():
-    from attnscale.cli import UsageError, _rule_params
-
-    assert _rule_params(["yarn.factor=40", "yarn.mscale=0.5", "grok.attn_temperature_len=1024"]) == {
-        "yarn": {"factor": 40, "mscale": 0.5}, "grok": {"attn_temperature_len": 1024}}
-    for bad in ("yarn", "yarn.factor", ".factor=1", "yarn.=1", "yarn.factor=x"):
-        with pytest.raises(UsageError, match="--param"):
-            _rule_params([bad])

@@ -48,7 +48,7 @@ import numpy as np
 from ._validate import InputError, InputTypeError, check_int, check_n, check_nonnegative, check_positive
 from .exponent import critical_curve
 from .laws import ScoreLaw
-from .tails import ScoreTail, critical_beta, regime
+from .tails import ScoreTail, critical_beta
 
 __all__ = [
     "CRITICAL_GRID",
