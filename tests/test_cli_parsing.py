@@ -27,23 +27,23 @@ def test_n_spellings_agree(text):
 
 def test_n_up_to_1e18():
     assert parse_n("1e18") == MAX_N
-    with pytest.raises(UsageError, match=r"^--n: got '1e19'; expected an integer <= 1e\+18$"):
+    with pytest.raises(InputError, match=r"^--n: got 1e\+19; expected an integer <= 1e\+18$"):
         parse_n("1e19")
 
 
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("0", "--n: got '0'; expected an integer >= 1"),
-        ("2.5", "--n: got '2.5'; expected an integer"),
-        ("nan", "--n: got 'nan'; expected a finite integer"),
-        ("inf", "--n: got 'inf'; expected a finite integer"),
+        ("0", "--n: got 0; expected an integer >= 1"),
+        ("2.5", "--n: got 2.5; expected an integer"),
+        ("nan", "--n: got nan; expected a finite integer"),
+        ("inf", "--n: got inf; expected a finite integer"),
         ("ten", "--n: got 'ten'; expected an integer such as 1000 or 1e6"),
         ("", "--n: got ''; expected an integer such as 1000 or 1e6"),
     ],
 )
-def test_bad_counts_name_the_option_and_show_the_text(text, message):
-    with pytest.raises(UsageError) as exc:
+def test_bad_counts_name_the_option(text, message):
+    with pytest.raises(InputError) as exc:
         parse_n(text)
     assert str(exc.value) == message
     assert isinstance(exc.value, InputError) and isinstance(exc.value, ValueError)
@@ -51,7 +51,7 @@ def test_bad_counts_name_the_option_and_show_the_text(text, message):
 
 def test_parse_count_minimum():
     assert parse_count("4096", "--train-len", minimum=2) == 4096
-    with pytest.raises(UsageError, match="^--train-len: got '1'; expected an integer >= 2"):
+    with pytest.raises(InputError, match="^--train-len: got 1; expected an integer >= 2"):
         parse_count("1", "--train-len", minimum=2)
 
 

@@ -32,8 +32,8 @@ class UsageError(InputError):
 def parse_count(text: Any, option: str, minimum: int = 1, maximum: int | None = None) -> int:
     """An integer option as typed: ``1000000``, ``1e6``, ``1_000_000`` and ``1000000.0`` alike.
 
-    The text becomes a number here and :func:`attnscale._validate.check_int` checks its range;
-    the message names ``option`` and shows the text as typed.
+    The text becomes a number here and :func:`attnscale._validate.check_int` checks it (an
+    :class:`attnscale._errors.InputError` naming ``option`` and the number read).
 
     Examples
     --------
@@ -42,7 +42,7 @@ def parse_count(text: Any, option: str, minimum: int = 1, maximum: int | None = 
     >>> parse_count("1e19", "--n", maximum=MAX_N)
     Traceback (most recent call last):
     ...
-    attnscale.cli.parsing.UsageError: --n: got '1e19'; expected an integer <= 1e+18
+    attnscale._errors.InputError: --n: got 1e+19; expected an integer <= 1e+18
     """
     from .._validate import check_int
 
@@ -57,12 +57,7 @@ def parse_count(text: Any, option: str, minimum: int = 1, maximum: int | None = 
                 number = float(stripped)
             except ValueError:
                 raise UsageError(f"{option}: got {text!r}; expected an integer such as 1000 or 1e6") from None
-    try:
-        return check_int(number, option, minimum=minimum, maximum=maximum)
-    except InputError as exc:
-        # check_int shows the parsed number; show the text as it was typed
-        message = str(exc).replace(f"got {number!r}", f"got {text!r}", 1)
-        raise UsageError(message) from None
+    return check_int(number, option, minimum=minimum, maximum=maximum)
 
 
 def parse_n(text: Any, option: str = "--n") -> int:
