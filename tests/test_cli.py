@@ -1,4 +1,4 @@
-"""Tests of the command line (cli.py): JSON contracts, n spellings, bad input -> exit 2."""
+"""Tests of the command line (the attnscale.cli package): JSON contracts, n spellings, bad input -> exit 2."""
 
 import json
 import subprocess
