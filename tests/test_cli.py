@@ -1,4 +1,4 @@
-"""Tests of the command line (cli.py): JSON contracts, n spellings, bad input -> exit 2."""
+"""Tests of the command line (the attnscale.cli package): JSON contracts, n spellings, bad input -> exit 2."""
 
 import json
 import subprocess
@@ -181,10 +181,10 @@ def test_estimate_from_keys_and_bad_files(tmp_path):
         run_cli("estimate", "--keys", str(tmp_path / "k.npy"), "--query", str(tmp_path / "q.npy"), "--n", "1e6", "--json").stdout
     )
     assert {"endpoint", "gamma", "gamma_ci", "kappa", "kind", "beta_star"} <= set(out)
-    # the command is a thin layer over estimate_summary (whose calibration tests/test_estimate.py checks)
-    from attnscale.estimate import estimate_summary
+    # the command is a thin layer over estimate_payload (whose calibration tests/test_estimate.py checks)
+    from attnscale.cli.payloads import estimate_payload
 
-    direct = estimate_summary(np.array([0.0, 0.0, 1.0]), keys, ns=[10**6], rng=0)
+    direct = estimate_payload(np.array([0.0, 0.0, 1.0]), keys, ns=[10**6], rng=0)
     assert out["kind"] == direct["kind"] and out["gamma"] == pytest.approx(direct["gamma"], rel=1e-12)
     assert out["gamma_ci"] == pytest.approx(direct["gamma_ci"], rel=1e-12)
     assert set(out["beta_star"]) == {"1000000"}
@@ -338,3 +338,75 @@ def test_exponent_schedules_estimate_at_large_d(tmp_path):
     np.save(tmp_path / "q.npy", q)
     est = json.loads(run_cli("estimate", "--keys", str(tmp_path / "k.npy"), "--query", str(tmp_path / "q.npy"), "--json").stdout)
     assert est["n_total"] == 100 and est["kind"] in ("weibull", "gumbel")
+
+
+# ---------------------------------------------------------------------------
+# Startup: the command line imports typer, not the library's heavy dependencies
+# ---------------------------------------------------------------------------
+
+
+def test_cli_import_loads_no_heavy_module():
+    """``attnscale --help`` must answer fast: importing the CLI loads no numerical library."""
+    code = (
+        "import sys, attnscale, attnscale.cli\n"
+        "heavy = ('numpy', 'scipy', 'scipy.stats', 'matplotlib', 'torch', 'transformers', 'pyarrow', 'numba')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
+
+
+def test_help_loads_no_heavy_module():
+    code = (
+        "import sys\n"
+        "from attnscale.cli import main\n"
+        "sys.argv = ['attnscale', 'critical', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print(' '.join(m for m in ('numpy', 'scipy', 'matplotlib', 'torch') if m in sys.modules), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--law" in proc.stdout and proc.stderr.split() == []
+
+
+def test_package_is_lazy_and_keeps_its_names():
+    """``import attnscale`` loads nothing heavy; public names load on use, ``attention`` stays the function."""
+    code = (
+        "import sys, attnscale as ats\n"
+        "assert 'numpy' not in sys.modules\n"
+        "import attnscale.heat  # imports the submodule attnscale.attention first\n"
+        "assert callable(ats.attention) and ats.attention.__module__ == 'attnscale.attention', ats.attention\n"
+        "from attnscale import attention, UniformSphere, regime\n"
+        "assert attention is sys.modules['attnscale.attention'].attention\n"
+        "assert ats.laws is sys.modules['attnscale.laws'] and ats.regime is regime\n"
+        "assert set(ats.__all__) <= set(dir(ats))\n"
+        "ns = {}\n"
+        "exec('from attnscale import *', ns)\n"
+        "assert set(ats.__all__) <= set(ns)\n"
+        "try:\n"
+        "    ats.no_such_name\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_main_does_not_use_private_typer_modules():
+    """Usage errors are recognized through typer's public API (typer >= 0.26 vendors click privately)."""
+    import ast
+    import inspect
+
+    from attnscale import cli
+
+    tree = ast.parse(inspect.getsource(cli))
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    imported += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in imported if m.startswith("typer.")]
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("_click")]

@@ -7,7 +7,6 @@ of the nominal level as tolerance.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -18,7 +17,6 @@ from attnscale.estimate import (
     CALIBRATION_CASES,
     calibration_case,
     choose_k,
-    estimate_summary,
     estimate_tail,
 )
 from attnscale.laws import GreatSubsphere, UniformSphere, VonMisesFisher
@@ -170,23 +168,6 @@ def test_own_key_among_random_keys_is_an_atom_and_plain_samples_are_not():
     assert estimate_tail(q, keys).kind == "weibull"
     est = estimate_tail(q, np.vstack([keys, q]))
     assert est.kind == "atom" and est.kappa == 1.0
-
-
-def test_several_queries_summarize_per_query_and_serialize():
-    rng = np.random.default_rng(9)
-    keys = UniformSphere(3).sample(3000, rng)
-    qs = np.eye(3)
-    ests = estimate_tail(qs, keys)
-    assert isinstance(ests, tuple) and len(ests) == 3
-    out = estimate_summary(qs, keys, ns=[3000, 10**9])
-    assert len(out["queries"]) == 3 and sum(out["kinds"].values()) == 3
-    text = json.dumps(out, allow_nan=False)
-    row = json.loads(text)["queries"][0]
-    assert set(row) >= {"endpoint", "gamma", "gamma_ci", "kappa", "kind", "beta_star"}
-    assert set(row["beta_star"]) == {"3000", "1000000000"}
-    single = estimate_summary(rng.standard_normal(4000), ns=[10**6])
-    json.dumps(single, allow_nan=False)
-    assert single["kind"] in ("gumbel", "weibull")
 
 
 def test_choose_k_rule():

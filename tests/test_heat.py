@@ -23,7 +23,6 @@ from attnscale.heat import (
     circle_quantiles,
     fit_order,
     heat_step_errors,
-    heat_summary,
     kuiper_distance,
     layer_amplification,
     predicted_density,
@@ -284,12 +283,8 @@ def test_density_constant_on_the_circle():
     assert abs(limit - 8.5) < 0.05 + abs(limit - scaled[1])
 
 
-def test_fit_order_and_summary():
+def test_fit_order():
     assert fit_order([1.0, 10.0, 100.0], [5.0, 0.5, 0.05]) == -1.0
-    s = heat_summary(2, quick=True)
-    assert set(s) == {"displacement_order", "density_order", "density_order_without_laplacian", "table"}
-    assert len(s["table"]) == 5 and s["table"][0]["beta"] == 100.0
-    assert abs(s["density_order"] + 2.0) < 0.1
 
 
 # ---------------------------------------------------------------------------
@@ -420,8 +415,6 @@ def test_stacked_layers_converge_to_the_heat_flow_at_first_order():
         (lambda: VMFMixture([[1.0, 0.0]], [1.0, 2.0]), "kappas"),
         (lambda: VMFMixture([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0], [1.0, -1.0]), "weights"),
         (lambda: reference_density(3), "sphere"),
-        (lambda: heat_summary(0), "sphere"),
-        (lambda: heat_summary(1, quick="yes"), "quick"),
         (lambda: attention_map_exact(reference_density(1), [1.0, 0.0], -1.0), "beta"),
         (lambda: attention_map_exact(reference_density(1), [1.0, 0.0], float("nan")), "beta"),
         (lambda: attention_map_exact(reference_density(1), [1.0, 1.0], 1.0), "x"),

@@ -19,7 +19,6 @@ from attnscale.schedules import (
     qwen_logn_multiplier,
     rule_multiplier,
     rule_multipliers,
-    schedules_summary,
     ssmax_multiplier,
     standard_multiplier,
     yarn_multiplier,
@@ -122,72 +121,6 @@ def test_registry_names_sources_and_defaults():
     assert RULES["critical"].needs_law and RULES["critical_asymptotic"].needs_tail and not RULES["yarn"].needs_tail
 
 
-def test_summary_c_and_regime_against_direct_computation():
-    from attnscale.limit_means import critical_band
-
-    L, n, beta0 = 512, 131072, 40.0
-    tail = ScoreTail(endpoint=0.8, gamma=3.0, kappa=0.02)
-    out = schedules_summary(L, n, tail, base_beta=beta0, params={"ssmax": {"s": 0.2}})
-    bstar = (0.02 * n) ** (1 / 3.0)
-    assert out["tail"]["beta_star"] == pytest.approx(bstar, rel=1e-13)
-    expected_m = {
-        "standard": 1.0,
-        "yarn": (0.1 * math.log(n / L) + 1) ** 2,
-        "logn": math.log(n) / math.log(L),
-        "entropy": math.log(n) / math.log(512),
-        "ssmax": 0.2 * math.log(n),
-        "llama4": 1 + 0.1 * math.log(1 + n // 8192),
-        "qwen_logn": math.log(n) / math.log(L),
-        "grok": math.log2(n - 1) / math.log2(L),
-        "critical_asymptotic": (n / L) ** (1 / 3.0),
-    }
-    # with only a tail: no finite-n verdict, and the finite-n critical rule is left out
-    assert [r["name"] for r in out["rules"]] == list(expected_m)
-    lo, hi = critical_band(3.0)
-    for row in out["rules"]:
-        m = expected_m[row["name"]]
-        c = beta0 * m / bstar
-        assert row["multiplier"] == pytest.approx(m, rel=1e-12)
-        assert row["c_asymptotic"] == pytest.approx(c, rel=1e-12)
-        assert row["regime_asymptotic"] == ("subcritical" if c < lo else "supercritical" if c > hi else "critical")
-        assert row["regime"] is None and row["c_eff"] is None
-    # the asymptotic critical rule keeps c at its training-length value
-    crit = out["rules"][-1]["c_asymptotic"]
-    assert crit == pytest.approx(beta0 / (0.02 * L) ** (1 / 3.0), rel=1e-12)
-
-
-def test_summary_with_a_law_gives_finite_n_verdicts():
-    from attnscale.finite import regime
-    from attnscale.laws import UniformScoreLaw
-
-    law = UniformScoreLaw(9)
-    out = schedules_summary(256, 8192, law, size=4000)
-    names = [r["name"] for r in out["rules"]]
-    assert "critical" in names and "critical_asymptotic" in names
-    rows = {r["name"]: r for r in out["rules"]}
-    # default base beta: beta_half(L), so the finite-n critical rule keeps E W_1 near 1/2
-    assert abs(rows["critical"]["max_weight"] - 0.5) < 0.03
-    # each row is the verdict of finite.regime at beta0 m(n)
-    direct = regime(8192, out["base_beta"] * rows["logn"]["multiplier"], law, size=4000)
-    assert rows["logn"]["c_eff"] == pytest.approx(direct.c_eff, rel=1e-12)
-    assert rows["logn"]["regime"] == direct.name
-
-
-def test_summary_without_tail_and_global_regime():
-    out = schedules_summary(4096, 10**6)
-    assert not {"critical", "critical_asymptotic"} & {r["name"] for r in out["rules"]}
-    assert all(r["c_asymptotic"] is None and r["regime"] is None for r in out["rules"])
-    low = schedules_summary(4096, 10**6, ScoreTail(1.0, 1.0, 1.0), base_beta=0.5)
-    assert low["rules"][0]["regime_asymptotic"] == "global"  # beta <= 1: the kernel covers the sphere
-
-
-def test_no_overflow_at_huge_n():
-    tail = ScoreTail(1.0, 2.0, 1.0)
-    out = schedules_summary(2, 10**18, tail, base_beta=1e12)
-    for row in out["rules"]:
-        assert math.isfinite(row["multiplier"]) and math.isfinite(row["c_asymptotic"])
-
-
 @pytest.mark.parametrize(
     "call,match",
     [
@@ -200,8 +133,6 @@ def test_no_overflow_at_huge_n():
         (lambda: llama4_multiplier(10, floor_scale=0), "floor_scale"),
         (lambda: llama4_multiplier(10, attn_scale=float("nan")), "attn_scale"),
         (lambda: rule_multiplier("temperature", 10, 512), "name"),
-        (lambda: schedules_summary(512, 10, base_beta=-1.0), "base_beta"),
-        (lambda: schedules_summary(512, 10, params={"nope": {}}), "params"),
     ],
 )
 def test_bad_input_raises_value_error_naming_argument(call, match):
@@ -214,8 +145,6 @@ def test_bad_types_raise_type_error():
         rule_multiplier("critical", 10, 512)
     with pytest.raises(TypeError, match="params"):
         rule_multiplier("yarn", 10, 512, s=3.0)
-    with pytest.raises(TypeError, match="tail"):
-        schedules_summary(512, 10, tail=(1.0, 1.0, 1.0))
 
 
 # ----------------------------------------------------------------- rules as the models spell them
@@ -386,13 +315,3 @@ def test_critical_multipliers_on_a_long_context_interpolate_exactly_for_a_power_
     assert ns.size > CRITICAL_GRID
     got = critical_asymptotic_multipliers(ns, 512, tail)
     np.testing.assert_allclose(got, (ns / 512.0) ** (1 / 2.7), rtol=1e-12)  # (n/L)^(1/gamma), written out
-
-
-def test_rule_params_parser():
-    from attnscale.cli import UsageError, _rule_params
-
-    assert _rule_params(["yarn.factor=40", "yarn.mscale=0.5", "grok.attn_temperature_len=1024"]) == {
-        "yarn": {"factor": 40, "mscale": 0.5}, "grok": {"attn_temperature_len": 1024}}
-    for bad in ("yarn", "yarn.factor", ".factor=1", "yarn.=1", "yarn.factor=x"):
-        with pytest.raises(UsageError, match="--param"):
-            _rule_params([bad])

@@ -5,6 +5,8 @@ import pytest
 
 from attnscale._validate import (
     MAX_N,
+    InputError,
+    InputTypeError,
     as_generator,
     check_beta,
     check_int,
@@ -15,15 +17,24 @@ from attnscale._validate import (
 )
 
 
-@pytest.mark.parametrize("text", ["1000000", "1e6", "1000000.0", 1e6, 1000000, np.int64(10**6)])
-def test_n_spellings_agree(text):
-    assert check_n(text) == 10**6
+@pytest.mark.parametrize("value", [1e6, 1000000, np.int64(10**6), np.float64(1e6)])
+def test_n_spellings_agree(value):
+    assert check_n(value) == 10**6
 
 
 def test_n_up_to_1e18():
-    assert check_n("1e18") == MAX_N
+    assert check_n(1e18) == MAX_N
     with pytest.raises(ValueError, match="n"):
-        check_n("1e19")
+        check_n(1e19)
+
+
+@pytest.mark.parametrize("text", ["1e6", "1000000", "7"])
+def test_check_int_does_not_parse_text(text):
+    """Strings are the command line's to parse (attnscale.cli.parsing.parse_count), not the library's."""
+    with pytest.raises(InputTypeError, match="^reps: got '.*' \\(str\\); expected an integer, not text"):
+        check_int(text, "reps")
+    with pytest.raises(InputError, match="^n: "):
+        check_n(text)
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, float("nan"), float("inf"), "ten", True])
@@ -61,7 +72,7 @@ def test_vectors_and_matrices():
         check_matrix([[np.nan, 1.0]], "keys")
     with pytest.raises(ValueError, match="keys: row 1 has norm"):
         check_on_sphere(np.array([[1.0, 0.0], [2.0, 0.0]]))
-    assert check_int("7", "reps") == 7
+    assert check_int(7.0, "reps") == 7
 
 
 def test_laws_raise_input_error_for_bad_arguments() -> None:
@@ -78,6 +89,7 @@ def test_laws_raise_input_error_for_bad_arguments() -> None:
         lambda: law_from_name("uniform", 3, kappa=1.0),
         lambda: CriticalLimit(1.0, 1.0).default_m(2.0),
         lambda: check_int("x", "n"),
+        lambda: check_int(2.5, "n"),
     ]
     for case in cases:
         with pytest.raises(InputError):
@@ -85,3 +97,6 @@ def test_laws_raise_input_error_for_bad_arguments() -> None:
     with pytest.raises(InputTypeError):
         check_int([1], "n")
     assert issubclass(InputError, ValueError) and issubclass(InputTypeError, TypeError)
+    from attnscale import _errors
+
+    assert InputError is _errors.InputError and InputTypeError is _errors.InputTypeError

@@ -16,26 +16,7 @@ from typing import Any
 
 import numpy as np
 
-
-
-class InputError(ValueError):
-    """A bad argument: the message names it, the value it got and what is allowed.
-
-    A ``ValueError``, so ``except ValueError`` keeps catching it.
-
-    Examples
-    --------
-    >>> try:
-    ...     check_positive(-1.0, "beta")
-    ... except ValueError as exc:
-    ...     print(type(exc).__name__, exc)
-    InputError beta: got -1.0; expected a finite number > 0
-    """
-
-
-class InputTypeError(InputError, TypeError):
-    """A bad argument of the wrong type (both an :class:`InputError` and a ``TypeError``)."""
-
+from ._errors import InputError, InputTypeError
 
 RngLike = np.random.Generator | int | np.random.SeedSequence | None
 
@@ -110,25 +91,23 @@ def check_beta(beta: Any, name: str = "beta") -> float:
 def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = None) -> int:
     """Return ``value`` as an int in ``[minimum, maximum]``.
 
-    Integer-valued floats and strings such as ``"1e6"`` or ``"1000000.0"`` are
-    accepted, so that ``1e6`` means one million everywhere.
+    Integers and integer-valued floats are accepted (``1e6`` is one million);
+    text is not: the command line parses spellings such as ``"1e6"``
+    (:func:`attnscale.cli.parsing.parse_count`) before the library sees them.
 
     Examples
     --------
-    >>> check_int("1e6", "n")
+    >>> check_int(1e6, "n")
     1000000
     >>> check_int(1e18, "n", maximum=MAX_N)
     1000000000000000000
+    >>> check_int("1e6", "n")
+    Traceback (most recent call last):
+    ...
+    attnscale._errors.InputTypeError: n: got '1e6' (str); expected an integer, not text
     """
     if isinstance(value, str):
-        text = value.strip().replace("_", "")
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                raise InputError(f"{name}: got {value!r}; expected an integer such as 1000 or 1e6") from None
+        raise InputTypeError(f"{name}: got {value!r} (str); expected an integer, not text")
     if isinstance(value, bool):
         raise InputTypeError(f"{name}: got {value!r}; expected an integer")
     if isinstance(value, numbers.Integral):

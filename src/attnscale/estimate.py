@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._validate import (
     InputError,
@@ -83,7 +83,6 @@ __all__ = [
     "calibration_case",
     "calibration_table",
     "choose_k",
-    "estimate_summary",
     "estimate_tail",
 ]
 
@@ -231,7 +230,7 @@ class TailEstimate:
         return ScoreTail.from_log_kappa(self.endpoint, self.gamma, self.log_kappa, kind="weibull")
 
     def summary(self, ns: Any = None) -> dict[str, Any]:
-        """The JSON-able dict of :func:`estimate_summary` for this estimate (``inf``/``nan`` as ``None``)."""
+        """The JSON-able dict of :func:`attnscale.cli.payloads.estimate_payload` for this estimate (``inf``/``nan`` as ``None``)."""
         ns = [self.n_total] if ns is None else [check_n(x, "n") for x in np.atleast_1d(ns).tolist()]
         beta_star = {}
         for n in ns:
@@ -355,45 +354,6 @@ def estimate_tail(
     return _estimate(scores, n_total, k, endpoint, level, gen)
 
 
-def estimate_summary(
-    scores_or_q: Any,
-    keys: Any = None,
-    ns: Any = None,
-    *,
-    n_total: Any = None,
-    k: Any = None,
-    endpoint: Any = None,
-    level: float = LEVEL,
-    rng: RngLike = 0,
-) -> dict[str, Any]:
-    r"""JSON-able summary of :func:`estimate_tail`, the object behind ``attnscale estimate --json``.
-
-    One query (or scores): ``{"endpoint", "endpoint_ci", "gamma", "gamma_ci",
-    "kappa", "kappa_ci", "log_kappa", "log_kappa_ci", "kind", "n_top", "n_total", "level", "beta_star"}``
-    (plus ``"gap"`` for an atom), with ``beta_star = {"<n>": {"value", "ci",
-    "convention"}}`` for each ``n`` in ``ns`` (default: the number of keys).
-    Several queries: ``{"queries": [one dict per query], "kinds": {kind: count}}``.
-    Infinite or undefined values are ``None`` (JSON ``null``).
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(2)
-    >>> keys = rng.standard_normal((4000, 3))
-    >>> keys /= np.linalg.norm(keys, axis=1, keepdims=True)
-    >>> out = estimate_summary([0.0, 0.0, 1.0], keys, ns=[4000, 10**6])
-    >>> out["kind"], sorted(out["beta_star"])
-    ('weibull', ['1000000', '4000'])
-    """
-    est = estimate_tail(scores_or_q, keys, n_total=n_total, k=k, endpoint=endpoint, level=level, rng=rng)
-    if isinstance(est, tuple):
-        rows = [e.summary(ns) for e in est]
-        kinds: dict[str, int] = {}
-        for e in est:
-            kinds[e.kind] = kinds.get(e.kind, 0) + 1
-        return {"queries": rows, "kinds": kinds}
-    return est.summary(ns)
-
-
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
@@ -447,6 +407,8 @@ def _lepski_k(values: np.ndarray, t: float) -> int:
     becomes empty, i.e. the largest one whose estimate still agrees with every
     smaller, less biased one.
     """
+    from scipy import stats  # heavy: loaded where it is used
+
     top = min(values.size, K_MAX)
     if top <= K_MIN:
         return max(3, top)
@@ -509,6 +471,8 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
     the point lies inside the interval for every ``level >= 0.19`` (``k >= 3``:
     :math:`P(G \le k - 1) \le 0.594` for :math:`G \sim \mathrm{Gamma}(k-1)`).
     """
+    from scipy import stats  # heavy: loaded where it is used
+
     x, log_mult = _top(values, counts, k)
     log_u = np.log(t - x)
     h = float(np.sum(log_u[-1] - log_u))

@@ -30,7 +30,7 @@ This module computes, for the circle :math:`S^1` (``d = 2``) and the sphere
   :func:`predicted_density`; :func:`heat_step_errors` and :func:`fit_order`;
 * stacked self-attention layers (:func:`self_attention_layers`) against the
   backward heat flow on the circle (:func:`backward_heat_circle`, solved
-  spectrally with optimal truncation), and :func:`heat_summary` for the
+  spectrally with optimal truncation), and :func:`attnscale.cli.payloads.heat_payload` for the
   command line.
 
 Everything here is pure: no I/O, no global state.
@@ -77,7 +77,6 @@ __all__ = [
     "circle_quantiles",
     "fit_order",
     "heat_step_errors",
-    "heat_summary",
     "kuiper_distance",
     "layer_amplification",
     "predicted_density",
@@ -352,7 +351,7 @@ class VMFMixture:
 
 
 def reference_density(sphere: int) -> VMFMixture:
-    r"""The densities of docs/theory.md section 6 used by the report and :func:`heat_summary`.
+    r"""The densities of docs/theory.md section 6 used by the report and :func:`attnscale.cli.payloads.heat_payload`.
 
     * ``sphere=1``: :math:`\rho = 0.7\,\mathrm{vM}(0, 2) + 0.3\,\mathrm{vM}(2.5, 5)` on :math:`S^1`;
     * ``sphere=2``: the same two components on :math:`S^2` (means 2.5 rad apart, at
@@ -1168,50 +1167,3 @@ def stacked_layers_circle(
         heat_min[layer] = float(heat.density(grid).min())
         trunc[layer] = heat.truncation
     return StackedLayers(b, tau, kuiper, heat_min, trunc, angles)
-
-
-# ---------------------------------------------------------------------------
-# Command-line summary
-# ---------------------------------------------------------------------------
-
-#: beta grids and evaluation points of :func:`heat_summary` (quick, full).
-SUMMARY_BETAS = {True: (100.0, 10_000.0, 5), False: (100.0, 10_000.0, 9)}
-SUMMARY_POINTS = {1: {True: 128, False: 512}, 2: {True: 60, False: 400}}
-
-
-def heat_summary(sphere: int, quick: bool = True) -> dict[str, Any]:
-    r"""Fitted error orders of the heat step for the reference density of ``sphere`` (docs/theory.md section 6).
-
-    Errors of :func:`heat_step_errors` for :func:`reference_density` over
-    ``beta`` log-spaced in [1e2, 1e4] (5 values quick, 9 full), sups over
-    equispaced points (circle) or a Fibonacci lattice (sphere); the orders are
-    the slopes of :func:`fit_order`.  Expected: -2, -2 and -1.
-
-    Parameters
-    ----------
-    sphere : {1, 2}
-        1: the circle :math:`S^1`; 2: the sphere :math:`S^2`.
-    quick : bool
-        Fewer betas and points (about a second).
-
-    Returns
-    -------
-    dict
-        ``{"displacement_order", "density_order", "density_order_without_laplacian",
-        "table"}``; ``table`` is a list of rows ``{"beta", "displacement_error",
-        "density_error", "density_error_without_laplacian"}``.
-
-    Examples
-    --------
-    >>> s = heat_summary(1)
-    >>> round(s["displacement_order"], 1), round(s["density_order"], 1), round(s["density_order_without_laplacian"], 1)
-    (-2.0, -2.0, -1.0)
-    >>> sorted(s["table"][0])
-    ['beta', 'density_error', 'density_error_without_laplacian', 'displacement_error']
-    """
-    s = _check_sphere(sphere)
-    if not isinstance(quick, (bool, np.bool_)):
-        raise TypeError(f"quick: got {quick!r}; expected True or False")
-    lo, hi, count = SUMMARY_BETAS[bool(quick)]
-    errors = heat_step_errors(reference_density(s), np.geomspace(lo, hi, count), sphere_points(s, SUMMARY_POINTS[s][bool(quick)]))
-    return {**errors.orders(), "table": errors.rows()}

@@ -65,7 +65,6 @@ __all__ = [
     "model_path",
     "probe",
     "probe_config",
-    "probe_summary",
     "query_scores",
     "regime_name",
     "split_texts",
@@ -1085,16 +1084,3 @@ def _model_name(model: Any, path: Any) -> str:
     if name == model_path():
         return MODEL_NAME
     return str(name or type(model).__name__)
-
-
-def probe_summary(
-    quick: bool = False,
-    texts: str | os.PathLike | None = None,
-    seed: int = 0,
-    path: str | os.PathLike | None = None,
-    device: str = "cpu",
-    max_length: int | None = None,
-) -> dict[str, Any]:
-    """The JSON object of ``attnscale probe [--model DIR] [--quick] [--texts DIR] [--device D] [--max-length N] --json`` (:func:`probe`)."""
-    config = None if max_length is None else {"max_length": check_int(max_length, "max_length", minimum=2)}
-    return probe(texts=texts, quick=quick, seed=seed, path=path, device=device, config=config)

@@ -10,7 +10,7 @@ so that a head with inverse temperature :math:`\beta_0` at training length runs 
 :math:`c = \beta_0\, m(n) / \beta^*(n)` (docs/theory.md sections 2 and 3).
 
 Each rule is a small pure function whose docstring cites its source; :data:`RULES` is the
-registry used by :func:`rule_multiplier` and :func:`schedules_summary` (the JSON object of
+registry used by :func:`rule_multiplier` and :func:`attnscale.cli.payloads.schedules_payload` (the JSON object of
 ``attnscale schedules --json``).
 
 =================  ==================================================  ==========================
@@ -48,7 +48,7 @@ import numpy as np
 from ._validate import InputError, InputTypeError, check_int, check_n, check_nonnegative, check_positive
 from .exponent import critical_curve
 from .laws import ScoreLaw
-from .tails import ScoreTail, critical_beta, regime
+from .tails import ScoreTail, critical_beta
 
 __all__ = [
     "CRITICAL_GRID",
@@ -63,7 +63,6 @@ __all__ = [
     "qwen_logn_multiplier",
     "rule_multiplier",
     "rule_multipliers",
-    "schedules_summary",
     "ssmax_multiplier",
     "standard_multiplier",
     "yarn_multiplier",
@@ -826,107 +825,3 @@ def rule_multipliers(name: str, ns: Any, train_len: Any, tail: ScoreTail | None 
     if not isinstance(name, str) or name not in RULES:
         raise InputError(f"name: got {name!r}; expected one of {', '.join(RULES)}")
     return RULES[name].multipliers(ns, train_len, tail, **params)
-
-
-def schedules_summary(
-    train_len: Any,
-    n: Any,
-    tail: ScoreTail | ScoreLaw | None = None,
-    base_beta: Any = None,
-    params: dict[str, dict[str, Any]] | None = None,
-    *,
-    size: int = 20000,
-    rng: Any = 0,
-) -> dict[str, Any]:
-    r"""Every rule at one context length: its multiplier and the verdict it gives (``attnscale schedules --json``).
-
-    A head with inverse temperature :math:`\beta_0` (``base_beta``) at the training length runs
-    at :math:`\beta_0 m(n)` under a rule. With the head's score law the verdict comes from the exact
-    law at ``n`` (:func:`attnscale.finite.regime`: ``regime``, ``c_eff``, ``max_weight``, ``n_eff``),
-    the asymptotic :math:`c = \beta_0 m(n)/\beta^*(n)` beside it (docs/theory.md section 7);
-    with only a tail, only the asymptotic reading is given.
-
-    Parameters
-    ----------
-    train_len : int
-        Training context length :math:`L \ge 3`.
-    n : int
-        Context length, ``1 <= n <= 1e18``.
-    tail : ScoreLaw, ScoreTail or None
-        The head's score law (finite-n verdicts and the finite-n ``critical`` rule), or its tail
-        (asymptotic readings and ``critical_asymptotic`` only), or None (multipliers only).
-    base_beta : float, optional
-        :math:`\beta_0 \ge 0` in the units of the scores; default: the head is critical at its
-        training length, :math:`\beta_{1/2}(L)` for a law, :math:`\beta^*(L)` for a tail, 1 without.
-    params : dict, optional
-        Per-rule parameters, e.g. ``{"ssmax": {"s": 0.2}}``.
-    size, rng :
-        Draws of each finite-n verdict and their randomness.
-
-    Returns
-    -------
-    dict
-        ``{"train_len", "n", "base_beta", "tail", "rules": [{"name", "multiplier", "regime", "c_eff",
-        "c_asymptotic", "regime_asymptotic", "asymptotics_reached", "max_weight", "n_eff"}]}``.
-
-    Examples
-    --------
-    >>> out = schedules_summary(512, 512**2, ScoreTail(1.0, 1.0, 1.0), base_beta=512.0)
-    >>> [(r["name"], round(r["multiplier"], 3), r["regime_asymptotic"]) for r in out["rules"]][:3]
-    [('standard', 1.0, 'subcritical'), ('yarn', 2.637, 'subcritical'), ('logn', 2.0, 'subcritical')]
-    >>> out["rules"][-1]["name"], out["rules"][-1]["c_asymptotic"]
-    ('critical_asymptotic', 1.0)
-    """
-    from .finite import regime as finite_regime
-    from .finite import regime_name
-    from .limit_means import critical_band
-
-    L, n_int = _check_train_len(train_len), check_n(n)
-    law = tail if isinstance(tail, ScoreLaw) else None
-    if tail is not None and law is None and not isinstance(tail, ScoreTail):
-        raise InputTypeError(f"tail: got {type(tail).__name__}; expected a ScoreLaw, a ScoreTail or None")
-    head_tail = None if tail is None else _tail_of(tail)
-    if base_beta is None:
-        if law is not None:
-            base_beta = _beta_half_table(law, (L,))[L] if L >= 3 else critical_beta(L, head_tail)
-        else:
-            base_beta = critical_beta(L, head_tail) if head_tail is not None else 1.0
-    beta0 = check_nonnegative(base_beta, "base_beta")
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(RULES))
-    if unknown:
-        raise InputError(f"params: got rules {unknown}; expected rule names among {', '.join(RULES)}")
-    band = None
-    if head_tail is not None and head_tail.kind != "atom":
-        band = critical_band(head_tail.gamma if head_tail.kind == "weibull" else 1.0, head_tail.kind)
-    rows = []
-    for rule in RULES.values():
-        if (rule.needs_tail and head_tail is None) or (rule.needs_law and law is None):
-            continue
-        m = rule.multiplier(n_int, L, tail, **params.get(rule.name, {}))
-        beta = beta0 * m
-        row: dict[str, Any] = {"name": rule.name, "multiplier": m, "regime": None, "c_eff": None,
-                               "c_asymptotic": None, "regime_asymptotic": None, "asymptotics_reached": None,
-                               "max_weight": None, "n_eff": None}
-        if law is not None:
-            reg = finite_regime(n_int, beta, law, size=size, rng=rng)
-            row.update({"regime": reg.name, "c_eff": reg.c_eff, "c_asymptotic": reg.c_asymptotic,
-                        "regime_asymptotic": reg.regime_asymptotic, "asymptotics_reached": reg.asymptotics_reached,
-                        "max_weight": reg.max_weight, "n_eff": reg.n_eff})
-        elif head_tail is not None:
-            c = beta / critical_beta(n_int, head_tail)
-            row["c_asymptotic"] = c
-            row["regime_asymptotic"] = regime_name(beta, c, band) if band is not None else regime(n_int, beta, head_tail).name
-        rows.append(row)
-    tail_row = None
-    if head_tail is not None:
-        tail_row = {"endpoint": head_tail.endpoint, "gamma": head_tail.gamma, "kappa": _kappa_or_none(head_tail),
-                    "log_kappa": head_tail.log_kappa, "kind": head_tail.kind,
-                    "beta_star": critical_beta(n_int, head_tail), "critical_band_c": None if band is None else list(band),
-                    "finite_n": law is not None}
-    return {"train_len": L, "n": n_int, "base_beta": beta0, "tail": tail_row, "rules": rows}
-
-
-def _kappa_or_none(tail: ScoreTail) -> float | None:
-    """``kappa``, or ``None`` where only ``log_kappa`` is representable (uniform keys, d >= 4096)."""
-    return tail.kappa if tail.kappa_is_finite else None

@@ -1,10 +1,10 @@
-"""Command line: ``attnscale critical | simulate | exponent``.
+"""The commands of ``attnscale``: read the options, call the library, print the payload.
 
-Every command prints a human table by default and one JSON object with
-``--json``.  Bad input (an :class:`attnscale._validate.InputError` or a usage
-error of click) becomes one line on stderr and exit code 2; any other exception
-is a bug: one line naming its type and message, exit code 1, and the traceback
-only with ``ATTNSCALE_DEBUG=1`` (DESIGN.md, "Command line").
+Every command prints a human table by default and one JSON object with ``--json``
+(:mod:`attnscale.cli.payloads` builds it).  Only typer is imported at module level: each command
+imports the library when it runs, so that ``attnscale --help`` answers at once.  Bad input raises
+an :class:`attnscale._errors.InputError` (:func:`attnscale.cli.main` turns it into one line and
+exit code 2).
 """
 
 from __future__ import annotations
@@ -12,24 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
-from ._validate import InputError, check_beta, check_choice, check_int, check_n, check_positive
-from .laws import LAW_NAMES
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="Long-context scaling theory of softmax attention, computable and checkable.",
-)
+from .parsing import LAW_NAMES, UsageError, law_spec, load_array, parse_count, parse_n, rule_params
 
 METHODS = ("brute", "fast", "limit")
 
@@ -46,55 +35,6 @@ QueryCosOpt = Annotated[
     typer.Option("--query-cos", help="Cosine between the query and the law's axis e_1 (1: q = e_1)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
-
-
-class UsageError(InputError):
-    """Bad command-line input (reported as one line, exit code 2)."""
-
-
-@dataclass(frozen=True)
-class LawSpec:
-    """A key law chosen on the command line, with the query it is seen from."""
-
-    name: str
-    d: int
-    kappa: float
-    subdim: int
-    eta: float
-    query_cos: float
-    sigma: float = 1.0
-
-    def build(self):
-        """The :class:`attnscale.laws.KeyLaw` and the unit query."""
-        from .laws import law_from_name
-
-        params: dict[str, Any] = {}
-        if self.name == "vmf":
-            params["kappa"] = self.kappa
-        elif self.name == "subsphere":
-            params["m"] = self.subdim
-        elif self.name == "power":
-            params["eta"] = self.eta
-        elif self.name == "gaussian":
-            params["sigma"] = self.sigma
-        law = law_from_name(self.name, self.d, **params)
-        return law, query_from_cosine(self.d, self.query_cos)
-
-
-def query_from_cosine(d: int, cos: float) -> np.ndarray:
-    """Unit query ``cos e_1 + sqrt(1 - cos^2) e_d``.
-
-    Examples
-    --------
-    >>> query_from_cosine(3, 1.0).tolist()
-    [1.0, 0.0, 0.0]
-    """
-    if not (isinstance(cos, (int, float)) and math.isfinite(cos) and -1.0 <= cos <= 1.0):
-        raise UsageError(f"--query-cos: got {cos!r}; expected a number in [-1, 1]")
-    q = np.zeros(d)
-    q[0] = cos
-    q[-1] += math.sqrt(max(0.0, 1.0 - cos * cos))
-    return q / np.linalg.norm(q)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -134,7 +74,7 @@ def _cache_store():
     """The results store that caches finished verdicts and curves across calls."""
     import os
 
-    from .store import ResultStore
+    from ..store import ResultStore
 
     root = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache" / "attnscale")
     return ResultStore(root)
@@ -148,8 +88,8 @@ def _cached(name: str, config: dict[str, Any], compute, use_cache: bool = True) 
     """
     import pyarrow as pa
 
-    from . import __version__
-    from .store import task_key
+    from .. import __version__
+    from ..store import task_key
 
     if not use_cache:
         return compute()
@@ -187,22 +127,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def summary(x: np.ndarray) -> dict[str, float]:
-    """Mean, its standard error and the 5/50/95% quantiles of per-draw values.
-
-    Examples
-    --------
-    >>> summary(np.array([1.0, 2.0, 3.0]))["mean"]
-    2.0
-    """
-    x = np.asarray(x, dtype=float)
-    with np.errstate(invalid="ignore"):  # infinite draws (n_eff of a degenerate limit): inf or nan, shown as null
-        se = float(np.std(x, ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
-        q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
-    return {"mean": float(np.mean(x)), "se": se, "q05": float(q05), "q50": float(q50), "q95": float(q95)}
-
-
-@app.command()
 def critical(
     law: LawOpt = "uniform",
     d: DimOpt = 3,
@@ -223,61 +147,23 @@ def critical(
     The verdict comes from the law of the weights at this n (c_eff, regime); the
     asymptotic c = beta / beta*(n) and its verdict stand beside it.
     """
-    from .finite import regime
-    from .limit_means import critical_band
-    from .tails import critical_beta
+    from .._validate import check_beta, check_int
+    from .payloads import critical_payload
 
-    spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
+    spec = law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
-    n_int = check_n(n, "--n")
+    n_int = parse_n(n, "--n")
     size = check_int(size, "--size", minimum=2)
     seed = check_int(seed, "--seed", minimum=0)
     b = None if beta is None else check_beta(beta, "--beta")
-    tail = key_law.score_tail(q)
 
     def compute() -> dict[str, Any]:
-        band = critical_band(tail.gamma if tail.kind == "weibull" else 1.0, tail.kind)
-        payload: dict[str, Any] = {
-            "law": spec.name,
-            "d": spec.d,
-            "n": n_int,
-            "endpoint": tail.endpoint,
-            "gamma": tail.gamma,
-            "kappa": tail.kappa if tail.kappa_is_finite else None,
-            "log_kappa": tail.log_kappa,
-            "kind": tail.kind,
-            "beta_star": critical_beta(n_int, tail),
-            "critical_band_c": list(band),
-        }
-        if not tail.kappa_is_finite:
-            payload["note"] = f"kappa = exp({tail.log_kappa:.6g}) is beyond the float64 range; see log_kappa"
-        if b is not None:
-            payload.update(_verdict_payload(regime(n_int, b, key_law, q=q, size=size, rng=seed)))
-        return payload
+        return critical_payload(spec, key_law, q, n_int, b, size, seed)
 
     config = {"law": dataclasses.asdict(spec), "n": n_int, "beta": b, "size": size, "seed": seed}
     _emit(_cached("critical", config, compute, not no_cache), as_json, "attnscale critical")
 
 
-def _verdict_payload(reg) -> dict[str, Any]:
-    """The verdict keys of ``critical --json``."""
-    return {
-        "beta": reg.beta,
-        "regime": reg.name,
-        "c_eff": reg.c_eff,
-        "c_eff_interval": [reg.c_eff_low, reg.c_eff_high],
-        "c_asymptotic": reg.c_asymptotic,
-        "regime_asymptotic": reg.regime_asymptotic,
-        "asymptotics_reached": reg.asymptotics_reached,
-        "max_weight": {"mean": reg.max_weight, "se": reg.max_weight_se},
-        "n_eff": {"mean": reg.n_eff, "se": reg.n_eff_se},
-        "entropy": {"mean": reg.entropy, "se": reg.entropy_se},
-        "m": reg.m,
-        "size": reg.size,
-    }
-
-
-@app.command()
 def simulate(
     law: LawOpt = "uniform",
     d: DimOpt = 3,
@@ -301,19 +187,23 @@ def simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Draw the attention weights' statistics at (n, beta): brute force, fast sampler (exact top m, Gaussian rest), or limit law."""
-    from .simulate import simulate_stats
+    import numpy as np
+
+    from .._validate import check_beta, check_choice, check_int, check_positive
+    from ..simulate import simulate_stats
+    from .payloads import simulate_payload
 
     check_choice(method, "--method", METHODS)
     if (beta is None) == (c is None):
         raise UsageError("--beta/--c: give exactly one of --beta B or --c C")
     if save_samples is not None and save_samples.suffix != ".npz":
         raise UsageError(f"--save-samples: got {str(save_samples)!r}; expected a file name ending in .npz")
-    spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
+    spec = law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
     result = simulate_stats(
         key_law,
         q,
-        n=check_n(n, "--n"),
+        n=parse_n(n, "--n"),
         beta=None if beta is None else check_beta(beta, "--beta"),
         c=None if c is None else check_positive(c, "--c"),
         reps=check_int(reps, "--reps"),
@@ -326,27 +216,10 @@ def simulate(
     if save_samples is not None:
         save_samples.parent.mkdir(parents=True, exist_ok=True)
         np.savez(save_samples, **result.samples())
-    payload = {
-        "method": method,
-        "n": result.n,
-        "beta": result.beta,
-        "c": result.c,
-        "reps": result.reps,
-        "max_weight": summary(result.max_weight),
-        "n_eff": summary(result.n_eff),
-        "entropy": summary(result.entropy),
-        "output": None
-        if result.output is None
-        else {
-            "radial_mean": float(np.mean(result.radial)),
-            "tangential_var": result.tangential_var,
-            "scaled_tangential_norm": summary(result.scaled_tangential_norm),
-        },
-    }
+    payload = simulate_payload(result, method)
     _emit(payload, as_json, f"attnscale simulate --method {method}")
 
 
-@app.command()
 def exponent(
     law: LawOpt = "uniform",
     d: DimOpt = 3,
@@ -364,13 +237,14 @@ def exponent(
     as_json: JsonOpt = False,
 ) -> None:
     """Exact finite-n critical curve beta_half(n) and its fitted exponent (theory section 5)."""
-    from .exponent import exponent_curve
+    from .._validate import check_int
+    from ..exponent import exponent_curve
 
-    spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
+    spec = law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
     key_law, q = spec.build()
     args = (
-        check_n(n_min, "--n-min"),
-        check_n(n_max, "--n-max"),
+        parse_n(n_min, "--n-min"),
+        parse_n(n_max, "--n-max"),
         check_int(points, "--points", minimum=4),
         check_int(size, "--size"),
         check_int(seed, "--seed", minimum=0),
@@ -401,18 +275,17 @@ def exponent(
         console.print(f"[bold]warning:[/bold] {payload['warning']}")
 
 
-@app.command()
 def heat(
     sphere: Annotated[int, typer.Option("--sphere", help="1: the circle S^1; 2: the sphere S^2.")] = 1,
     quick: Annotated[bool, typer.Option("--quick/--full", help="5 (quick) or 9 values of beta.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Attention as one backward heat step: fitted error orders of the map and the pushed density (section 6)."""
-    from .heat import heat_summary
+    from .payloads import heat_payload
 
     if sphere not in (1, 2):
         raise UsageError(f"--sphere: got {sphere}; expected 1 (circle) or 2 (sphere)")
-    payload = heat_summary(sphere, quick=quick)
+    payload = heat_payload(sphere, quick=quick)
     if as_json:
         _emit(payload, True, "")
         return
@@ -428,18 +301,6 @@ def heat(
     Console().print(table)
 
 
-def _load_array(path: Path | None, option: str) -> np.ndarray | None:
-    if path is None:
-        return None
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UsageError(f"{option}: no such file {str(path)!r}") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{option}: cannot read {str(path)!r} as a .npy array ({exc})") from None
-
-
-@app.command()
 def estimate(
     keys: Annotated[Path | None, typer.Option("--keys", help="Keys, an (n, d) .npy array.")] = None,
     query: Annotated[Path | None, typer.Option("--query", help="Query (d,) or queries (k, d), .npy.")] = None,
@@ -460,7 +321,8 @@ def estimate(
     splice and the estimated power tail above (theory section 7), with the interval that the tail
     estimate gives, and whether n lies beyond the observed scores (extrapolated).
     """
-    from .estimate import estimate_summary
+    from .._validate import check_beta
+    from .payloads import estimate_payload
 
     if (scores is None) == (keys is None):
         raise UsageError("--keys/--scores: give --keys K.npy with --query q.npy, or --scores S.npy")
@@ -468,13 +330,13 @@ def estimate(
         raise UsageError("--query: required with --keys")
     if not (0.0 < level < 1.0):
         raise UsageError(f"--level: got {level}; expected a number in (0, 1)")
-    ns = [check_n(x, "--n") for x in n] if n else None
-    total = None if n_total is None else check_n(n_total, "--n-total")
+    ns = [parse_n(x, "--n") for x in n] if n else None
+    total = None if n_total is None else parse_n(n_total, "--n-total")
     if scores is not None:
-        payload = estimate_summary(_load_array(scores, "--scores"), ns=ns, n_total=total, level=level, rng=seed)
+        payload = estimate_payload(load_array(scores, "--scores"), ns=ns, n_total=total, level=level, rng=seed)
     else:
-        payload = estimate_summary(
-            _load_array(query, "--query"), _load_array(keys, "--keys"), ns=ns, n_total=total, level=level, rng=seed
+        payload = estimate_payload(
+            load_array(query, "--query"), load_array(keys, "--keys"), ns=ns, n_total=total, level=level, rng=seed
         )
     if beta is not None:
         payload["verdicts"] = _head_verdicts(scores, query, keys, ns, check_beta(beta, "--beta"), total, level, seed)
@@ -483,23 +345,22 @@ def estimate(
 
 def _head_verdicts(scores, query, keys, ns, beta, total, level, seed) -> list[dict[str, Any]]:
     """head_regime at each n for one query's scores (the --beta option of estimate)."""
-    from .finite import head_regime
+    from ..finite import head_regime
 
     if not ns:
         raise UsageError("--n: required with --beta (the context lengths to judge)")
     if total is not None:
         raise UsageError("--n-total: the verdict needs every observed score, not the top of a larger population")
     if scores is not None:
-        values = _load_array(scores, "--scores")
+        values = load_array(scores, "--scores")
     else:
-        q = _load_array(query, "--query")
+        q = load_array(query, "--query")
         if q.ndim != 1:
             raise UsageError(f"--query: got shape {q.shape}; --beta judges one query, shape (d,)")
-        values = _load_array(keys, "--keys") @ q
+        values = load_array(keys, "--keys") @ q
     return [head_regime(values, n_i, beta, level=level, rng=seed).to_dict() for n_i in ns]
 
 
-@app.command()
 def schedules(
     train_len: Annotated[str, typer.Option("--train-len", help="Training context length L.")] = "4096",
     n: NOpt = "131072",
@@ -528,26 +389,27 @@ def schedules(
     is the finite-n beta_half(n)/beta_half(L), and --base-beta defaults to beta_half(L). With --gamma
     only the asymptotic readings (c, critical_asymptotic) are available.
     """
-    from .schedules import schedules_summary
-    from .tails import ScoreTail
+    from .._validate import check_beta, check_positive
+    from ..tails import ScoreTail
+    from .payloads import schedules_payload
 
     if law is not None and gamma is not None:
         raise UsageError("--law/--gamma: give the tail by a key law or by --gamma, not both")
     head = None
     spec = None
     if law is not None:
-        spec = _law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
+        spec = law_spec(law, d, kappa, subdim, eta, query_cos, sigma)
         key_law, q = spec.build()
         head = key_law.score_law(q)
     elif gamma is not None:
         head = ScoreTail(1.0, check_positive(gamma, "--gamma"), check_positive(tail_kappa, "--tail-kappa"))
-    length = check_int(train_len, "--train-len", minimum=2)
+    length = parse_count(train_len, "--train-len", minimum=2)
     base = None if base_beta is None else check_beta(base_beta, "--base-beta")
-    params = _rule_params(param or [])
-    n_int = check_n(n, "--n")
+    params = rule_params(param or [])
+    n_int = parse_n(n, "--n")
     config = {"train_len": length, "n": n_int, "law": None if spec is None else dataclasses.asdict(spec),
               "gamma": gamma, "tail_kappa": tail_kappa, "base_beta": base, "params": params}
-    payload = _cached("schedules", config, lambda: schedules_summary(length, n_int, head, base, params=params), not no_cache)
+    payload = _cached("schedules", config, lambda: schedules_payload(length, n_int, head, base, params=params), not no_cache)
     if as_json:
         _emit(payload, True, "")
         return
@@ -564,26 +426,6 @@ def schedules(
     Console().print(table)
 
 
-def _rule_params(items: list[str]) -> dict[str, dict[str, float | int]]:
-    """``["yarn.factor=40", ...]`` -> ``{"yarn": {"factor": 40}}``; integers stay integers."""
-    out: dict[str, dict[str, float | int]] = {}
-    for item in items:
-        rule, dot, rest = item.partition(".")
-        name, eq, text = rest.partition("=")
-        if not (dot and eq and rule and name and text):
-            raise UsageError(f"--param: got {item!r}; expected RULE.NAME=VALUE, e.g. yarn.factor=40")
-        try:
-            value: float | int = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                raise UsageError(f"--param: got {item!r}; the value must be a number") from None
-        out.setdefault(rule, {})[name] = value
-    return out
-
-
-@app.command()
 def probe(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer texts and tokens: about a minute.")] = False,
     texts: Annotated[Path | None, typer.Option("--texts", help="A folder of .txt files (default: the stdlib's docstrings).")] = None,
@@ -604,12 +446,16 @@ def probe(
         raise UsageError(f"--model: got {str(model)!r}; expected a Hugging Face model folder with a config.json")
     if not (device == "cpu" or device.startswith("cuda")):
         raise UsageError(f"--device: got {device!r}; expected cpu or cuda[:k]")
+    from .._validate import check_int
+
     length = None if max_length is None else check_int(max_length, "--max-length", minimum=2)
+    from .payloads import probe_payload
+
     try:
-        from .probe import probe_summary
+        from .. import probe as _probe_module  # noqa: F401  (fails without the probe extra's packages)
     except ImportError as exc:
         raise UsageError(f"probe: needs the probe extra (pip install 'attnscale[probe]'): {exc}") from None
-    payload = probe_summary(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0), path=model,
+    payload = probe_payload(quick=quick, texts=texts, seed=check_int(seed, "--seed", minimum=0), path=model,
                             device=device, max_length=length)
     if as_json:
         _emit(payload, True, "")
@@ -634,7 +480,6 @@ def probe(
     Console().print(table)
 
 
-@app.command()
 def report(
     quick: Annotated[bool, typer.Option("--quick", help="Small Monte Carlo: minutes on 2 cores.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("attnscale-report"),
@@ -647,8 +492,10 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Reproduce every claim: OUT/index.html (figures, claims table) and OUT/claims.json."""
-    from .experiments import EXPERIMENTS
-    from .report import build_report
+    from .._validate import check_choice, check_int
+    from ..experiments import EXPERIMENTS
+    from ..report import build_report
+    from .payloads import report_payload
 
     if workers is not None:
         check_int(workers, "--workers")
@@ -668,75 +515,9 @@ def report(
         command="attnscale " + " ".join(sys.argv[1:]),
         experiments=tuple(only) if only else EXPERIMENTS,
     )
-    n_ok = sum(c.ok for c in summary_.claims)
-    payload = {
-        "out": str(summary_.out),
-        "index": str(summary_.out / "index.html"),
-        "claims_ok": n_ok,
-        "claims_total": len(summary_.claims),
-        "seconds": round(summary_.seconds, 1),
-        "failed": [c.claim for c in summary_.claims if not c.ok],
-    }
+    payload = report_payload(summary_)
     _emit(payload, as_json, "attnscale report")
 
 
-def _law_spec(
-    law: str, d: int, kappa: float, subdim: int, eta: float, query_cos: float, sigma: float = 1.0
-) -> LawSpec:
-    check_choice(law, "--law", LAW_NAMES)
-    if d < 2:
-        raise UsageError(f"--d: got {d}; expected an integer >= 2")
-    return LawSpec(law, d, kappa, subdim, eta, query_cos, sigma)
-
-
-def main() -> None:
-    """Entry point: bad input becomes one line on stderr and exit code 2, a bug one line and exit code 1."""
-    try:
-        app(standalone_mode=False)
-    except InputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors, and bugs
-        exceptions = _click_exceptions()
-        if isinstance(exc, typer.Exit):
-            sys.exit(getattr(exc, "exit_code", 0))
-        if isinstance(exc, typer.Abort):
-            sys.exit(130)
-        if isinstance(exc, getattr(exceptions, "NoArgsIsHelpError", ())):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, exceptions.ClickException):
-            typer.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(2)
-        _internal_error(exc)
-
-
-def _internal_error(exc: BaseException) -> None:
-    """Report an exception that is not about the input: a bug (exit 1; traceback with ATTNSCALE_DEBUG=1)."""
-    if os.environ.get("ATTNSCALE_DEBUG", "") not in ("", "0"):
-        import traceback
-
-        traceback.print_exception(exc)
-    message = " ".join(str(exc).split())
-    typer.echo(
-        f"internal error (a bug in attnscale, please report it): {type(exc).__name__}: {message} "
-        "(set ATTNSCALE_DEBUG=1 for the traceback)",
-        err=True,
-    )
-    sys.exit(1)
-
-
-def _click_exceptions():
-    """The exceptions module of the click that typer runs on (typer >= 0.26 vendors its own)."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # older typer: plain click
-        from click import exceptions
-    return exceptions
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+#: The commands in the order of ``attnscale --help``.
+COMMANDS = (critical, simulate, exponent, heat, estimate, schedules, probe, report)
