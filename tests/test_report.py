@@ -19,8 +19,8 @@ import pyarrow as pa  # noqa: E402
 import pytest  # noqa: E402
 
 from attnscale.experiments import EXPERIMENTS, STATEMENTS, Claim  # noqa: E402
-from attnscale.parallel import ProcessExecutor, SerialExecutor  # noqa: E402
-from attnscale.store import ResultStore  # noqa: E402
+from attnscale.runtime.parallel import ProcessExecutor, SerialExecutor  # noqa: E402
+from attnscale.runtime.store import ResultStore  # noqa: E402
 
 #: Smaller Monte Carlo than --quick, per experiment: enough for every claim's interval to be honest.
 TINY = {
@@ -92,7 +92,7 @@ def test_results_do_not_depend_on_the_engine(tmp_path):
         pool.close()
     assert tables_equal(serial, parallel)
 
-    from attnscale.parallel import DaskExecutor, local_dask_cluster
+    from attnscale.runtime.parallel import DaskExecutor, local_dask_cluster
 
     cluster = local_dask_cluster(n_workers=2, threads_per_worker=1)
     dask = DaskExecutor(cluster.scheduler_address)

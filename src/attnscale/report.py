@@ -88,8 +88,8 @@ def build_report(
     import matplotlib
 
     matplotlib.use("Agg")
-    from .parallel import make_executor, progress_display
-    from .store import ResultStore
+    from .runtime.parallel import make_executor, progress_display
+    from .runtime.store import ResultStore
 
     seed = check_int(seed, "seed", minimum=0)
     unknown = [e for e in experiments if e not in EXPERIMENTS]
@@ -152,7 +152,7 @@ def _sections(experiments, quick, seed, store, executor, progress):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .parallel import SerialExecutor
+    from .runtime.parallel import SerialExecutor
 
     if isinstance(executor, SerialExecutor) or len(experiments) == 1:
         for name in experiments:

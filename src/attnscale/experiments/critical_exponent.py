@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..exponent import exponent_curve
 from ..laws import GreatSubsphere, PowerDensity
 from ..limits import CriticalLimit
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ..laws import UniformScoreLaw, UniformSphere
 from ..limits import CriticalLimit
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ..simulate import simulate_stats

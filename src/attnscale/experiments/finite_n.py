@@ -29,7 +29,7 @@ from ..exponent import critical_curve
 from ..finite import regime
 from ..laws import UniformScoreLaw
 from ..limit_means import c_matching_max_weight, critical_band
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..schedules import rule_multiplier
 from ..tails import critical_beta
 from ._claims import Claim

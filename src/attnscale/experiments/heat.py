@@ -39,7 +39,7 @@ from ..heat import (
     stacked_layers_circle,
     tangent_basis,
 )
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ._claims import Claim
 
 NAME = "heat"

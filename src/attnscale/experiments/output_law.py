@@ -43,7 +43,7 @@ from ..output import (
     supercritical_far_probability,
     tangent_basis,
 )
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se

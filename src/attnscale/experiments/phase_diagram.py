@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ..laws import UniformScoreLaw
 from ..limits import CriticalLimit
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se

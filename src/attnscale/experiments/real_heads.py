@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..corpus import stdlib_corpus
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..probe import PROBE_NS, load_model, probe, probe_config
 from ..schedules import RULES, rule_multipliers
 from ..tails import CRITICAL_BAND

@@ -21,7 +21,7 @@ from ..attention import attention_stats
 from ..laws import UniformSphere
 from ..limits import mean_resultant_length, subcritical_mean_asymptotic, tangential_variance_exact
 from ..output import subcritical_output_law
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ._claims import Claim, mean_se
 
 NAME = "subcritical"

@@ -20,7 +20,7 @@ from ..laws import UniformScoreLaw
 from ..limits import CriticalLimit, supercritical_constant
 from ..sampler import sample_top
 from ..tails import critical_beta
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ._claims import Claim
 
 NAME = "supercritical"

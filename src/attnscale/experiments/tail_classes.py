@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from ..estimate import CALIBRATION_CASES, calibration_case, estimate_tail
 from ..laws import GaussianScoreLaw, UniformScoreLaw
-from ..parallel import run_tasks
+from ..runtime.parallel import run_tasks
 from ..sampler import sample_top
 from ..simplex import ClusteredSimplex, SimplexModel
 from ..tails import critical_beta
