@@ -26,7 +26,7 @@ def ks_critical_value(n1: int, n2: int | None = None, alpha: float = KS_ALPHA) -
     >>> round(ks_critical_value(1000, 1000, 0.05), 4), round(ks_critical_value(1000, 1000), 4)
     (0.0607, 0.0872)
     >>> round(ks_critical_value(1000), 4)
-    0.0617
+    0.0616
     """
     scale = math.sqrt(1.0 / n1 + (1.0 / n2 if n2 else 0.0))
     return math.sqrt(-0.5 * math.log(alpha / 2.0)) * scale
