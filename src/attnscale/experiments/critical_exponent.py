@@ -24,8 +24,8 @@ from ..laws import GreatSubsphere, PowerDensity
 from ..limits import CriticalLimit
 from ..sampler import sample_top
 from ..tails import critical_beta
-from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,10 +22,10 @@ import pyarrow as pa
 from ..laws import UniformScoreLaw, UniformSphere
 from ..limits import CriticalLimit
 from ..sampler import sample_top
-from ..tails import critical_beta
 from ..simulate import simulate_stats
-from ._protocol import Config
+from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config
 from ._stats import KS_ALPHA, ks_2sample, ks_critical_value
 from ._tables import select
 

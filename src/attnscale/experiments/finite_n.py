@@ -32,8 +32,8 @@ from ..laws import UniformScoreLaw
 from ..limit_means import c_matching_max_weight, critical_band
 from ..schedules import rule_multiplier
 from ..tails import critical_beta
-from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._claims import Claim
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

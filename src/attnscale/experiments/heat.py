@@ -40,8 +40,8 @@ from ..heat import (
     stacked_layers_circle,
     tangent_basis,
 )
-from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._claims import Claim
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

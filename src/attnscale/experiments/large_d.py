@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from ..laws import UniformScoreLaw
 from ..sampler import sample_top
 from ..tails import critical_beta
-from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from .critical_exponent import curve_for, curve_tasks
 
 if TYPE_CHECKING:

@@ -46,10 +46,10 @@ from ..output import (
 )
 from ..sampler import sample_top
 from ..tails import critical_beta
+from ._claims import Claim, mean_se
 from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._stats import KS_ALPHA, ks_1sample, ks_2sample, ks_critical_value
 from ._tables import columns, select
-from ._claims import Claim, mean_se
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -20,8 +20,8 @@ from ..laws import UniformScoreLaw
 from ..limits import CriticalLimit
 from ..sampler import sample_top
 from ..tails import critical_beta
-from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -26,8 +26,8 @@ from ..corpus import stdlib_corpus
 from ..probe import PROBE_NS, load_model, probe, probe_config
 from ..schedules import RULES, rule_multipliers
 from ..tails import CRITICAL_BAND
-from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._claims import Claim
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,9 +22,9 @@ from ..attention import attention_stats
 from ..laws import UniformSphere
 from ..limits import mean_resultant_length, subcritical_mean_asymptotic, tangential_variance_exact
 from ..output import subcritical_output_law
+from ._claims import Claim, mean_se
 from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._stats import KS_ALPHA, ks_1sample, ks_critical_value
-from ._claims import Claim, mean_se
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,8 +22,8 @@ from ..laws import UniformScoreLaw
 from ..limits import CriticalLimit, supercritical_constant
 from ..sampler import sample_top
 from ..tails import critical_beta
-from ._protocol import Config
 from ._claims import Claim
+from ._protocol import Config
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

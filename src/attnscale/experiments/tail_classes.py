@@ -5,7 +5,7 @@ Theory section 2.  Parts of the table (column ``part``):
 - ``pd``: Gaussian keys (Gumbel class) at ``beta = c a_n`` from the sampler (exact top m keys, Gaussian remainder), over n up to
   1e18: ``E sum w^2`` and ``E W_1``; ``pd_limit``: the Poisson-Dirichlet(1/c) limit from the
   Gamma-process representation (``E sum w^2 = 1 - 1/c``).
-- ``calibration``: :func:`attnscale.estimate.calibration_case` per exact law (coverage, bias, RMSE);
+- ``calibration``: :func:`attnscale.experiments.calibration.calibration_case` per exact law (coverage, bias, RMSE);
   coverage claims carry the exact binomial (Clopper-Pearson) interval of the replications.
 - ``local_dim``: pointwise intrinsic dimension on scikit-dimension's benchmark manifolds, ours
   (known endpoint 0: Lepski's k, then the maximum-likelihood (k-1)/H) against ``skdim.id.MLE``
@@ -25,14 +25,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from ..estimate import CALIBRATION_CASES, calibration_case, estimate_tail
+from ..estimate import estimate_tail
 from ..laws import GaussianScoreLaw, UniformScoreLaw
 from ..sampler import sample_top
 from ..simplex import ClusteredSimplex, SimplexModel
 from ..tails import critical_beta
+from ._claims import Claim, mean_se
 from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from ._tables import select
-from ._claims import Claim, mean_se
+from .calibration import CALIBRATION_CASES, calibration_case
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
