@@ -165,13 +165,9 @@ def figure(table: pa.Table) -> Figure:
         style = "o-" if label.startswith("d=") else "s--"
         ax1.loglog(n, bh, style, color=f"C{k}", label=f"{label}: slope {s:.4f} ± {se:.4f} ({what} = {t:.4f})")
         ax2.semilogx(n, table["ratio"].to_numpy()[sel], style, color=f"C{k}", label=label)
-    ax1.set_xlabel("n")
-    ax1.set_ylabel("beta_half(n)")
-    ax1.set_title("Finite-n critical curve (sampler)")
+    ax1.set(xlabel="n", ylabel="beta_half(n)", title="Finite-n critical curve (sampler)")
     ax1.legend(fontsize=8)
-    ax2.set_xlabel("n")
-    ax2.set_ylabel("beta_half / beta*(n)")
-    ax2.set_title("Approach to the asymptotic scale")
+    ax2.set(xlabel="n", ylabel="beta_half / beta*(n)", title="Approach to the asymptotic scale")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig

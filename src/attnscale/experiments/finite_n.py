@@ -239,9 +239,7 @@ def figure(table: pa.Table) -> Figure:
         limit = c_half(int(d))
         ax1.loglog(n, ratio / limit, "o-", color=f"C{k}", label=f"d={d} (c_half={limit:.3g})")
     ax1.axhline(1.0, color="k", lw=0.8)
-    ax1.set_xlabel("n")
-    ax1.set_ylabel("beta_half(n) / (c_half * beta*(n))")
-    ax1.set_title("1 = asymptotics reached: small d only")
+    ax1.set(xlabel="n", ylabel="beta_half(n) / (c_half * beta*(n))", title="1 = asymptotics reached: small d only")
     ax1.legend(fontsize=7)
 
     ceff = _part(table, "ceff")
@@ -252,9 +250,7 @@ def figure(table: pa.Table) -> Figure:
         ax2.loglog(ceff["c"][sel].astype(float), ceff["c_eff"][sel].astype(float), "o-", color=f"C{k}", label=f"d={d}, n={n:.0e}")
     lim = ax2.get_xlim()
     ax2.plot(lim, lim, "k--", lw=0.8, label="c_eff = c")
-    ax2.set_xlabel("c = beta / beta*(n)")
-    ax2.set_ylabel("c_eff (exact law at n)")
-    ax2.set_title("c_eff against c")
+    ax2.set(xlabel="c = beta / beta*(n)", ylabel="c_eff (exact law at n)", title="c_eff against c")
     ax2.legend(fontsize=7)
 
     rules = _part(table, "rules")
@@ -266,9 +262,7 @@ def figure(table: pa.Table) -> Figure:
             sel = (rules["d"] == d) & (rules["rule"] == rule)
             ax3.loglog(rules["n"][sel].astype(float), rules["c_eff"][sel].astype(float), ls, marker="o", ms=3,
                        color=f"C{k}", label=f"d={d} {rule}")
-    ax3.set_xlabel("n (training length 4096)")
-    ax3.set_ylabel("c_eff")
-    ax3.set_title("Rules in practice; shaded: critical band per d")
+    ax3.set(xlabel="n (training length 4096)", ylabel="c_eff", title="Rules in practice; shaded: critical band per d")
     ax3.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig

@@ -352,9 +352,7 @@ def figure(table: pa.Table) -> Figure:
     a.plot(th[o], _get(table, "profile", "rho")[o], "k-", lw=1, label="rho (before)")
     a.plot(img[oi], _get(table, "profile", "pushed")[oi], "C0-", lw=2.5, alpha=0.6, label="after one layer (exact)")
     a.plot(img[oi], _get(table, "profile", "predicted")[oi], "C3--", lw=1.2, label="rho - Laplace rho / beta")
-    a.set_xlabel("angle on S^1")
-    a.set_ylabel("density")
-    a.set_title(f"(a) One layer at beta = {beta:g} (S^1)")
+    a.set(xlabel="angle on S^1", ylabel="density", title=f"(a) One layer at beta = {beta:g} (S^1)")
     a.legend(fontsize=8)
 
     # (b) errors against beta
@@ -366,9 +364,7 @@ def figure(table: pa.Table) -> Figure:
                                   ("bare", "C2", "density w/o Laplacian")):
             a.loglog(betas, _get(table, "orders", key, s), marker + "-", color=color, mfc="none" if s == 2 else color,
                      label=f"S^{s} {label}: slope {orders[key]:.3f}")
-    a.set_xlabel("beta")
-    a.set_ylabel("sup error")
-    a.set_title("(b) Errors of the heat step (fitted slopes)")
+    a.set(xlabel="beta", ylabel="sup error", title="(b) Errors of the heat step (fitted slopes)")
     a.legend(fontsize=7)
 
     # (c) displacement field on S^2
@@ -400,9 +396,7 @@ def figure(table: pa.Table) -> Figure:
     if neg.size:
         a.axvline(neg[0], color="C3", ls="--", label=f"heat density < 0 from tau = {neg[0]:.3f}")
     a.set_ylim(1e-4, 1.0)
-    a.set_xlabel("tau = L / beta")
-    a.set_ylabel("Kuiper distance to the backward heat flow")
-    a.set_title(f"(d) L layers vs backward heat flow, beta = {sb:g}")
+    a.set(xlabel="tau = L / beta", ylabel="Kuiper distance to the backward heat flow", title=f"(d) L layers vs backward heat flow, beta = {sb:g}")
     a.legend(fontsize=7)
 
     # (e) token histograms against rho_tau
@@ -419,9 +413,7 @@ def figure(table: pa.Table) -> Figure:
         a.plot(grid, backward_heat_circle(rho_circle, float(t_j)).density(grid), color=color, ls="--", lw=1)
     a.axhline(0.0, color="k", lw=0.5)
     a.set_ylim(-0.3, 2.5)
-    a.set_xlabel("angle")
-    a.set_ylabel("density (dashed: backward heat flow)")
-    a.set_title("(e) Tokens sharpen, then cluster")
+    a.set(xlabel="angle", ylabel="density (dashed: backward heat flow)", title="(e) Tokens sharpen, then cluster")
     a.legend(fontsize=7)
 
     # (f) per-layer amplification of Fourier modes
@@ -434,9 +426,7 @@ def figure(table: pa.Table) -> Figure:
     a.plot(k, meas, "ko", ms=4, label="measured: one layer on 2000 tokens")
     a.axhline(1.0 + 2.0 / math.e, color="gray", ls=":", lw=1)
     a.set_ylim(0.9, 2.6)
-    a.set_xlabel("Fourier mode k")
-    a.set_ylabel("growth per layer")
-    a.set_title(f"(f) A regularized backward heat step, beta = {kb:g}")
+    a.set(xlabel="Fourier mode k", ylabel="growth per layer", title=f"(f) A regularized backward heat step, beta = {kb:g}")
     a.legend(fontsize=7)
 
     # (g) sampled map: QQ of the standardized tangential error
@@ -460,9 +450,7 @@ def figure(table: pa.Table) -> Figure:
     a.plot(th, ex, "C0-", label="beta (T(x) - x), exact")
     a.plot(th, _get(table, "noise", "predicted"), "C3--", label="grad log rho - (d-1)/2 x (tangential)")
     a.plot(th, _get(table, "noise", "sampled"), "k.", ms=4, label="one draw of n keys")
-    a.set_xlabel("query angle")
-    a.set_ylabel("beta x tangential displacement")
-    a.set_title("(h) Finite n: Gaussian noise on top of the heat step")
+    a.set(xlabel="query angle", ylabel="beta x tangential displacement", title="(h) Finite n: Gaussian noise on top of the heat step")
     a.legend(fontsize=7)
 
     fig.tight_layout()

@@ -88,9 +88,7 @@ def figure(table: pa.Table) -> Figure:
         n = table["n"].to_numpy()[sel]
         ax1.semilogx(n, table["ratio"].to_numpy()[sel], "o-", color=f"C{k}", label=f"d={d}")
         ax2.semilogx(n, table["neff_ratio_at_beta_star"].to_numpy()[sel], "o-", color=f"C{k}", label=f"d={d}")
-    ax1.set_xlabel("n")
-    ax1.set_ylabel("beta_half / beta*(n)")
-    ax1.set_title("Still drifting: the asymptotic scale is not reached")
+    ax1.set(xlabel="n", ylabel="beta_half / beta*(n)", title="Still drifting: the asymptotic scale is not reached")
     ax1.legend()
     ax2.axhline(UNIFORM_BOUND, color="grey", ls=":")
     ax2.set_xlabel("n")

@@ -461,9 +461,7 @@ def _panel_sub(ax, table: pa.Table) -> None:
     ax.plot(lims, lims, "k--", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("n Var, quadrature")
-    ax.set_ylabel("n Var, brute force")
-    ax.set_title("Subcritical: radial and tangential variances")
+    ax.set(xlabel="n Var, quadrature", ylabel="n Var, brute force", title="Subcritical: radial and tangential variances")
     ax.legend(fontsize=7)
 
 
@@ -476,9 +474,7 @@ def _panel_crit(ax, table: pa.Table) -> None:
                 continue
             xs = np.sort(x)
             ax.plot(xs, (np.arange(xs.size) + 0.5) / xs.size, style, color=f"C{k}", lw=1.5 if d == 3 else 0.8, label=f"d={d}, c={c:g} {label}")
-    ax.set_xlabel("|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)")
-    ax.set_ylabel("cdf")
-    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and the sampler (d=5)")
+    ax.set(xlabel="|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)", ylabel="cdf", title="Critical: |T|, brute force vs limit law (d=3) and the sampler (d=5)")
     ax.legend(fontsize=6, ncol=2)
 
 
@@ -492,9 +488,7 @@ def _panel_super(ax, table: pa.Table) -> None:
         ax.plot(rhos, [supercritical_far_probability(1.0, c, r, 2) for r in rhos], "--", color=f"C{k}", lw=1, label=f"c={c:g} near-tie asymptotic")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("rho")
-    ax.set_ylabel("P((kappa n)^(1/2) |y - K_(1)| > rho)")
-    ax.set_title("Supercritical: distance of the output to the closest key (d = 3)")
+    ax.set(xlabel="rho", ylabel="P((kappa n)^(1/2) |y - K_(1)| > rho)", title="Supercritical: distance of the output to the closest key (d = 3)")
     ax.legend(fontsize=6)
 
 

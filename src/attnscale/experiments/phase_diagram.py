@@ -124,9 +124,7 @@ def figure(table: pa.Table) -> Figure:
             sc = ax.tricontourf(x, y, z, levels=levels, cmap=cmap)
             fig.colorbar(sc, ax=ax, label=label)
             ax.plot(ns, line, "w--", lw=2, label="beta*(n)")
-            ax.set_xlabel("log10 n")
-            ax.set_ylabel("log10 beta")
-            ax.set_title(f"d={d}: {label}")
+            ax.set(xlabel="log10 n", ylabel="log10 beta", title=f"d={d}: {label}")
             ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig

@@ -169,21 +169,19 @@ def position_gap(table: pa.Table, rule: str, n: int) -> tuple[np.ndarray, np.nda
     if rule != "critical":
         m_pos = rule_multipliers(rule, positions, L)
         m_n = float(rule_multipliers(rule, [n], L)[0])
+    needed = ("standard", "critical") if rule == "critical" else ("standard",)
     out, gap = [], []
     for a, b in sorted(set(zip(layer.tolist(), head.tolist()))):
         mine = (layer == a) & (head == b)
-        std = mine & (rule_col == "standard") & np.isfinite(c) & (c > 0)
-        if std.sum() < 2:
+        usable = {r: mine & (rule_col == r) & np.isfinite(c) & (c > 0) for r in needed}
+        if any(sel.sum() < 2 for sel in usable.values()):
             out.append(np.nan)
             gap.append(np.nan)
             continue
+        std = usable["standard"]
         c0, c0_n = _c_at(ns[std], c[std], log_pos, n)
         if rule == "critical":
-            crit = mine & (rule_col == "critical") & np.isfinite(c) & (c > 0)
-            if crit.sum() < 2:
-                out.append(np.nan)
-                gap.append(np.nan)
-                continue
+            crit = usable["critical"]
             cc, cc_n = _c_at(ns[crit], c[crit], log_pos, n)
             m_pos_h, m_n_h = cc / c0, cc_n / c0_n
         else:
@@ -295,9 +293,7 @@ def figure(table: pa.Table) -> Figure:
     ax.set_yscale("log")
     finite = c_all[np.isfinite(c_all) & (c_all > 0)]
     ax.set_ylim(min(1e-2, float(finite.min()) if finite.size else 1e-2), max(1e2, float(finite.max()) if finite.size else 1e2))
-    ax.set_xlabel("context length n")
-    ax.set_ylabel("c = beta m(n) / beta*(n): median head, IQR over heads")
-    ax.set_title("c(n) under each rule (entropy = ssmax with s = 1/ln L at L = 512)")
+    ax.set(xlabel="context length n", ylabel="c = beta m(n) / beta*(n): median head, IQR over heads", title="c(n) under each rule (entropy = ssmax with s = 1/ln L at L = 512)")
     ax.legend(fontsize=8, loc="lower left")
     return fig
 

@@ -150,9 +150,7 @@ def figure(table: pa.Table) -> Figure:
                     label=f"d={2 * g + 1:g}, n=1e9: sampler")
         ax.axhline(supercritical_constant(g), color=color, ls="--", label=f"ln2 gamma Gamma(2-1/gamma) = {supercritical_constant(g):.4f}")
     ax.set_xscale("log")
-    ax.set_xlabel("c = beta / beta*(n)")
-    ax.set_ylabel("c (1 - E W_1)")
-    ax.set_title("Supercritical approach of the top weight (bars: 2 SE)")
+    ax.set(xlabel="c = beta / beta*(n)", ylabel="c (1 - E W_1)", title="Supercritical approach of the top weight (bars: 2 SE)")
     ax.legend(fontsize=8)
     return fig
 

@@ -210,9 +210,7 @@ def figure(table: pa.Table) -> Figure:
     ax.loglog(ns, weib, label="Weibull, uniform S^4: (kappa n)^(1/gamma) ~ n^(1/2)")
     ax.loglog(ns, gauss, label="Gumbel, Gaussian keys: a_n ~ sqrt(2 log n)")
     ax.loglog(ns, atom, label="atom + gap, simplex rho=0.5: log(n-1)/(1-rho)")
-    ax.set_xlabel("n")
-    ax.set_ylabel("beta*(n)")
-    ax.set_title("Critical scale of each tail class")
+    ax.set(xlabel="n", ylabel="beta*(n)", title="Critical scale of each tail class")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[0, 1])
     pd_rows = select(table, part="pd", metric="sum_w2")
@@ -222,9 +220,7 @@ def figure(table: pa.Table) -> Figure:
         line = ax.errorbar(np.log10(pd_rows["x"][sel]), pd_rows["value"][sel], yerr=2 * pd_rows["se"][sel], marker="o", label=f"c = {c:g}")
         target = 1 - 1 / c if c > 1 else 0.0
         ax.axhline(target, ls="--", color=line[0].get_color(), lw=1)
-    ax.set_xlabel("log10 n")
-    ax.set_ylabel("E sum w^2 at beta = c a_n")
-    ax.set_title("Gaussian keys: PD(1/c) limit 1 - 1/c (dashed); c <= 1 freezes to 0")
+    ax.set(xlabel="log10 n", ylabel="E sum w^2 at beta = c a_n", title="Gaussian keys: PD(1/c) limit 1 - 1/c (dashed); c <= 1 freezes to 0")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[1, 0])
     sx = select(table, part="simplex", case="simplex", metric="self_weight")
@@ -235,9 +231,7 @@ def figure(table: pa.Table) -> Figure:
         ax.plot(rho, 1 / (1 - rho), "w--", label="g_c = 1/(1 - rho)")
         ax.set_ylim(0, 12)
         ax.legend(loc="upper left", fontsize=8)
-    ax.set_xlabel("rho")
-    ax.set_ylabel("g  (beta = g log n)")
-    ax.set_title("Simplex model: self weight")
+    ax.set(xlabel="rho", ylabel="g  (beta = g log n)", title="Simplex model: self weight")
     ax = fig.add_subplot(grid[1, 1])
     for metric in ("self", "cluster", "rest"):
         cl = select(table, part="simplex", case="clustered", metric=metric)
@@ -245,9 +239,7 @@ def figure(table: pa.Table) -> Figure:
     lo, hi = ClusteredSimplex(0.0, 0.8, 0.5).boundaries()
     for b in (lo, hi):
         ax.axvline(b, ls="--", color="gray")
-    ax.set_xlabel("g")
-    ax.set_ylabel("attention mass, n = 1e6")
-    ax.set_title("Almost-simplex (rho in [0, 0.8], clusters of n^0.5): the middle phase")
+    ax.set(xlabel="g", ylabel="attention mass, n = 1e6", title="Almost-simplex (rho in [0, 0.8], clusters of n^0.5): the middle phase")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
