@@ -1,4 +1,4 @@
-"""Tests of attnscale.parallel: seeds, engines, resumable runs and a real ``kill -9``."""
+"""Tests of attnscale.runtime.parallel: seeds, engines, resumable runs and a real ``kill -9``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import _tasks  # noqa: E402
 
 from rich.console import Console  # noqa: E402
 
-from attnscale.parallel import (  # noqa: E402
+from attnscale.runtime.parallel import (  # noqa: E402
     DaskExecutor,
     ProcessExecutor,
     SerialExecutor,
@@ -33,7 +33,7 @@ from attnscale.parallel import (  # noqa: E402
     run_tasks,
     task_seeds,
 )
-from attnscale.store import ResultStore  # noqa: E402
+from attnscale.runtime.store import STORE_VERSION, ResultStore  # noqa: E402
 
 SEED = 20240611
 
@@ -141,9 +141,10 @@ def test_rerun_skips_finished_tasks(tmp_path):
     third = run_tasks(_tasks.normal_task, configs, store, None, SEED, name="exp", quiet=True)
     assert len(_calls(marks)) == 8 and len(store.keys("exp")) == 6
     _assert_tables(third, configs)
-    # The stored record names the function, the config, the seed and the task index.
+    # The stored record names the function, the config, the seed, the task index and the store version.
     records = sorted((store.load_config(k) for k in store.keys()), key=lambda r: r["task"])
-    assert records[2] == {"fn": "_tasks.normal_task", "config": configs[2], "seed": SEED, "task": 2}
+    assert records[2] == {"fn": "_tasks.normal_task", "config": configs[2], "seed": SEED, "task": 2,
+                          "store_version": STORE_VERSION}
     assert store.load_all("exp").num_rows == sum(c["size"] for c in configs)
 
 
@@ -242,8 +243,8 @@ CHILD = textwrap.dedent(
     import json, sys
     sys.path.insert(0, {tests!r})
     import _tasks
-    from attnscale.parallel import make_executor, run_tasks
-    from attnscale.store import ResultStore
+    from attnscale.runtime.parallel import make_executor, run_tasks
+    from attnscale.runtime.store import ResultStore
 
     if __name__ == "__main__":
         root, configs_file, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -246,7 +246,7 @@ def test_real_heads_experiment_table_claims_and_figure(small_probe):
 
     table = real_heads.table_from_probe(small_probe)
     assert table.num_rows == 24 * 7 * 2  # heads x rules x n
-    claims = real_heads.check(table)
+    claims = real_heads.claims(table)
     assert len(claims) == 8 and all(c.ok for c in claims), [c for c in claims if not c.ok]
     assert all(c.experiment == "real_heads" for c in claims)
     fig = real_heads.figure(table)
@@ -409,7 +409,7 @@ def test_real_heads_table_and_figure_with_a_causal_model(tiny_probe):
     table = real_heads.table_from_probe(tiny_probe)
     rule = np.asarray(table["rule"].to_pylist())
     assert (rule == real_heads.REAL_N).sum() == 8 * 3  # heads x curve lengths
-    claims = real_heads.check(table)
+    claims = real_heads.claims(table)
     assert claims[0].ok  # the recorder reproduces the model's eager attention
     plt.close(real_heads.figure(table))
 

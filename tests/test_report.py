@@ -10,17 +10,15 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+import pyarrow as pa
+import pytest
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pytest  # noqa: E402
-
-from attnscale.experiments import EXPERIMENTS, STATEMENTS, Claim  # noqa: E402
-from attnscale.parallel import ProcessExecutor, SerialExecutor  # noqa: E402
-from attnscale.store import ResultStore  # noqa: E402
+from attnscale.experiments import EXPERIMENTS, STATEMENTS, Claim
+from attnscale.experiments._runner import run_experiment
+from attnscale.runtime.parallel import ProcessExecutor, SerialExecutor
+from attnscale.runtime.store import ResultStore
 
 #: Smaller Monte Carlo than --quick, per experiment: enough for every claim's interval to be honest.
 TINY = {
@@ -68,12 +66,11 @@ def tiny_config(name, seed=0):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_each_experiment_runs_and_its_claims_hold_on_a_tiny_config(name, tmp_path):
     module, cfg = tiny_config(name)
-    table = module.run(cfg, ResultStore(tmp_path), SerialExecutor())
+    table = run_experiment(module, cfg, ResultStore(tmp_path), SerialExecutor())
     assert isinstance(table, pa.Table) and table.num_rows > 0
     fig = module.figure(table)
-    assert fig.axes
-    plt.close(fig)
-    claims = module.check(table)
+    assert isinstance(fig, Figure) and fig.axes
+    claims = module.claims(table)
     assert claims and all(isinstance(c, Claim) for c in claims)
     for c in claims:
         assert c.experiment == module.NAME
@@ -84,20 +81,20 @@ def test_each_experiment_runs_and_its_claims_hold_on_a_tiny_config(name, tmp_pat
 
 def test_results_do_not_depend_on_the_engine(tmp_path):
     module, cfg = tiny_config("phase_diagram")
-    serial = module.run(cfg, ResultStore(tmp_path / "a"), SerialExecutor())
+    serial = run_experiment(module, cfg, ResultStore(tmp_path / "a"), SerialExecutor())
     pool = ProcessExecutor(2)
     try:
-        parallel = module.run(cfg, ResultStore(tmp_path / "b"), pool)
+        parallel = run_experiment(module, cfg, ResultStore(tmp_path / "b"), pool)
     finally:
         pool.close()
     assert tables_equal(serial, parallel)
 
-    from attnscale.parallel import DaskExecutor, local_dask_cluster
+    from attnscale.runtime.parallel import DaskExecutor, local_dask_cluster
 
     cluster = local_dask_cluster(n_workers=2, threads_per_worker=1)
     dask = DaskExecutor(cluster.scheduler_address)
     try:
-        on_dask = module.run(cfg, ResultStore(tmp_path / "c"), dask)
+        on_dask = run_experiment(module, cfg, ResultStore(tmp_path / "c"), dask)
     finally:
         dask.close()
         cluster.close()
@@ -202,7 +199,7 @@ def test_a_nan_or_missing_measurement_is_a_failing_claim_not_a_crash(tmp_path):
     gone = Claim.missing("y", 1.0, "skdim not installed", section="2", experiment="e", statement="X4")
     bare = traced(Claim.within("z", 1.0, 1.0, 0.1, section="3", experiment="e"))
     assert not nan_claim.ok and "not measured" in nan_claim.note and not gone.ok and not bare.ok
-    text = json.dumps([c.as_row() for c in (nan_claim, gone, bare)], allow_nan=False)
+    text = json.dumps([c.to_dict() for c in (nan_claim, gone, bare)], allow_nan=False)
     assert "NaN" not in text
     rows = {r["statement"]: r["verdict"] for r in summarize([nan_claim, gone], complete=True)}
     assert rows["S3"] == rows["X4"] == "fails" and rows["S6"] == "no claim"

@@ -1,4 +1,4 @@
-"""Tests of attnscale.store: canonical keys, atomic saves, temp-file cleanup, tables."""
+"""Tests of attnscale.runtime.store: canonical keys, atomic saves, temp-file cleanup, tables."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from attnscale import store as store_mod
-from attnscale.store import (
+from attnscale.runtime import store as store_mod
+from attnscale.runtime.store import (
     ResultStore,
     canonical_json,
     normalize_config,

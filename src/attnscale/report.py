@@ -1,9 +1,12 @@
 """The main job: run every experiment and write one self-contained HTML page.
 
-``build_report`` runs the experiments of :mod:`attnscale.experiments` through
-the results store (so a killed run resumes where it stopped) and an executor
-(process pool or Dask), then writes ``index.html`` and ``claims.json`` (the
-claims, each traced to a statement id of :data:`attnscale.experiments.STATEMENTS`).
+``build_report`` has the experiments of :mod:`attnscale.experiments` run by their runner
+(:func:`attnscale.experiments._runner.run_experiments`, which owns the results store, so a
+killed run resumes where it stopped, and the executor, a process pool or Dask), then writes
+``index.html`` and ``claims.json`` (the claims, each traced to a statement id of
+:data:`attnscale.experiments.STATEMENTS`).  This module is presentation only: it draws no
+figure state of its own (each experiment returns a :class:`matplotlib.figure.Figure`, saved
+with ``fig.savefig``) and imports no plotting library.
 
 The page reads top down: a summary with one row per statement (verdict, its key
 number with the interval, a link to the section); then one section per
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import html
-import importlib
 import io
 import json
 import math
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ._validate import InputError, check_int
 from .experiments import EXPERIMENTS, STATEMENTS, Claim
@@ -76,8 +79,9 @@ def build_report(
 ) -> ReportSummary:
     """Run ``experiments`` and write ``out/index.html`` and ``out/claims.json``.
 
-    Results are stored under ``out/store``; re-running with the same
-    arguments skips every finished task.
+    The experiments run through :func:`attnscale.experiments._runner.run_experiments`, which owns
+    the results store (under ``out/store``: re-running with the same arguments skips every
+    finished task) and the executor; this function only presents their tables.
 
     Examples
     --------
@@ -85,11 +89,7 @@ def build_report(
     >>> s = build_report(tempfile.mkdtemp(), quick=True, workers=1, quiet=True,
     ...                  experiments=["supercritical"])                       # doctest: +SKIP
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from .parallel import make_executor, progress_display
-    from .store import ResultStore
+    from .experiments._runner import run_experiments
 
     seed = check_int(seed, "seed", minimum=0)
     unknown = [e for e in experiments if e not in EXPERIMENTS]
@@ -97,106 +97,48 @@ def build_report(
         raise InputError(f"experiments: unknown {unknown}; expected names among {', '.join(EXPERIMENTS)}")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(out_dir / "store")
-    executor = make_executor(workers=workers, scheduler=scheduler)
     start = time.monotonic()
     sections: list[Section] = []
-    try:
-        with progress_display(quiet=quiet) as progress:
-            for section in _sections(experiments, quick, seed, store, executor, progress):
-                sections.append(section)
-                if not quiet:
-                    n_ok = sum(c.ok for c in section.claims)
-                    print(
-                        f"[report] {section.name}: {n_ok} of {len(section.claims)} claims hold, "
-                        f"{section.seconds:.1f} s ({time.monotonic() - start:.0f} s since the start)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-    finally:
-        executor.close()
+    runs = run_experiments(
+        list(experiments), quick=quick, seed=seed, store_dir=out_dir / "store", workers=workers,
+        scheduler=scheduler, quiet=quiet,
+    )
+    for run in runs:
+        section = make_section(run.name, run.module, run.table, run.seconds)
+        sections.append(section)
+        if not quiet:
+            n_ok = sum(c.ok for c in section.claims)
+            print(
+                f"[report] {section.name}: {n_ok} of {len(section.claims)} claims hold, "
+                f"{section.seconds:.1f} s ({time.monotonic() - start:.0f} s since the start)",
+                file=sys.stderr,
+                flush=True,
+            )
     seconds = time.monotonic() - start
     claims = tuple(c for s in sections for c in s.claims)
     meta = _provenance(command, quick, seed, workers, scheduler, seconds)
     meta["section_seconds"] = {s.name: round(s.seconds, 1) for s in sections}
     meta["complete"] = set(experiments) == set(EXPERIMENTS)
-    summary = [row for row in summarize(claims, meta["complete"])]
+    summary = summarize(claims, meta["complete"])
     (out_dir / "claims.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "claims": [c.as_row() for c in claims]}, indent=1, allow_nan=False)
+        json.dumps({"meta": meta, "summary": summary, "claims": [c.to_dict() for c in claims]}, indent=1, allow_nan=False)
     )
     (out_dir / "index.html").write_text(render_html(sections, meta), encoding="utf-8")
     return ReportSummary(out_dir, claims, seconds)
 
 
-#: "What to see" of experiments whose module does not say it (``WHAT_TO_SEE``).
-WHAT_TO_SEE = {
-    "real_heads": (
-        "left: each head's c (log scale, red supercritical, blue subcritical) under each rule at 4k, 128k, 1M "
-        "tokens; right: the median head's c(n) per rule against the critical band (grey)."
-    ),
-}
+def make_section(name: str, module: Any, table: Any, seconds: float) -> Section:
+    """One experiment's section: its figure (PNG), its claims traced to statements, its extra tables.
 
-#: Experiments whose tasks are submitted first when sections overlap: the longest (measured), so
-#: that the pool never waits on one long task at the end.
-START_FIRST = ("real_heads", "tail_classes", "output_law", "finite_n", "critical_exponent", "heat")
-
-
-def _sections(experiments, quick, seed, store, executor, progress):
-    """Yield the sections in page order.
-
-    With a pool of workers (process or Dask engine) every experiment's tasks are submitted at
-    once, from one thread per experiment (longest first, :data:`START_FIRST`), so the sections
-    overlap and no worker idles at the end of a section; figures and checks are made here, in
-    this thread, in page order.  In-process (serial) runs go one experiment at a time.  The
-    results do not depend on this: each task's seed and stored result depend on its config only.
+    ``seconds`` is the time its run took; the time to draw and check is added.  A ``claims``
+    function that raises gives one failing claim saying why, not a lost report.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .parallel import SerialExecutor
-
-    if isinstance(executor, SerialExecutor) or len(experiments) == 1:
-        for name in experiments:
-            t0 = time.monotonic()
-            module, table = _run_data(name, quick, seed, store, executor, progress)
-            yield _make_section(name, module, table, time.monotonic() - t0)
-        return
-    order = [e for e in START_FIRST if e in experiments] + [e for e in experiments if e not in START_FIRST]
-    threads = ThreadPoolExecutor(max_workers=len(experiments), thread_name_prefix="attnscale-report")
-    try:
-        futures = {name: threads.submit(_timed_run, name, quick, seed, store, executor, progress) for name in order}
-        for name in experiments:
-            module, table, seconds = futures[name].result()
-            t0 = time.monotonic()
-            yield _make_section(name, module, table, seconds + (time.monotonic() - t0))
-    except BaseException:
-        # an error or Ctrl-C: do not wait for the other experiments (the caller closes the pool)
-        threads.shutdown(wait=False, cancel_futures=True)
-        raise
-    threads.shutdown(wait=True)
-
-
-def _run_data(name, quick, seed, store, executor, progress):
-    module = importlib.import_module(f"attnscale.experiments.{name}")
-    config = module.config(quick=quick, seed=seed)
-    return module, module.run(config, store, executor, progress=progress)
-
-
-def _timed_run(name, quick, seed, store, executor, progress):
-    t0 = time.monotonic()
-    module, table = _run_data(name, quick, seed, store, executor, progress)
-    return module, table, time.monotonic() - t0
-
-
-def _make_section(name, module, table, seconds) -> Section:
-    import matplotlib.pyplot as plt
-
     t0 = time.monotonic()
     fig = module.figure(table)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     try:
-        claims = tuple(module.check(table))
+        claims = tuple(module.claims(table))
     except Exception as exc:  # a check that cannot run is a failing claim, not a lost report
         claims = (Claim.missing(f"{name}: the checks ran", 0.0, f"{type(exc).__name__}: {exc}", module.SECTION, name),)
     tables = tuple(module.tables(table)) if hasattr(module, "tables") else ()
@@ -205,10 +147,10 @@ def _make_section(name, module, table, seconds) -> Section:
         title=module.TITLE,
         theory_section=module.SECTION,
         figure_png=buf.getvalue(),
-        claims=tuple(traced(c, getattr(module, "STATEMENT", "")) for c in claims),
+        claims=tuple(traced(c, module.STATEMENT) for c in claims),
         seconds=seconds + (time.monotonic() - t0),
         description=(module.__doc__ or "").strip().split("\n\n")[0],
-        what_to_see=getattr(module, "WHAT_TO_SEE", "") or WHAT_TO_SEE.get(name, ""),
+        what_to_see=module.WHAT_TO_SEE,
         tables=tables,
     )
 
@@ -253,7 +195,7 @@ def summarize(claims: Sequence[Claim], complete: bool = True) -> list[dict]:
             verdict = "holds" if n_ok == len(mine) else "fails"
         else:
             verdict = "no claim" if complete else "not run"
-        key = mine[0].as_row() if mine else None
+        key = mine[0].to_dict() if mine else None
         rows.append({"statement": sid, "text": text, "verdict": verdict, "claims": len(mine), "claims_ok": n_ok, "key": key})
     return rows
 

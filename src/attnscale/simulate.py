@@ -26,7 +26,7 @@ from ._validate import (
     check_unit_vector,
 )
 from .laws import KeyLaw
-from .progress import track
+from .runtime.progress import track
 from .tails import critical_beta
 
 METHODS = ("brute", "fast", "limit")

@@ -74,7 +74,7 @@ def _cache_store():
     """The results store that caches finished verdicts and curves across calls."""
     import os
 
-    from ..store import ResultStore
+    from ..runtime.store import ResultStore
 
     root = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache" / "attnscale")
     return ResultStore(root)
@@ -89,7 +89,7 @@ def _cached(name: str, config: dict[str, Any], compute, use_cache: bool = True) 
     import pyarrow as pa
 
     from .. import __version__
-    from ..store import task_key
+    from ..runtime.store import task_key
 
     if not use_cache:
         return compute()

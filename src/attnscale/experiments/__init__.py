@@ -1,16 +1,17 @@
-"""One module per claim of the theory: ``run -> table``, ``figure``, ``check``.
+"""One module per claim of the theory, each implementing :class:`~._protocol.Experiment`.
 
-Every experiment module defines
+Every experiment module defines (same names everywhere; see :mod:`attnscale.experiments._protocol`)
 
-- ``NAME`` (store prefix), ``TITLE`` and ``SECTION`` (of docs/theory.md);
-- ``config(quick: bool, seed: int) -> dict``: the Monte Carlo sizes of the quick and full runs;
-- ``run(config, store, executor, progress=None) -> pyarrow.Table``: tasks through
-  :func:`attnscale.parallel.run_tasks`, so results are stored, resumable and independent of the
-  number of workers;
+- ``NAME`` (store prefix), ``TITLE``, ``SECTION`` (of docs/theory.md), ``STATEMENT``, ``WHAT_TO_SEE``;
+- ``config(quick: bool, seed: int) -> Config``: the Monte Carlo sizes of the quick and full runs;
+- ``tasks(config) -> list[dict]`` and ``task(spec, seed_seq) -> pyarrow.Table``: its independent tasks;
+- ``reduce(config, tables) -> pyarrow.Table`` (the default concatenates);
 - ``figure(table) -> matplotlib.figure.Figure``;
-- ``check(table) -> list[Claim]``.
+- ``claims(table) -> list[Claim]``.
 
-This package is the only place that knows about the results store and the executor.
+:mod:`attnscale.experiments._runner` runs them: it is the only place that knows about the
+results store and the executor (:mod:`attnscale.runtime`); :mod:`attnscale.report` presents them.
+:mod:`attnscale.experiments.calibration` is the calibration harness of the tail estimator.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .._validate import InputError, check_finite, check_int
 
@@ -186,7 +185,7 @@ class Claim:
         >>> c = Claim.missing("E W_1 at c=2", 0.7295, "no draws at c=2", section="3")
         >>> c.ok, c.note
         (False, 'not measured: no draws at c=2')
-        >>> c.as_row()["measured"] is None
+        >>> c.to_dict()["measured"] is None
         True
         """
         if statement:
@@ -217,13 +216,13 @@ class Claim:
         """
         return replace(self, statement=check_statement(statement))
 
-    def as_row(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the row of claims.json); NaN and infinities become null.
 
         Examples
         --------
         >>> import json
-        >>> json.dumps(Claim.within("x", 1.0, math.nan, 0.1, section="3").as_row()["interval"])
+        >>> json.dumps(Claim.within("x", 1.0, math.nan, 0.1, section="3").to_dict()["interval"])
         '[null, null]'
         """
         row = asdict(self)
@@ -270,6 +269,8 @@ def clopper_pearson(hits: int, trials: int, level: float = 0.95) -> tuple[float,
     level = check_finite(level, "level")
     if not 0.0 < level < 1.0:
         raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
+    from scipy import stats
+
     tail = 0.5 * (1.0 - level)
     lo = 0.0 if hits == 0 else float(stats.beta.ppf(tail, hits, trials - hits + 1))
     hi = 1.0 if hits == trials else float(stats.beta.ppf(1.0 - tail, hits + 1, trials - hits))

@@ -14,6 +14,7 @@ S^2 (``gamma = (d-1+eta)/2 = 2``): the slope is ``1/gamma`` from those formulas,
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,10 +22,14 @@ import pyarrow as pa
 from ..exponent import exponent_curve
 from ..laws import GreatSubsphere, PowerDensity
 from ..limits import CriticalLimit
-from ..parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "critical_exponent"
 TITLE = "Critical exponent: slope of log beta_half(n) against 2/(d-1)"
@@ -60,20 +65,22 @@ def key_law(name: str):
     raise ValueError(f"name: got {name!r}; expected one of {', '.join(LAWS)}")
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 7 values of n in 1e2..1e8, 2000 common draws; full: 12 values in 1e2..1e10, 20000."""
-    return {
-        "seed": seed,
-        "ds": [3, 4, 6],
-        "n_min": 1e2,
-        "n_max": 1e8 if quick else 1e10,
-        "points": 7 if quick else 12,
-        "size": 2000 if quick else 20_000,
-        "laws": list(LAWS),
-        "law_draws": 20_000 if quick else 100_000,
-        # common draws of the non-uniform curves: 1000 already put 4 SE of their slopes below 0.1%
-        "law_size": 1000 if quick else 20_000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "ds": [3, 4, 6],
+            "n_min": 1e2,
+            "n_max": 1e8 if quick else 1e10,
+            "points": 7 if quick else 12,
+            "size": 2000 if quick else 20_000,
+            "laws": list(LAWS),
+            "law_draws": 20_000 if quick else 100_000,
+            # common draws of the non-uniform curves: 1000 already put 4 SE of their slopes below 0.1%
+            "law_size": 1000 if quick else 20_000,
+        }
+    )
 
 
 def curve_table(result, d: int) -> pa.Table:
@@ -125,7 +132,7 @@ def _law_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     return table
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     if "law" in cfg:
         return _law_task(cfg, seed)
     table = curve_for(cfg, seed)[0]
@@ -135,20 +142,20 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     return table
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """One task per d (its n grid shares common random numbers), one per non-uniform law."""
-    tasks = curve_tasks(cfg) + [
+    return curve_tasks(cfg) + [
         {k: cfg[k] for k in ("n_min", "n_max", "points")} | {"size": cfg["law_size"], "law": name, "draws": cfg["law_draws"]}
         for name in cfg["laws"]
     ]
-    return pa.concat_tables(run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME))
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """log beta_half against log n per d, with the fitted and theoretical slopes; ratio to beta*(n)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax1, ax2 = fig.subplots(1, 2)
     d_all, laws = table["d"].to_numpy(), np.asarray(table["law"].to_pylist())
     curves = [(f"d={d}", (d_all == d) & (laws == "uniform"), "2/(d-1)") for d in np.unique(d_all[laws == "uniform"])]
     curves += [(name, laws == name, "1/gamma") for name in LAWS if np.any(laws == name)]
@@ -158,19 +165,15 @@ def figure(table: pa.Table):
         style = "o-" if label.startswith("d=") else "s--"
         ax1.loglog(n, bh, style, color=f"C{k}", label=f"{label}: slope {s:.4f} ± {se:.4f} ({what} = {t:.4f})")
         ax2.semilogx(n, table["ratio"].to_numpy()[sel], style, color=f"C{k}", label=label)
-    ax1.set_xlabel("n")
-    ax1.set_ylabel("beta_half(n)")
-    ax1.set_title("Finite-n critical curve (sampler)")
+    ax1.set(xlabel="n", ylabel="beta_half(n)", title="Finite-n critical curve (sampler)")
     ax1.legend(fontsize=8)
-    ax2.set_xlabel("n")
-    ax2.set_ylabel("beta_half / beta*(n)")
-    ax2.set_title("Approach to the asymptotic scale")
+    ax2.set(xlabel="n", ylabel="beta_half / beta*(n)", title="Approach to the asymptotic scale")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Per d: the fitted slope equals 2/(d-1) within 4 SE; per non-uniform law: slope 1/gamma and E W_1 at beta*(n)."""
     claims = []
     d_all, laws = table["d"].to_numpy(), np.asarray(table["law"].to_pylist())

@@ -13,17 +13,25 @@ c = 0.2) at its default m: the laws of ``W_1`` and ``n_eff`` are at KS distance 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from ..laws import UniformScoreLaw, UniformSphere
 from ..limits import CriticalLimit
-from ..parallel import run_tasks
 from ..sampler import sample_top
-from ..tails import critical_beta
 from ..simulate import simulate_stats
+from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config
+from ._stats import KS_ALPHA, ks_2sample, ks_critical_value
+from ._tables import select
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "critical_law"
 TITLE = "Critical law: finite-n top weight and n_eff against the limit law (d = 3)"
@@ -42,22 +50,22 @@ SAMPLER_CELL = {"d": 3, "n": 3000, "c": 0.2}
 REFERENCE = {0.25: (0.217825, 8.444), 0.5: (0.373799, 4.559), 2.0: (0.729488, 1.8233)}
 #: Absolute uncertainty of the reference values (E W_1: rounding; E n_eff: 1 SE of its Monte Carlo).
 REFERENCE_SE = {0.25: (5e-7, 0.003), 0.5: (5e-7, 0.002), 2.0: (5e-7, 0.0005)}
-#: Level of the two-sample KS claims.
-KS_ALPHA = 1e-3
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Brute-force sizes: quick n = 1e4 with 800 draws per c; full n = 1e5 with 4000."""
-    return {
-        "seed": seed,
-        "d": 3,
-        "n": 10_000 if quick else 100_000,
-        "cs": sorted(REFERENCE),
-        "reps": 800 if quick else 4000,
-        "chunk": 100 if quick else 250,
-        "limit_draws": 40_000 if quick else 200_000,
-        "sampler_draws": 20_000 if quick else 100_000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "d": 3,
+            "n": 10_000 if quick else 100_000,
+            "cs": sorted(REFERENCE),
+            "reps": 800 if quick else 4000,
+            "chunk": 100 if quick else 250,
+            "limit_draws": 40_000 if quick else 200_000,
+            "sampler_draws": 20_000 if quick else 100_000,
+        }
+    )
 
 
 def _enumeration_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
@@ -84,7 +92,7 @@ def _enumeration_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
                      "m": np.full(reps, m)})
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     if cfg["kind"] in ("sampler", "enumeration"):
         return _enumeration_task(cfg, seed)
     d = cfg["d"]
@@ -106,8 +114,8 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     )
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
-    """Brute-force chunks and one limit-law task per c; one row per draw."""
+def tasks(cfg: Config) -> list[dict]:
+    """Brute-force chunks and one limit-law task per c, the sampler-error cell; one row per draw."""
     tasks = []
     for c in cfg["cs"]:
         for _ in range(cfg["reps"] // cfg["chunk"]):
@@ -116,7 +124,11 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
     for kind in ("sampler", "enumeration"):
         for k in range(2):
             tasks.append({"kind": kind, **SAMPLER_CELL, "reps": cfg["sampler_draws"] // 2, "chunk": k})
-    tables = run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
+    return tasks
+
+
+def reduce(cfg: Config, tables: Sequence[pa.Table]) -> pa.Table:
+    """The task tables concatenated, with the brute-force ``n`` as a column."""
     table = pa.concat_tables(tables)
     return table.append_column("n", pa.array(np.full(table.num_rows, cfg["n"])))
 
@@ -126,34 +138,18 @@ def _brute_cs(table: pa.Table) -> list[float]:
     return sorted(set(table["c"].to_numpy()[kinds == "brute"].tolist()))
 
 
-def _select(table: pa.Table, kind: str, c: float, column: str) -> np.ndarray:
-    kinds = np.asarray(table["kind"].to_pylist())
-    sel = (kinds == kind) & (table["c"].to_numpy() == c)
-    return table[column].to_numpy()[sel]
-
-
-def ks_critical_value(n1: int, n2: int, alpha: float = KS_ALPHA) -> float:
-    """Asymptotic two-sample KS critical distance at level ``alpha``.
-
-    Examples
-    --------
-    >>> round(ks_critical_value(1000, 1000, 0.05), 4)
-    0.0607
-    """
-    return math.sqrt(-0.5 * math.log(alpha / 2.0)) * math.sqrt((n1 + n2) / (n1 * n2))
-
-
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Histograms of W_1 and n_eff: finite n (bars) against the limit law (line), one column per c."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     cs = _brute_cs(table)
     n = int(table["n"].to_numpy()[0])
-    fig, axes = plt.subplots(2, len(cs), figsize=(4 * len(cs), 6.5))
+    fig = Figure(figsize=(4 * len(cs), 6.5))
+    axes = fig.subplots(2, len(cs))
     for j, c in enumerate(cs):
         for i, (col, label) in enumerate((("max_weight", "W_1"), ("n_eff", "n_eff"))):
             ax = axes[i, j]
-            brute, limit = _select(table, "brute", c, col), _select(table, "limit", c, col)
+            brute, limit = select(table, kind="brute", c=c)[col], select(table, kind="limit", c=c)[col]
             hi = np.quantile(limit, 0.99) if col == "n_eff" else 1.0
             bins = np.linspace(limit.min() if col == "max_weight" else 1.0, hi, 40)
             ax.hist(brute, bins=bins, density=True, alpha=0.5, label=f"brute force, n={n:.0e}")
@@ -166,13 +162,13 @@ def figure(table: pa.Table):
     return fig
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Means against the reference values; KS distance against the limit law's own draws."""
     claims = []
     n = int(table["n"].to_numpy()[0])
     for c in _brute_cs(table):
         for j, (col, ref) in enumerate((("max_weight", REFERENCE[c][0]), ("n_eff", REFERENCE[c][1]))):
-            mean, se = mean_se(_select(table, "brute", c, col))
+            mean, se = mean_se(select(table, kind="brute", c=c)[col])
             bias = 4.0 * REFERENCE_SE[c][j] + ref * 10.0 / n  # reference's own 4 SE + O(1/n) finite-n bound
             claims.append(
                 Claim.within(
@@ -185,10 +181,8 @@ def check(table: pa.Table) -> list[Claim]:
                     note="4 SE + 4 SE of the reference (E n_eff: Poisson-process Monte Carlo) + 10/n",
                 )
             )
-            brute, limit = _select(table, "brute", c, col), _select(table, "limit", c, col)
-            from scipy.stats import ks_2samp
-
-            dist = float(ks_2samp(brute, limit).statistic)
+            brute, limit = select(table, kind="brute", c=c)[col], select(table, kind="limit", c=c)[col]
+            dist = ks_2sample(brute, limit)
             claims.append(
                 Claim.within(
                     f"c={c:g}: KS distance of the law of {col} to the limit law is 0",
@@ -204,13 +198,11 @@ def check(table: pa.Table) -> list[Claim]:
     for col in ("n_eff", "max_weight"):
         title = (f"d={cell['d']}, n={cell['n']}, c={cell['c']:g}: law of {col} from sample_top at its default m "
                  "(exact top m, Gaussian remainder) = full enumeration of all n keys")
-        a, b = _select(table, "sampler", cell["c"], col), _select(table, "enumeration", cell["c"], col)
+        a, b = select(table, kind="sampler", c=cell["c"])[col], select(table, kind="enumeration", c=cell["c"])[col]
         if a.size == 0 or b.size == 0:
             claims.append(Claim.missing(title, 0.0, "no sampler or enumeration draws", SECTION, NAME))
             continue
-        from scipy.stats import ks_2samp
-
-        m = int(_select(table, "sampler", cell["c"], "m")[0])
-        claims.append(Claim.within(title, 0.0, float(ks_2samp(a, b).statistic), ks_critical_value(a.size, b.size),
+        m = int(select(table, kind="sampler", c=cell["c"])["m"][0])
+        claims.append(Claim.within(title, 0.0, ks_2sample(a, b), ks_critical_value(a.size, b.size),
                                    SECTION, NAME, f"two-sample KS distance, level {KS_ALPHA:g}; m = {m}, {a.size} draws each"))
     return claims

@@ -20,6 +20,7 @@ form; and the finite-n critical rule keeps E W_1 = 1/2 at every n.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -29,10 +30,14 @@ from ..exponent import critical_curve
 from ..finite import regime
 from ..laws import UniformScoreLaw
 from ..limit_means import c_matching_max_weight, critical_band
-from ..parallel import run_tasks
 from ..schedules import rule_multiplier
 from ..tails import critical_beta
 from ._claims import Claim
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "finite_n"
 TITLE = "Where the asymptotics hold: the exact law at n against beta*(n)"
@@ -77,25 +82,27 @@ _COLUMNS = {
 }
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 6 n per curve, 2000 common draws; full: 12 n, 10000 draws; 20000 draws per verdict."""
-    return {
-        "seed": seed,
-        "ds": [3, 5, 9, 17, 33, 64, 128],
-        "curve_ns": [float(x) for x in np.geomspace(1e3, 1e18, 6 if quick else 12)],
-        "curve_size": 2000 if quick else 10_000,
-        # bound on the error of W_1 from the Gaussian remainder when m is chosen: 1e-3 moves log beta_half
-        # by about 0.3%, below the quick run's 1% SE; the full run asks 1e-4
-        "curve_accuracy": 1e-3 if quick else 1e-4,
-        "ceff_ds": [3, 64],
-        "ceff_ns": [1e4, 1e12] if quick else [1e3, 1e6, 1e9, 1e12],
-        "ceff_cs": [0.3, 1.0, 3.0] if quick else [0.1, 0.3, 1.0, 3.0, 10.0],
-        "d64_ns": [1e3, 1e5, 1e7, 1e9] if quick else [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9],
-        "verdict_size": 20_000,  # c_eff to 0.5% at d = 3: the 2% claim needs 4 SE below 2%
-        "rule_ds": [64, 128],
-        "rule_ns": [4096.0, 65536.0, 1048576.0] if quick else [float(x) for x in np.geomspace(4096, 2**24, 7)],
-        "rule_verdict_size": 4000 if quick else 20_000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "ds": [3, 5, 9, 17, 33, 64, 128],
+            "curve_ns": [float(x) for x in np.geomspace(1e3, 1e18, 6 if quick else 12)],
+            "curve_size": 2000 if quick else 10_000,
+            # bound on the error of W_1 from the Gaussian remainder when m is chosen: 1e-3 moves log beta_half
+            # by about 0.3%, below the quick run's 1% SE; the full run asks 1e-4
+            "curve_accuracy": 1e-3 if quick else 1e-4,
+            "ceff_ds": [3, 64],
+            "ceff_ns": [1e4, 1e12] if quick else [1e3, 1e6, 1e9, 1e12],
+            "ceff_cs": [0.3, 1.0, 3.0] if quick else [0.1, 0.3, 1.0, 3.0, 10.0],
+            "d64_ns": [1e3, 1e5, 1e7, 1e9] if quick else [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9],
+            "verdict_size": 20_000,  # c_eff to 0.5% at d = 3: the 2% claim needs 4 SE below 2%
+            "rule_ds": [64, 128],
+            "rule_ns": [4096.0, 65536.0, 1048576.0] if quick else [float(x) for x in np.geomspace(4096, 2**24, 7)],
+            "rule_verdict_size": 4000 if quick else 20_000,
+        }
+    )
 
 
 def _rows(part: str, **cols) -> pa.Table:
@@ -173,7 +180,7 @@ def _rules_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     return _rows("rules", d=[d] * len(regs), rule=names, **sizes, **_verdict_columns(regs, cs))
 
 
-def _tasks(cfg: dict) -> list[tuple]:
+def _part_tasks(cfg: Config) -> list[tuple]:
     tasks = [
         (_curve_task, {"d": d, "ns": cfg["curve_ns"], "size": cfg["curve_size"], "accuracy": cfg["curve_accuracy"]})
         for d in cfg["ds"]
@@ -195,8 +202,8 @@ def _tasks(cfg: dict) -> list[tuple]:
     return tasks
 
 
-def _dispatch(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
-    """One task of any part (``cfg["part"]`` names it), so run_tasks sees one task function."""
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+    """One task of any part (``cfg["part"]`` names it): the runner sees one task function."""
     return _PARTS[cfg["part"]]({k: v for k, v in cfg.items() if k != "part"}, seed)
 
 
@@ -204,11 +211,9 @@ _PARTS = {"curve": _curve_task, "ceff": _ceff_task, "showcase": _showcase_task, 
 _PART_OF = {v: k for k, v in _PARTS.items()}
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """One task per curve (d), per (d, n) of the c_eff grid, the showcase, and per rules head."""
-    configs = [{"part": _PART_OF[fn], **task_cfg} for fn, task_cfg in _tasks(cfg)]
-    tables = run_tasks(_dispatch, configs, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
-    return pa.concat_tables(tables)
+    return [{"part": _PART_OF[fn], **task_cfg} for fn, task_cfg in _part_tasks(cfg)]
 
 
 def _part(table: pa.Table, part: str) -> dict[str, np.ndarray]:
@@ -221,11 +226,12 @@ def c_half(d: int) -> float:
     return c_matching_max_weight(0.5, (d - 1) / 2.0)
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """(a) beta_half / beta*(n) against its limit c_half; (b) c_eff against c; (c) practice rules at d = 64, 128."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig = Figure(figsize=(16, 4.6))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     curve = _part(table, "curve")
     for k, d in enumerate(sorted(set(curve["d"]))):
         sel = curve["d"] == d
@@ -233,9 +239,7 @@ def figure(table: pa.Table):
         limit = c_half(int(d))
         ax1.loglog(n, ratio / limit, "o-", color=f"C{k}", label=f"d={d} (c_half={limit:.3g})")
     ax1.axhline(1.0, color="k", lw=0.8)
-    ax1.set_xlabel("n")
-    ax1.set_ylabel("beta_half(n) / (c_half * beta*(n))")
-    ax1.set_title("1 = asymptotics reached: small d only")
+    ax1.set(xlabel="n", ylabel="beta_half(n) / (c_half * beta*(n))", title="1 = asymptotics reached: small d only")
     ax1.legend(fontsize=7)
 
     ceff = _part(table, "ceff")
@@ -246,9 +250,7 @@ def figure(table: pa.Table):
         ax2.loglog(ceff["c"][sel].astype(float), ceff["c_eff"][sel].astype(float), "o-", color=f"C{k}", label=f"d={d}, n={n:.0e}")
     lim = ax2.get_xlim()
     ax2.plot(lim, lim, "k--", lw=0.8, label="c_eff = c")
-    ax2.set_xlabel("c = beta / beta*(n)")
-    ax2.set_ylabel("c_eff (exact law at n)")
-    ax2.set_title("c_eff against c")
+    ax2.set(xlabel="c = beta / beta*(n)", ylabel="c_eff (exact law at n)", title="c_eff against c")
     ax2.legend(fontsize=7)
 
     rules = _part(table, "rules")
@@ -260,9 +262,7 @@ def figure(table: pa.Table):
             sel = (rules["d"] == d) & (rules["rule"] == rule)
             ax3.loglog(rules["n"][sel].astype(float), rules["c_eff"][sel].astype(float), ls, marker="o", ms=3,
                        color=f"C{k}", label=f"d={d} {rule}")
-    ax3.set_xlabel("n (training length 4096)")
-    ax3.set_ylabel("c_eff")
-    ax3.set_title("Rules in practice; shaded: critical band per d")
+    ax3.set(xlabel="n (training length 4096)", ylabel="c_eff", title="Rules in practice; shaded: critical band per d")
     ax3.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
@@ -297,7 +297,7 @@ def _four_se(low: float, high: float) -> float:
     return 4.0 * (high - low) / (2 * 1.959963984540054)
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """The claims of the module docstring."""
     claims = []
     ceff = _part(table, "ceff")

@@ -18,6 +18,7 @@ their sampling noise, fastest at mode ``k ~ sqrt(2 beta)``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -39,8 +40,12 @@ from ..heat import (
     stacked_layers_circle,
     tangent_basis,
 )
-from ..parallel import run_tasks
 from ._claims import Claim
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "heat"
 TITLE = "Attention as a backward heat step: error orders, stacked layers, finite n"
@@ -57,36 +62,38 @@ WHAT_TO_SEE = (
 ORDER_TOLERANCE = 0.1
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 5 betas, 1024 / 60 points (S^1 / S^2), 200 sampled outputs of n = 4000 keys; full: 9 betas, 1024 / 400, 1000 of n = 2e4.
 
     S^1 always uses 1024 points: the sup over a grid of spacing h is low by O(h^2), about 1e-3 in
     ``beta^2 * sup error`` at 1024 points (0.05 at 128), which the constant claim must not absorb.
     """
-    return {
-        "seed": seed,
-        "betas": [100.0, 10_000.0, 5 if quick else 9],
-        "points": {"1": 1024, "2": 60 if quick else 400},
-        "profile_beta": 20.0,
-        "field_beta": 50.0,
-        "field_grid": [9, 18] if quick else [13, 26],
-        "stack_beta": 200.0 if quick else 400.0,
-        "stack_tau": 0.15,
-        "stack_n": 1000 if quick else 3000,
-        "hist_tau": [0.03, 0.06, 0.1],
-        "euler_betas": [200.0, 400.0, 800.0],
-        "euler_tau": 0.03,
-        "euler_n": 2000,
-        "symbol_beta": 200.0,
-        "symbol_ks": [1, 3, 6, 10, 15, 20, 25, 30, 40, 60],
-        "symbol_n": 2000,
-        "sampled_beta": 50.0,
-        "sampled_n": 4000 if quick else 20_000,
-        "sampled_reps": 200 if quick else 1000,
-        "sampled_chunk": 100 if quick else 250,
-        "sampled_queries": 3,
-        "noise_queries": 96,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "betas": [100.0, 10_000.0, 5 if quick else 9],
+            "points": {"1": 1024, "2": 60 if quick else 400},
+            "profile_beta": 20.0,
+            "field_beta": 50.0,
+            "field_grid": [9, 18] if quick else [13, 26],
+            "stack_beta": 200.0 if quick else 400.0,
+            "stack_tau": 0.15,
+            "stack_n": 1000 if quick else 3000,
+            "hist_tau": [0.03, 0.06, 0.1],
+            "euler_betas": [200.0, 400.0, 800.0],
+            "euler_tau": 0.03,
+            "euler_n": 2000,
+            "symbol_beta": 200.0,
+            "symbol_ks": [1, 3, 6, 10, 15, 20, 25, 30, 40, 60],
+            "symbol_n": 2000,
+            "sampled_beta": 50.0,
+            "sampled_n": 4000 if quick else 20_000,
+            "sampled_reps": 200 if quick else 1000,
+            "sampled_chunk": 100 if quick else 250,
+            "sampled_queries": 3,
+            "noise_queries": 96,
+        }
+    )
 
 
 def _long(part: str, sphere: int, beta: float, columns: dict) -> pa.Table:
@@ -118,7 +125,7 @@ def _queries(sphere: int, count: int) -> np.ndarray:
     return sphere_points(2, 2 * count + 1)[1::2][:count]
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     part, sphere = cfg["part"], cfg.get("sphere", 1)
     rho = reference_density(sphere)
     if part == "orders":
@@ -222,7 +229,7 @@ def _sampled(rho, sphere: int, cfg: dict, rng: np.random.Generator) -> dict:
     return z
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """One task per part (per sphere and chunk where it helps); one tidy table of ``(part, sphere, beta, index, key, value)``."""
     tasks = [{"part": "orders", "sphere": s, "betas": cfg["betas"], "points": cfg["points"][str(s)]} for s in (1, 2)]
     tasks += [
@@ -243,8 +250,7 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
         for s in (1, 2)
         for c in range(cfg["sampled_reps"] // cfg["sampled_chunk"])
     ]
-    tables = run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
-    return pa.concat_tables(tables)
+    return tasks
 
 
 # ---------------------------------------------------------------------------
@@ -329,12 +335,12 @@ def _z_stats(z: np.ndarray) -> tuple[float, float, float, float]:
 # ---------------------------------------------------------------------------
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Eight panels: one layer's density; error orders; the S^2 field; stacked layers (3); finite n (2)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from scipy import stats
 
-    fig = plt.figure(figsize=(20, 9.5))
+    fig = Figure(figsize=(20, 9.5))
     ax = [fig.add_subplot(2, 4, 1), fig.add_subplot(2, 4, 2), fig.add_subplot(2, 4, 3, projection="mollweide")]
     ax += [fig.add_subplot(2, 4, i) for i in range(4, 9)]
 
@@ -346,9 +352,7 @@ def figure(table: pa.Table):
     a.plot(th[o], _get(table, "profile", "rho")[o], "k-", lw=1, label="rho (before)")
     a.plot(img[oi], _get(table, "profile", "pushed")[oi], "C0-", lw=2.5, alpha=0.6, label="after one layer (exact)")
     a.plot(img[oi], _get(table, "profile", "predicted")[oi], "C3--", lw=1.2, label="rho - Laplace rho / beta")
-    a.set_xlabel("angle on S^1")
-    a.set_ylabel("density")
-    a.set_title(f"(a) One layer at beta = {beta:g} (S^1)")
+    a.set(xlabel="angle on S^1", ylabel="density", title=f"(a) One layer at beta = {beta:g} (S^1)")
     a.legend(fontsize=8)
 
     # (b) errors against beta
@@ -360,9 +364,7 @@ def figure(table: pa.Table):
                                   ("bare", "C2", "density w/o Laplacian")):
             a.loglog(betas, _get(table, "orders", key, s), marker + "-", color=color, mfc="none" if s == 2 else color,
                      label=f"S^{s} {label}: slope {orders[key]:.3f}")
-    a.set_xlabel("beta")
-    a.set_ylabel("sup error")
-    a.set_title("(b) Errors of the heat step (fitted slopes)")
+    a.set(xlabel="beta", ylabel="sup error", title="(b) Errors of the heat step (fitted slopes)")
     a.legend(fontsize=7)
 
     # (c) displacement field on S^2
@@ -394,9 +396,7 @@ def figure(table: pa.Table):
     if neg.size:
         a.axvline(neg[0], color="C3", ls="--", label=f"heat density < 0 from tau = {neg[0]:.3f}")
     a.set_ylim(1e-4, 1.0)
-    a.set_xlabel("tau = L / beta")
-    a.set_ylabel("Kuiper distance to the backward heat flow")
-    a.set_title(f"(d) L layers vs backward heat flow, beta = {sb:g}")
+    a.set(xlabel="tau = L / beta", ylabel="Kuiper distance to the backward heat flow", title=f"(d) L layers vs backward heat flow, beta = {sb:g}")
     a.legend(fontsize=7)
 
     # (e) token histograms against rho_tau
@@ -413,9 +413,7 @@ def figure(table: pa.Table):
         a.plot(grid, backward_heat_circle(rho_circle, float(t_j)).density(grid), color=color, ls="--", lw=1)
     a.axhline(0.0, color="k", lw=0.5)
     a.set_ylim(-0.3, 2.5)
-    a.set_xlabel("angle")
-    a.set_ylabel("density (dashed: backward heat flow)")
-    a.set_title("(e) Tokens sharpen, then cluster")
+    a.set(xlabel="angle", ylabel="density (dashed: backward heat flow)", title="(e) Tokens sharpen, then cluster")
     a.legend(fontsize=7)
 
     # (f) per-layer amplification of Fourier modes
@@ -428,9 +426,7 @@ def figure(table: pa.Table):
     a.plot(k, meas, "ko", ms=4, label="measured: one layer on 2000 tokens")
     a.axhline(1.0 + 2.0 / math.e, color="gray", ls=":", lw=1)
     a.set_ylim(0.9, 2.6)
-    a.set_xlabel("Fourier mode k")
-    a.set_ylabel("growth per layer")
-    a.set_title(f"(f) A regularized backward heat step, beta = {kb:g}")
+    a.set(xlabel="Fourier mode k", ylabel="growth per layer", title=f"(f) A regularized backward heat step, beta = {kb:g}")
     a.legend(fontsize=7)
 
     # (g) sampled map: QQ of the standardized tangential error
@@ -454,16 +450,14 @@ def figure(table: pa.Table):
     a.plot(th, ex, "C0-", label="beta (T(x) - x), exact")
     a.plot(th, _get(table, "noise", "predicted"), "C3--", label="grad log rho - (d-1)/2 x (tangential)")
     a.plot(th, _get(table, "noise", "sampled"), "k.", ms=4, label="one draw of n keys")
-    a.set_xlabel("query angle")
-    a.set_ylabel("beta x tangential displacement")
-    a.set_title("(h) Finite n: Gaussian noise on top of the heat step")
+    a.set(xlabel="query angle", ylabel="beta x tangential displacement", title="(h) Finite n: Gaussian noise on top of the heat step")
     a.legend(fontsize=7)
 
     fig.tight_layout()
     return fig
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Orders within 0.1 of -2 / -1 on S^1 and S^2; the S^1 constant (computed); sampled map vs exact; the layer symbol."""
     claims = []
     for s in (1, 2):

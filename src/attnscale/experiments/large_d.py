@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from ..laws import UniformScoreLaw
-from ..parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
 from .critical_exponent import curve_for, curve_tasks
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "large_d"
 TITLE = "Large d: beta_half / beta*(n) and the weights at beta*(n) for d = 33, 64, 129"
@@ -36,19 +41,21 @@ DRIFT_BOUND = 0.10
 UNIFORM_BOUND = 0.9
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 5 values of n, 1000 common draws; full: 10 values, 10000 draws."""
-    return {
-        "seed": seed,
-        "ds": [33, 64, 129],
-        "n_min": 1e6,
-        "n_max": 1e15,
-        "points": 5 if quick else 10,
-        "size": 1000 if quick else 10_000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "ds": [33, 64, 129],
+            "n_min": 1e6,
+            "n_max": 1e15,
+            "points": 5 if quick else 10,
+            "size": 1000 if quick else 10_000,
+        }
+    )
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     d = cfg["d"]
     table, seed_int = curve_for(cfg, seed)
     law = UniformScoreLaw(d)
@@ -64,27 +71,24 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     )
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """One task per d."""
-    return pa.concat_tables(
-        run_tasks(_task, curve_tasks(cfg), store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
-    )
+    return curve_tasks(cfg)
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """beta_half / beta*(n) and E n_eff / n at beta*(n) against n, one curve per d."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax1, ax2 = fig.subplots(1, 2)
     d_all = table["d"].to_numpy()
     for k, d in enumerate(np.unique(d_all)):
         sel = d_all == d
         n = table["n"].to_numpy()[sel]
         ax1.semilogx(n, table["ratio"].to_numpy()[sel], "o-", color=f"C{k}", label=f"d={d}")
         ax2.semilogx(n, table["neff_ratio_at_beta_star"].to_numpy()[sel], "o-", color=f"C{k}", label=f"d={d}")
-    ax1.set_xlabel("n")
-    ax1.set_ylabel("beta_half / beta*(n)")
-    ax1.set_title("Still drifting: the asymptotic scale is not reached")
+    ax1.set(xlabel="n", ylabel="beta_half / beta*(n)", title="Still drifting: the asymptotic scale is not reached")
     ax1.legend()
     ax2.axhline(UNIFORM_BOUND, color="grey", ls=":")
     ax2.set_xlabel("n")
@@ -96,7 +100,7 @@ def figure(table: pa.Table):
     return fig
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Drift of beta_half / beta*(n) > 10% per d; E n_eff / n >= 0.9 at beta*(n) for d = 129."""
     claims = []
     d_all = table["d"].to_numpy()

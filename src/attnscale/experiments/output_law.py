@@ -26,6 +26,7 @@ Brute-force attention over real uniform keys on the sphere against the output th
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -43,14 +44,22 @@ from ..output import (
     supercritical_far_probability,
     tangent_basis,
 )
-from ..parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+from ._stats import KS_ALPHA, ks_1sample, ks_2sample, ks_critical_value
+from ._tables import columns, select
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "output_law"
 TITLE = "Output law: Gaussian, critical and nearest-key regimes of y, any value matrix"
 SECTION = "3"
+#: Claims name their own statement ids (experiments.STATEMENTS).
+STATEMENT = ""
 WHAT_TO_SEE = (
     "top left: brute-force variances on the diagonal (quadrature); top right: brute-force cdfs of |T| on the "
     "limit law's; bottom: the distance to the closest key follows the near-tie asymptotic, and |T| moves from "
@@ -59,41 +68,43 @@ WHAT_TO_SEE = (
 #: Rectangular value matrix of the S11 claims (fixed, seeded).
 VALUE_MATRIX = np.random.default_rng(7).standard_normal((4, 3))
 
-#: Level of the KS claims.
-KS_ALPHA = 1e-3
+#: Columns matched within a relative 1e-12 by select (c is computed, not typed in).
+_CLOSE = ("c",)
 #: Scaled distances rho of the supercritical probabilities.
 RHOS = (0.1, 0.5)
 #: Columns of every row (NaN where a kind of task has no value).
 COLUMNS = ("radial", "tan_sq", "x0", "x1", "x2", "tn", "angle", "rscaled", "dist", "bias_bound")
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: n = 1e4 brute force, small Monte Carlo; full: n = 1e5 (critical, supercritical) and more draws."""
-    return {
-        "seed": seed,
-        "sub_ds": [3, 5],
-        "sub_betas": [10.0, 40.0],
-        "sub_n": 10_000 if quick else 100_000,
-        "sub_reps": 400 if quick else 1600,
-        "crit_n": 10_000 if quick else 100_000,
-        "crit_ds": [3, 5],
-        "crit_cs": [0.25, 0.5, 2.0],
-        "fast_draws": 20_000 if quick else 100_000,
-        "crit_reps": 600 if quick else 3000,
-        "super_cs": [20.0, 50.0],
-        "super_reps": 600 if quick else 2000,
-        "chunk": 100 if quick else 250,
-        "limit_draws": 40_000 if quick else 200_000,
-        "asym_c": 200.0,
-        "asym_draws": 400_000 if quick else 1_000_000,
-        "cross_ds": [3, 5, 9],
-        "cross_cs": [float(x) for x in np.round(10.0 ** np.arange(-2.0, 2.01, 0.5), 6)],
-        "cross_draws": 2000 if quick else 8000,
-        "cross_m": 256,
-        "value_beta": 10.0,
-        "value_n": 10_000 if quick else 100_000,
-        "value_reps": 400 if quick else 1600,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "sub_ds": [3, 5],
+            "sub_betas": [10.0, 40.0],
+            "sub_n": 10_000 if quick else 100_000,
+            "sub_reps": 400 if quick else 1600,
+            "crit_n": 10_000 if quick else 100_000,
+            "crit_ds": [3, 5],
+            "crit_cs": [0.25, 0.5, 2.0],
+            "fast_draws": 20_000 if quick else 100_000,
+            "crit_reps": 600 if quick else 3000,
+            "super_cs": [20.0, 50.0],
+            "super_reps": 600 if quick else 2000,
+            "chunk": 100 if quick else 250,
+            "limit_draws": 40_000 if quick else 200_000,
+            "asym_c": 200.0,
+            "asym_draws": 400_000 if quick else 1_000_000,
+            "cross_ds": [3, 5, 9],
+            "cross_cs": [float(x) for x in np.round(10.0 ** np.arange(-2.0, 2.01, 0.5), 6)],
+            "cross_draws": 2000 if quick else 8000,
+            "cross_m": 256,
+            "value_beta": 10.0,
+            "value_n": 10_000 if quick else 100_000,
+            "value_reps": 400 if quick else 1600,
+        }
+    )
 
 
 def _table(kind: str, d: int, c: float, beta: float, n: int, **cols: np.ndarray) -> pa.Table:
@@ -191,7 +202,7 @@ def _value_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     return _table("value", 3, beta / _beta_star(3, n), beta, n, x0=ys[:, 0], x1=ys[:, 1], x2=ys[:, 2], tn=ys[:, 3])
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     kind = cfg["kind"]
     if kind == "value":
         return _value_task(cfg, seed)
@@ -204,7 +215,7 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     return _limit_task(cfg, seed)
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """Brute-force chunks (subcritical, critical, supercritical) and limit-law draws; one row per draw."""
     tasks: list[dict] = []
     chunk = cfg["chunk"]
@@ -233,8 +244,7 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
     for d in cfg["cross_ds"]:
         for c in cfg["cross_cs"]:
             tasks.append({"kind": "cross", "d": d, "c": c, "reps": cfg["cross_draws"], "m": cfg["cross_m"]})
-    tables = run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
-    return pa.concat_tables(tables)
+    return tasks
 
 
 # ---------------------------------------------------------------------------
@@ -242,62 +252,12 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
 # ---------------------------------------------------------------------------
 
 
-_COLUMNS_CACHE: list = []
-
-
-def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    """The table's columns as NumPy arrays, converted once per table (the table has ~1e6 rows)."""
-    for cached, cols in _COLUMNS_CACHE:
-        if cached is table:
-            return cols
-    cols = {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
-    cols["kind"] = np.asarray(cols["kind"], dtype=str)
-    _COLUMNS_CACHE[:] = [(table, cols)]
-    return cols
-
-
-def _select(table: pa.Table, kind: str, d: int | None = None, c: float | None = None, beta: float | None = None) -> dict:
-    cols = _columns(table)
-    sel = cols["kind"] == kind
-    if d is not None:
-        sel &= cols["d"] == d
-    if c is not None:
-        sel &= np.isclose(cols["c"], c, rtol=1e-12)
-    if beta is not None:
-        sel &= cols["beta"] == beta
-    return {name: v[sel] for name, v in cols.items() if name != "kind"}
-
-
 def _values(table: pa.Table, kind: str, column: str, d: int | None = None) -> list:
-    cols = _columns(table)
+    cols = columns(table)
     sel = cols["kind"] == kind
     if d is not None:
         sel &= cols["d"] == d
     return sorted(set(cols[column][sel].tolist()))
-
-
-def _ks_critical(n1: int, n2: int | None = None) -> float:
-    """Asymptotic KS critical distance at level ``KS_ALPHA`` (one-sample when ``n2`` is None).
-
-    Examples
-    --------
-    >>> round(_ks_critical(1000, 1000), 4)
-    0.0872
-    """
-    scale = math.sqrt(1.0 / n1 + (1.0 / n2 if n2 else 0.0))
-    return math.sqrt(-0.5 * math.log(KS_ALPHA / 2.0)) * scale
-
-
-def _ks2(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import ks_2samp
-
-    return float(ks_2samp(a, b).statistic)
-
-
-def _ks1(a: np.ndarray, cdf) -> float:
-    from scipy.stats import kstest
-
-    return float(kstest(a, cdf).statistic)
 
 
 # ---------------------------------------------------------------------------
@@ -315,7 +275,7 @@ def _ks_claim(claim: str, dist: float, crit: float, note: str, statement: str = 
 
 def _check_value(table: pa.Table) -> list[Claim]:
     """S11: attention over values V K_i (fresh keys) has mean V mu and covariance V Sigma V^T."""
-    rows = _select(table, "value")
+    rows = select(table, kind="value", isclose=_CLOSE)
     title = "d=3, V 4x3: n tr Cov(sum_i w_i V K_i) = n tr(V Sigma V^T) (quadrature)"
     if rows["x0"].size == 0:
         return [Claim.missing(title, math.nan, "no value-matrix draws", SECTION, NAME, "S11")]
@@ -340,7 +300,7 @@ def _check_sub(table: pa.Table) -> list[Claim]:
     claims = []
     for d in _values(table, "sub", "d"):
         for beta in _values(table, "sub", "beta", d=d):
-            rows = _select(table, "sub", d=d, beta=beta)
+            rows = select(table, kind="sub", d=d, beta=beta, isclose=_CLOSE)
             n = int(rows["n"][0])
             law = subcritical_output_law(n, int(d), beta)
             q = _axis_query(int(d))
@@ -380,54 +340,58 @@ def _check_fast(table: pa.Table) -> list[Claim]:
     claims = []
     for d in _values(table, "crit", "d"):
         for c in _values(table, "crit", "c", d=d):
-            brute, fast = _select(table, "crit", d=d, c=c), _select(table, "fast", d=d, c=c)
+            brute = select(table, kind="crit", d=d, c=c, isclose=_CLOSE)
+            fast = select(table, kind="fast", d=d, c=c, isclose=_CLOSE)
             n = int(brute["n"][0])
-            crit2 = _ks_critical(brute["tn"].size, fast["tn"].size)
-            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: |T| of the sampler (exact top m, Gaussian rest) = brute force", _ks2(brute["tn"], fast["tn"]), crit2, "two-sample; sample_top(output=True)", "S7"))
-            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: radial deficit of the sampler = brute force", _ks2(brute["rscaled"], fast["rscaled"]), crit2, "two-sample", "S7"))  # fmt: skip
+            crit2 = ks_critical_value(brute["tn"].size, fast["tn"].size)
+            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: |T| of the sampler (exact top m, Gaussian rest) = brute force", ks_2sample(brute["tn"], fast["tn"]), crit2, "two-sample; sample_top(output=True)", "S7"))
+            claims.append(_ks_claim(f"d={d}, c={c:g}, n={n:.0e}: radial deficit of the sampler = brute force", ks_2sample(brute["rscaled"], fast["rscaled"]), crit2, "two-sample", "S7"))  # fmt: skip
     return claims
 
 
 def _check_crit(table: pa.Table) -> list[Claim]:
     claims = []
     for c in _values(table, "crit", "c", d=3):
-        brute, limit = _select(table, "crit", d=3, c=c), _select(table, "limit", d=3, c=c)
+        brute = select(table, kind="crit", d=3, c=c, isclose=_CLOSE)
+        limit = select(table, kind="limit", d=3, c=c, isclose=_CLOSE)
         n = int(brute["n"][0])
         finite_n = 10.0 / n  # O(1/n) convergence at d = 3
-        crit2 = _ks_critical(brute["tn"].size, limit["tn"].size)
-        claims.append(_ks_claim(f"c={c:g}: law of |T| = (kappa n)^(1/2)|P_tan y| at n={n:.0e} is the limit law", _ks2(brute["tn"], limit["tn"]), crit2, "two-sample against 'draw_output'", "S7"))
+        crit2 = ks_critical_value(brute["tn"].size, limit["tn"].size)
+        claims.append(_ks_claim(f"c={c:g}: law of |T| = (kappa n)^(1/2)|P_tan y| at n={n:.0e} is the limit law", ks_2sample(brute["tn"], limit["tn"]), crit2, "two-sample against 'draw_output'", "S7"))
         mean, se = mean_se(brute["tn"] ** 2)
         exact = critical_tangential_second_moment(1.0, c)
         claims.append(_claim(f"c={c:g}: E|T|^2 at n={n:.0e} = exact quadrature {exact:.5f}", exact, mean, 4 * se + finite_n * exact, "4 SE + 10/n", "S7"))
         angle = (brute["angle"] + math.pi) / (2 * math.pi)
-        claims.append(_ks_claim(f"c={c:g}: direction of T is uniform on the circle", _ks1(angle, "uniform"), _ks_critical(angle.size), "one-sample", "S7"))
-        claims.append(_ks_claim(f"c={c:g}: law of (kappa n)(1 - <y,q>) is the limit law (radial, second order)", _ks2(brute["rscaled"], limit["rscaled"]), crit2, "two-sample", "S7"))
+        claims.append(_ks_claim(f"c={c:g}: direction of T is uniform on the circle", ks_1sample(angle, "uniform"), ks_critical_value(angle.size), "one-sample", "S7"))
+        claims.append(_ks_claim(f"c={c:g}: law of (kappa n)(1 - <y,q>) is the limit law (radial, second order)", ks_2sample(brute["rscaled"], limit["rscaled"]), crit2, "two-sample", "S7"))
         mean, se = mean_se(brute["rscaled"])
         exact = critical_radial_mean(1.0, c)
         claims.append(_claim(f"c={c:g}: E (kappa n)(1 - <y,q>) = exact quadrature {exact:.5f}", exact, mean, 4 * se + finite_n * exact, "4 SE + 10/n", "S7"))
     for c in _values(table, "crit", "c", d=5):
-        brute, limit = _select(table, "crit", d=5, c=c), _select(table, "limit", d=5, c=c)
+        brute = select(table, kind="crit", d=5, c=c, isclose=_CLOSE)
+        limit = select(table, kind="limit", d=5, c=c, isclose=_CLOSE)
         title = f"d=5, c={c:g}: law of |T| = (kappa n)^(1/4)|P_tan y| at n={int(brute['n'][0]):.0e} is the limit law"
         if limit["tn"].size == 0:
             claims.append(Claim.missing(title, 0.0, "no limit-law draws at d = 5", SECTION, NAME, "S7"))
             continue
-        claims.append(_ks_claim(title, _ks2(brute["tn"], limit["tn"]), _ks_critical(brute["tn"].size, limit["tn"].size), "two-sample against 'draw_output'; finite-n bias O(n^-1/2)", "S7"))
+        claims.append(_ks_claim(title, ks_2sample(brute["tn"], limit["tn"]), ks_critical_value(brute["tn"].size, limit["tn"].size), "two-sample against 'draw_output'; finite-n bias O(n^-1/2)", "S7"))
     return claims  # fmt: skip
 
 
 def _check_super(table: pa.Table) -> list[Claim]:
     claims = []
     for c in _values(table, "super", "c"):
-        brute, limit = _select(table, "super", d=3, c=c), _select(table, "limit", d=3, c=c)
+        brute = select(table, kind="super", d=3, c=c, isclose=_CLOSE)
+        limit = select(table, kind="limit", d=3, c=c, isclose=_CLOSE)
         n = int(brute["n"][0])
         claims.append(
             _ks_claim(
                 f"c={c:g}: law of (kappa n)^(1/2)|y - K_(1)| at n={n:.0e} is the limit law",
-                _ks2(brute["dist"], limit["dist"]), _ks_critical(brute["dist"].size, limit["dist"].size), "two-sample", "S9",
+                ks_2sample(brute["dist"], limit["dist"]), ks_critical_value(brute["dist"].size, limit["dist"].size), "two-sample", "S9",
             )
         )  # fmt: skip
     for d in _values(table, "asym", "d"):
-        rows = _select(table, "asym", d=d)
+        rows = select(table, kind="asym", d=d, isclose=_CLOSE)
         c, gamma, dim = float(rows["c"][0]), (d - 1) / 2.0, int(d) - 1
         mean, se = mean_se(c * rows["dist"])
         theory = supercritical_distance_constant(gamma, dim)
@@ -446,17 +410,17 @@ def _check_cross(table: pa.Table) -> list[Claim]:
         gamma, dim = (d - 1) / 2.0, int(d) - 1
         cs = _values(table, "cross", "c", d=d)
         for c in cs:
-            rows = _select(table, "cross", d=d, c=c)
+            rows = select(table, kind="cross", d=d, c=c, isclose=_CLOSE)
             mean, se = mean_se(rows["tn"] ** 2)
             exact = critical_tangential_second_moment(gamma, c)
             bias = float(np.mean(rows["bias_bound"])) * exact
             claims.append(_claim(f"d={d}, c={c:g}: E|T|^2 of the limit law = exact quadrature {exact:.4g}", exact, mean, 4 * se + bias, "4 SE + 3 (remainder share) W_m", "S7"))
-        lo = _select(table, "cross", d=d, c=min(cs))["tn"]
-        claims.append(_ks_claim(f"d={d}, c={min(cs):g}: |T| is chi with {dim} d.o.f. (Gaussian end)", _ks1(lo, lambda r: gaussian_end_cdf(r, gamma, min(cs), dim)), _ks_critical(lo.size), "one-sample; bias O(c^gamma)", "S7"))  # fmt: skip
+        lo = select(table, kind="cross", d=d, c=min(cs), isclose=_CLOSE)["tn"]
+        claims.append(_ks_claim(f"d={d}, c={min(cs):g}: |T| is chi with {dim} d.o.f. (Gaussian end)", ks_1sample(lo, lambda r: gaussian_end_cdf(r, gamma, min(cs), dim)), ks_critical_value(lo.size), "one-sample; bias O(c^gamma)", "S7"))  # fmt: skip
     return claims
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Subcritical moments and V; critical and supercritical brute force vs the limit law; crossover ends."""
     return (
         _check_sub(table) + _check_value(table) + _check_crit(table) + _check_fast(table) + _check_super(table)
@@ -469,11 +433,12 @@ def check(table: pa.Table) -> list[Claim]:
 # ---------------------------------------------------------------------------
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Four panels: subcritical variances, critical |T| laws, supercritical distances, crossover."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    fig = Figure(figsize=(12, 9))
+    axes = fig.subplots(2, 2)
     _panel_sub(axes[0, 0], table)
     _panel_crit(axes[0, 1], table)
     _panel_super(axes[1, 0], table)
@@ -485,7 +450,7 @@ def figure(table: pa.Table):
 def _panel_sub(ax, table: pa.Table) -> None:
     for k, d in enumerate(_values(table, "sub", "d")):
         for beta in _values(table, "sub", "beta", d=d):
-            rows = _select(table, "sub", d=d, beta=beta)
+            rows = select(table, kind="sub", d=d, beta=beta, isclose=_CLOSE)
             n = int(rows["n"][0])
             law = subcritical_output_law(n, int(d), beta)
             q = _axis_query(int(d))
@@ -496,9 +461,7 @@ def _panel_sub(ax, table: pa.Table) -> None:
     ax.plot(lims, lims, "k--", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("n Var, quadrature")
-    ax.set_ylabel("n Var, brute force")
-    ax.set_title("Subcritical: radial and tangential variances")
+    ax.set(xlabel="n Var, quadrature", ylabel="n Var, brute force", title="Subcritical: radial and tangential variances")
     ax.legend(fontsize=7)
 
 
@@ -506,29 +469,26 @@ def _panel_crit(ax, table: pa.Table) -> None:
     for k, c in enumerate(_values(table, "crit", "c", d=3)):
         curves = [(3, "crit", "-", "brute"), (3, "limit", ":", "limit"), (5, "crit", "-", "brute"), (5, "fast", "--", "fast")]
         for d, kind, style, label in curves:
-            x = _select(table, kind, d=d, c=c)["tn"]
+            x = select(table, kind=kind, d=d, c=c, isclose=_CLOSE)["tn"]
             if x.size == 0:
                 continue
             xs = np.sort(x)
             ax.plot(xs, (np.arange(xs.size) + 0.5) / xs.size, style, color=f"C{k}", lw=1.5 if d == 3 else 0.8, label=f"d={d}, c={c:g} {label}")
-    ax.set_xlabel("|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)")
-    ax.set_ylabel("cdf")
-    ax.set_title("Critical: |T|, brute force vs limit law (d=3) and the sampler (d=5)")
+    ax.set(xlabel="|T| = (kappa n)^(1/(2 gamma)) |P_tan y|  (d = 3: thick, d = 5: thin)", ylabel="cdf", title="Critical: |T|, brute force vs limit law (d=3) and the sampler (d=5)")
     ax.legend(fontsize=6, ncol=2)
 
 
 def _panel_super(ax, table: pa.Table) -> None:
     rhos = np.geomspace(1e-3, 2.0, 25)
     for k, c in enumerate(_values(table, "super", "c")):
-        brute, limit = _select(table, "super", d=3, c=c)["dist"], _select(table, "limit", d=3, c=c)["dist"]
+        brute = select(table, kind="super", d=3, c=c, isclose=_CLOSE)["dist"]
+        limit = select(table, kind="limit", d=3, c=c, isclose=_CLOSE)["dist"]
         ax.plot(rhos, [np.mean(brute > r) for r in rhos], "o", ms=3, color=f"C{k}", label=f"c={c:g} brute force")
         ax.plot(rhos, [np.mean(limit > r) for r in rhos], "-", color=f"C{k}", label=f"c={c:g} limit law")
         ax.plot(rhos, [supercritical_far_probability(1.0, c, r, 2) for r in rhos], "--", color=f"C{k}", lw=1, label=f"c={c:g} near-tie asymptotic")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("rho")
-    ax.set_ylabel("P((kappa n)^(1/2) |y - K_(1)| > rho)")
-    ax.set_title("Supercritical: distance of the output to the closest key (d = 3)")
+    ax.set(xlabel="rho", ylabel="P((kappa n)^(1/2) |y - K_(1)| > rho)", title="Supercritical: distance of the output to the closest key (d = 3)")
     ax.legend(fontsize=6)
 
 
@@ -536,7 +496,8 @@ def _panel_cross(ax, table: pa.Table) -> None:
     for k, d in enumerate(_values(table, "cross", "d")):
         gamma = (d - 1) / 2.0
         cs = np.array(_values(table, "cross", "c", d=d))
-        q = np.array([np.quantile(_select(table, "cross", d=d, c=c)["tn"], [0.05, 0.5, 0.95]) for c in cs])
+        tns = [select(table, kind="cross", d=d, c=c, isclose=_CLOSE)["tn"] for c in cs]
+        q = np.array([np.quantile(tn, [0.05, 0.5, 0.95]) for tn in tns])
         ax.fill_between(cs, q[:, 0], q[:, 2], color=f"C{k}", alpha=0.2)
         ax.plot(cs, q[:, 1], "o-", color=f"C{k}", label=f"d={d}: median, 5-95% of |T|")
         grid = np.geomspace(cs.min(), cs.max(), 60)

@@ -11,39 +11,48 @@ value (d = 3: ``tanh(beta) / beta``).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from ..laws import UniformScoreLaw
 from ..limits import CriticalLimit
-from ..parallel import run_tasks
 from ..sampler import sample_top
 from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "phase_diagram"
 TITLE = "Phase diagram: E W_1 and n_eff/n over (n, beta), with the critical line"
 SECTION = "2, 3, 4"
+#: Claims name their own statement ids (experiments.STATEMENTS).
+STATEMENT = ""
 WHAT_TO_SEE = (
     "E W_1 turns from 0 to 1 and n_eff / n from 1 to 0 across the white dashed line beta*(n) = (kappa n)^(1/gamma), "
     "whose slope is 2/(d-1) in these log-log coordinates."
 )
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Grid sizes: quick 7 n x 2 per decade of beta, 200 draws a cell; full 13 n x 3 per decade, 2000.
 
     The critical-line cells get 20 times more draws: they carry the claims."""
-    return {
-        "seed": seed,
-        "ds": [3, 5],
-        "log10_n": list(np.arange(2.0, 8.01, 1.0 if quick else 0.5)),
-        "betas_per_decade": 2 if quick else 3,
-        "draws": 200 if quick else 2000,
-        "critical_draws": 4000 if quick else 40_000,
-        "limit_draws": 20_000 if quick else 200_000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "ds": [3, 5],
+            "log10_n": list(np.arange(2.0, 8.01, 1.0 if quick else 0.5)),
+            "betas_per_decade": 2 if quick else 3,
+            "draws": 200 if quick else 2000,
+            "critical_draws": 4000 if quick else 40_000,
+            "limit_draws": 20_000 if quick else 200_000,
+        }
+    )
 
 
 def _beta_grid(d: int, cfg: dict) -> np.ndarray:
@@ -53,7 +62,7 @@ def _beta_grid(d: int, cfg: dict) -> np.ndarray:
     return np.logspace(0.0, decades, int(round(decades * cfg["betas_per_decade"])) + 1)
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     d, rng = cfg["d"], np.random.default_rng(seed)
     law = UniformScoreLaw(d)
     tail = law.tail()
@@ -75,27 +84,28 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     return pa.table(rows)
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """One task per (d, n) over the whole beta grid, plus one limit-law task per d."""
     tasks = []
     for d in cfg["ds"]:
         betas = _beta_grid(d, cfg).tolist()
         tasks += [{"kind": "grid", "d": d, "log10_n": float(x), "betas": betas, "draws": cfg["draws"], "critical_draws": cfg["critical_draws"]} for x in cfg["log10_n"]]
         tasks.append({"kind": "limit", "d": d, "draws": cfg["limit_draws"]})
-    return pa.concat_tables(run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME))
+    return tasks
 
 
 def _kind(table: pa.Table) -> np.ndarray:
     return np.asarray(table["kind"].to_pylist())
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Heat maps of E W_1 and n_eff/n over (log10 n, log10 beta) with the critical line, per d."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     kind = _kind(table)
     ds = sorted(set(table["d"].to_numpy()[kind == "grid"].tolist()))
-    fig, axes = plt.subplots(len(ds), 2, figsize=(11, 4 * len(ds)), squeeze=False)
+    fig = Figure(figsize=(11, 4 * len(ds)))
+    axes = fig.subplots(len(ds), 2, squeeze=False)
     for i, d in enumerate(ds):
         sel = (kind == "grid") & (table["d"].to_numpy() == d)
         x = np.log10(table["n"].to_numpy()[sel])
@@ -114,15 +124,13 @@ def figure(table: pa.Table):
             sc = ax.tricontourf(x, y, z, levels=levels, cmap=cmap)
             fig.colorbar(sc, ax=ax, label=label)
             ax.plot(ns, line, "w--", lw=2, label="beta*(n)")
-            ax.set_xlabel("log10 n")
-            ax.set_ylabel("log10 beta")
-            ax.set_title(f"d={d}: {label}")
+            ax.set(xlabel="log10 n", ylabel="log10 beta", title=f"d={d}: {label}")
             ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """E W_1 on the critical line at the largest n vs the limit law; n_eff/n vs tanh(beta)/beta (d = 3)."""
     claims = []
     kind, d_all, n_all = _kind(table), table["d"].to_numpy(), table["n"].to_numpy()

@@ -17,22 +17,31 @@ for a causal model, the real-n curve of the probe (c of queries that really see 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from ..corpus import stdlib_corpus
-from ..parallel import run_tasks
 from ..probe import PROBE_NS, load_model, probe, probe_config
 from ..schedules import RULES, rule_multipliers
 from ..tails import CRITICAL_BAND
 from ._claims import Claim
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "real_heads"
 TITLE = "Real heads: regimes of all-MiniLM-L6-v2's heads under YaRN, log-n, entropy, SSMax, Llama 4 and critical rules"
 SECTION = "2, 3"
 #: Statement id (experiments.STATEMENTS) of every claim here.
 STATEMENT = "X3"
+WHAT_TO_SEE = (
+    "left: each head's c (log scale, red supercritical, blue subcritical) under each rule at 4k, 128k, 1M "
+    "tokens; right: the median head's c(n) per rule against the critical band (grey)."
+)
 
 #: Largest deviation of hooked from eager attention probabilities accepted (float32 model).
 REPRODUCTION_TOL = 1e-5
@@ -46,23 +55,25 @@ REAL_N = "real_n"
 GAP_POSITIONS = 512
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 96 texts of <= 128 tokens, 8 queries a head; full: 384 texts of <= 256 tokens, 32 queries.
 
     Two tasks (layers 0-2 and 3-5), each running the corpus through the model once."""
     base = probe_config(quick, seed)
     curve = [int(round(x)) for x in np.logspace(2.0, 7.0, 11 if quick else 26)]
-    return {
-        "seed": seed,
-        "texts": base["texts"],
-        "max_length": base["max_length"],
-        "queries_per_head": base["queries_per_head"],
-        "ns": sorted(set(curve) | set(PROBE_NS)),
-        "layer_groups": [[0, 1, 2], [3, 4, 5]],
-    }
+    return Config(
+        {
+            "seed": seed,
+            "texts": base["texts"],
+            "max_length": base["max_length"],
+            "queries_per_head": base["queries_per_head"],
+            "ns": sorted(set(curve) | set(PROBE_NS)),
+            "layer_groups": [[0, 1, 2], [3, 4, 5]],
+        }
+    )
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     """Probe the layers of one group; one row per (layer, head, rule, n)."""
     corpus = stdlib_corpus(count=cfg["texts"])
     out = probe(
@@ -107,11 +118,10 @@ def table_from_probe(out: dict) -> pa.Table:
     return pa.table(cols)
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """One task per group of layers (each loads the model and runs the corpus through it)."""
     tasks = [{k: v for k, v in cfg.items() if k != "layer_groups"} | {"layers": g} for g in cfg["layer_groups"]]
-    tables = run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
-    return pa.concat_tables(tables)
+    return tasks
 
 
 def _col(table: pa.Table, name: str) -> np.ndarray:
@@ -159,21 +169,19 @@ def position_gap(table: pa.Table, rule: str, n: int) -> tuple[np.ndarray, np.nda
     if rule != "critical":
         m_pos = rule_multipliers(rule, positions, L)
         m_n = float(rule_multipliers(rule, [n], L)[0])
+    needed = ("standard", "critical") if rule == "critical" else ("standard",)
     out, gap = [], []
     for a, b in sorted(set(zip(layer.tolist(), head.tolist()))):
         mine = (layer == a) & (head == b)
-        std = mine & (rule_col == "standard") & np.isfinite(c) & (c > 0)
-        if std.sum() < 2:
+        usable = {r: mine & (rule_col == r) & np.isfinite(c) & (c > 0) for r in needed}
+        if any(sel.sum() < 2 for sel in usable.values()):
             out.append(np.nan)
             gap.append(np.nan)
             continue
+        std = usable["standard"]
         c0, c0_n = _c_at(ns[std], c[std], log_pos, n)
         if rule == "critical":
-            crit = mine & (rule_col == "critical") & np.isfinite(c) & (c > 0)
-            if crit.sum() < 2:
-                out.append(np.nan)
-                gap.append(np.nan)
-                continue
+            crit = usable["critical"]
             cc, cc_n = _c_at(ns[crit], c[crit], log_pos, n)
             m_pos_h, m_n_h = cc / c0, cc_n / c0_n
         else:
@@ -217,17 +225,18 @@ def _curve_axes(ax, table: pa.Table) -> None:
     ax.legend(fontsize=8)
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Heat maps of log10 c (layers x heads) per rule at 4k, 128k, 1M; c(n) of each rule vs the critical band."""
-    import matplotlib.pyplot as plt
+    import matplotlib
     from matplotlib.colors import BoundaryNorm
+    from matplotlib.figure import Figure
 
     rules = [r for r in RULES if r in set(_col(table, "rule"))]
-    fig = plt.figure(figsize=(18, 1.9 * len(rules) + 1.5))
+    fig = Figure(figsize=(18, 1.9 * len(rules) + 1.5))
     left, right = fig.subfigures(1, 2, width_ratios=[1.35, 1.0], wspace=0.02)
     axes = left.subplots(len(rules), len(HEATMAP_NS), squeeze=False, sharex=True, sharey=True)
     bounds = [-4, -3, -2, -1, -0.5, 0, 0.5, 1, 2, 3, 4]
-    norm = BoundaryNorm(bounds, plt.get_cmap("RdBu_r").N)
+    norm = BoundaryNorm(bounds, matplotlib.colormaps["RdBu_r"].N)
     image = None
     for i, rule in enumerate(rules):
         for j, n in enumerate(HEATMAP_NS):
@@ -284,9 +293,7 @@ def figure(table: pa.Table):
     ax.set_yscale("log")
     finite = c_all[np.isfinite(c_all) & (c_all > 0)]
     ax.set_ylim(min(1e-2, float(finite.min()) if finite.size else 1e-2), max(1e2, float(finite.max()) if finite.size else 1e2))
-    ax.set_xlabel("context length n")
-    ax.set_ylabel("c = beta m(n) / beta*(n): median head, IQR over heads")
-    ax.set_title("c(n) under each rule (entropy = ssmax with s = 1/ln L at L = 512)")
+    ax.set(xlabel="context length n", ylabel="c = beta m(n) / beta*(n): median head, IQR over heads", title="c(n) under each rule (entropy = ssmax with s = 1/ln L at L = 512)")
     ax.legend(fontsize=8, loc="lower left")
     return fig
 
@@ -327,7 +334,7 @@ def tables(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
              "against the fixed band on the asymptotic c", cols, cells)]
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Reproduction of eager attention; c ratios vs the published multipliers; critical rule; layer-0 duplicates."""
     claims = []
     err = float(np.max(_col(table, "reproduction_error")))

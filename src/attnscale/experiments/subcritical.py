@@ -13,6 +13,7 @@ tangential output is N(0, 1) (KS); and where ``n_eff`` is small (d = 3, n = 4000
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,37 +22,44 @@ from ..attention import attention_stats
 from ..laws import UniformSphere
 from ..limits import mean_resultant_length, subcritical_mean_asymptotic, tangential_variance_exact
 from ..output import subcritical_output_law
-from ..parallel import run_tasks
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+from ._stats import KS_ALPHA, ks_1sample, ks_critical_value
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "subcritical"
 TITLE = "Subcritical: mean A_d(beta) and Gaussian tangential fluctuations"
 SECTION = "3"
+#: Claims name their own statement ids (experiments.STATEMENTS).
+STATEMENT = ""
 WHAT_TO_SEE = (
     "left: the radial deficit follows 1 - A_d(beta) (lines), not its 1/beta asymptote (dotted) at small beta; "
     "right: the standardized tangential output lies on the N(0, 1) diagonal."
 )
-#: Level of the KS claims.
-KS_ALPHA = 1e-3
 #: The kurtosis cell: few effective keys, so the non-Gaussian correction is visible.
 KURTOSIS_CELL = {"d": 3, "n": 4000, "beta": 100.0}
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 150 draws per (d, beta); full: 2400 (intervals of n Var_tan about +-7%), n = 1e5 both.
 
     n = 1e5 keeps n_eff >= 375 in every cell (delta-method remainder below 1%); the variance
     claims' width is set by the number of draws, so the full run spends its time on draws."""
-    return {
-        "seed": seed,
-        "ds": [3, 5],
-        "betas": [5.0, 10.0, 20.0, 40.0],
-        "n": 100_000,
-        "reps": 150 if quick else 2400,
-        "chunk": 50 if quick else 200,
-        "kurt_draws": 20_000 if quick else 100_000,
-        "kurt_chunk": 5000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "ds": [3, 5],
+            "betas": [5.0, 10.0, 20.0, 40.0],
+            "n": 100_000,
+            "reps": 150 if quick else 2400,
+            "chunk": 50 if quick else 200,
+            "kurt_draws": 20_000 if quick else 100_000,
+            "kurt_chunk": 5000,
+        }
+    )
 
 
 def _kurt_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
@@ -71,7 +79,7 @@ def _kurt_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
                      "max_weight": nan, "kind": ["kurt"] * size})
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     if cfg.get("kind") == "kurt":
         return _kurt_task(cfg, seed)
     d, n, beta = cfg["d"], cfg["n"], cfg["beta"]
@@ -101,8 +109,8 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     )
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
-    """Tasks of ``chunk`` draws per (d, beta); one row per draw."""
+def tasks(cfg: Config) -> list[dict]:
+    """Tasks of ``chunk`` draws per (d, beta), and of the kurtosis cell; one row per draw."""
     tasks = [
         {"d": d, "beta": b, "n": cfg["n"], "reps": cfg["chunk"], "chunk": k}
         for d in cfg["ds"]
@@ -113,9 +121,7 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
         {"kind": "kurt", **KURTOSIS_CELL, "reps": cfg["kurt_chunk"], "chunk": k}
         for k in range(cfg["kurt_draws"] // cfg["kurt_chunk"])
     ]
-    return pa.concat_tables(
-        run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
-    )
+    return tasks
 
 
 def _grid(table: pa.Table) -> np.ndarray:
@@ -130,12 +136,13 @@ def _cells(table: pa.Table):
             yield int(d), float(b), grid & (d_all == d) & (b_all == b)
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Left: radial mean against beta with A_d and its asymptotic; right: QQ plot of the tangential output."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from scipy import stats
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax1, ax2 = fig.subplots(1, 2)
     n = int(table["n"].to_numpy()[_grid(table)][0])
     for k, d in enumerate(np.unique(table["d"].to_numpy()[_grid(table)])):
         color = f"C{k}"
@@ -153,13 +160,9 @@ def figure(table: pa.Table):
     ax2.plot([-3.5, 3.5], [-3.5, 3.5], "k--", lw=1)
     ax1.set_xscale("log")
     ax1.set_yscale("log")
-    ax1.set_xlabel("beta")
-    ax1.set_ylabel("1 - E<y, q>")
-    ax1.set_title(f"Radial mean, n={n:.0e} (bars: 2 SE)")
+    ax1.set(xlabel="beta", ylabel="1 - E<y, q>", title=f"Radial mean, n={n:.0e} (bars: 2 SE)")
     ax1.legend(fontsize=7)
-    ax2.set_xlabel("N(0,1) quantile")
-    ax2.set_ylabel("sqrt(n) y_tan / sqrt(n Var_tan exact)")
-    ax2.set_title("Tangential output: QQ against N(0, 1)")
+    ax2.set(xlabel="N(0,1) quantile", ylabel="sqrt(n) y_tan / sqrt(n Var_tan exact)", title="Tangential output: QQ against N(0, 1)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -183,10 +186,8 @@ def excess_kurtosis_se(z: np.ndarray) -> tuple[float, float]:
     return m4 / m2**2 - 3.0, float(influence.std(ddof=1) / math.sqrt(z.shape[0]))
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Per (d, beta): n_eff / n, radial mean with its ratio bias, n Var_tan, KS to N(0, 1); the kurtosis cell."""
-    from scipy import stats
-
     claims = []
     n = int(table["n"].to_numpy()[_grid(table)][0])
     for d, b, sel in _cells(table):
@@ -236,8 +237,8 @@ def check(table: pa.Table) -> list[Claim]:
             )
         )
         z = np.sqrt(n / tangential_variance_exact(d, b)) * table["tan1"].to_numpy()[sel]
-        dist = float(stats.kstest(z, "norm").statistic)
-        crit = math.sqrt(-0.5 * math.log(KS_ALPHA / 2.0) / z.size)
+        dist = ks_1sample(z, "norm")
+        crit = ks_critical_value(z.size)
         claims.append(
             Claim.within(
                 f"d={d}, beta={b:g}: the standardized tangential output is N(0, 1) (KS distance 0)",

@@ -12,6 +12,8 @@ checks the collapse at finite n against ``K / c``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +22,12 @@ from ..laws import UniformScoreLaw
 from ..limits import CriticalLimit, supercritical_constant
 from ..sampler import sample_top
 from ..tails import critical_beta
-from ..parallel import run_tasks
 from ._claims import Claim
+from ._protocol import Config
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "supercritical"
 TITLE = "Supercritical: c (1 - E W_1) -> ln2 gamma Gamma(2 - 1/gamma)"
@@ -36,20 +42,22 @@ WHAT_TO_SEE = (
 N_FINITE = 10**9
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Monte Carlo sizes: the quick run keeps every intercept's 4 SE below ~10% of the constant."""
-    return {
-        "seed": seed,
-        "gammas": [1.0, 2.0],
-        "cs": [8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
-        "draws": 100_000 if quick else 1_000_000,
-        "chunks": 4 if quick else 16,
-        "m": 64,
-        "finite_draws": 20_000 if quick else 200_000,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "gammas": [1.0, 2.0],
+            "cs": [8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+            "draws": 100_000 if quick else 1_000_000,
+            "chunks": 4 if quick else 16,
+            "m": 64,
+            "finite_draws": 20_000 if quick else 200_000,
+        }
+    )
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     rng = np.random.default_rng(seed)
     if cfg.get("kind") == "finite":
         law = UniformScoreLaw(int(round(2 * cfg["gamma"] + 1)))
@@ -69,8 +77,8 @@ def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     )
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
-    """One task per (gamma, c, chunk); chunks are pooled into a mean and its standard error."""
+def tasks(cfg: Config) -> list[dict]:
+    """One task per (gamma, c, chunk) of the limit law, one per (gamma, c) at finite n."""
     per = cfg["draws"] // cfg["chunks"]
     tasks = [
         {"gamma": g, "c": c, "draws": per, "m": cfg["m"], "chunk": k}
@@ -83,24 +91,28 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
         for g in cfg["gammas"]
         for c in cfg["cs"]
     ]
-    tables = run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME)
+    return tasks
+
+
+def reduce(cfg: Config, tables: Sequence[pa.Table]) -> pa.Table:
+    """Chunks pooled into a mean of ``c (1 - W_1)`` and its standard error, per (kind, gamma, c)."""
     raw = pa.concat_tables(tables)
     gam, cs, kinds = raw["gamma"].to_numpy(), raw["c"].to_numpy(), np.asarray(raw["kind"].to_pylist())
     rows = {"kind": [], "gamma": [], "c": [], "scaled_mean": [], "scaled_se": []}
     for kind in ("limit", "finite"):
-      for g in cfg["gammas"]:
-        for c in cfg["cs"]:
-            sel = (gam == g) & (cs == c) & (kinds == kind)
-            if not sel.any():
-                continue
-            n = raw["draws"].to_numpy()[sel].sum()
-            mean = raw["sum"].to_numpy()[sel].sum() / n
-            var = raw["sum_sq"].to_numpy()[sel].sum() / n - mean**2
-            rows["kind"].append(kind)
-            rows["gamma"].append(g)
-            rows["c"].append(c)
-            rows["scaled_mean"].append(c * mean)
-            rows["scaled_se"].append(c * math.sqrt(max(var, 0.0) / (n - 1)))
+        for g in cfg["gammas"]:
+            for c in cfg["cs"]:
+                sel = (gam == g) & (cs == c) & (kinds == kind)
+                if not sel.any():
+                    continue
+                n = raw["draws"].to_numpy()[sel].sum()
+                mean = raw["sum"].to_numpy()[sel].sum() / n
+                var = raw["sum_sq"].to_numpy()[sel].sum() / n - mean**2
+                rows["kind"].append(kind)
+                rows["gamma"].append(g)
+                rows["c"].append(c)
+                rows["scaled_mean"].append(c * mean)
+                rows["scaled_se"].append(c * math.sqrt(max(var, 0.0) / (n - 1)))
     return pa.table(rows)
 
 
@@ -121,11 +133,12 @@ def fit_intercept(c: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float, 
     return float(coef[0]), float(math.sqrt(cov[0, 0]))
 
 
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """``c (1 - E W_1)`` against ``c`` with the theoretical constants."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     g_all, c_all = table["gamma"].to_numpy(), table["c"].to_numpy()
     y_all, se_all = table["scaled_mean"].to_numpy(), table["scaled_se"].to_numpy()
     kinds = np.asarray(table["kind"].to_pylist())
@@ -137,14 +150,12 @@ def figure(table: pa.Table):
                     label=f"d={2 * g + 1:g}, n=1e9: sampler")
         ax.axhline(supercritical_constant(g), color=color, ls="--", label=f"ln2 gamma Gamma(2-1/gamma) = {supercritical_constant(g):.4f}")
     ax.set_xscale("log")
-    ax.set_xlabel("c = beta / beta*(n)")
-    ax.set_ylabel("c (1 - E W_1)")
-    ax.set_title("Supercritical approach of the top weight (bars: 2 SE)")
+    ax.set(xlabel="c = beta / beta*(n)", ylabel="c (1 - E W_1)", title="Supercritical approach of the top weight (bars: 2 SE)")
     ax.legend(fontsize=8)
     return fig
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """Per gamma: the fitted intercept is within 4 SE of the constant."""
     claims = []
     g_all = table["gamma"].to_numpy()

@@ -5,7 +5,7 @@ Theory section 2.  Parts of the table (column ``part``):
 - ``pd``: Gaussian keys (Gumbel class) at ``beta = c a_n`` from the sampler (exact top m keys, Gaussian remainder), over n up to
   1e18: ``E sum w^2`` and ``E W_1``; ``pd_limit``: the Poisson-Dirichlet(1/c) limit from the
   Gamma-process representation (``E sum w^2 = 1 - 1/c``).
-- ``calibration``: :func:`attnscale.estimate.calibration_case` per exact law (coverage, bias, RMSE);
+- ``calibration``: :func:`attnscale.experiments.calibration.calibration_case` per exact law (coverage, bias, RMSE);
   coverage claims carry the exact binomial (Clopper-Pearson) interval of the replications.
 - ``local_dim``: pointwise intrinsic dimension on scikit-dimension's benchmark manifolds, ours
   (known endpoint 0: Lepski's k, then the maximum-likelihood (k-1)/H) against ``skdim.id.MLE``
@@ -20,21 +20,30 @@ Theory section 2.  Parts of the table (column ``part``):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from ..estimate import CALIBRATION_CASES, calibration_case, estimate_tail
+from ..estimate import estimate_tail
 from ..laws import GaussianScoreLaw, UniformScoreLaw
-from ..parallel import run_tasks
 from ..sampler import sample_top
 from ..simplex import ClusteredSimplex, SimplexModel
 from ..tails import critical_beta
 from ._claims import Claim, mean_se
+from ._protocol import Config, reduce  # reduce: the default, a concatenation
+from ._tables import select
+from .calibration import CALIBRATION_CASES, calibration_case
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 NAME = "tail_classes"
 TITLE = "Every tail class: Weibull, Gumbel (Poisson-Dirichlet), atom plus gap (simplex); estimating a tail"
 SECTION = "2"
+#: Claims name their own statement ids (experiments.STATEMENTS).
+STATEMENT = ""
 WHAT_TO_SEE = (
     "top: the three classes' critical scales, and Gaussian keys moving to the Poisson-Dirichlet limit 1 - 1/c "
     "(dashed); middle: the simplex self weight switches at g_c = 1/(1 - rho) (white dashes), and the "
@@ -51,7 +60,7 @@ MIDDLE_G = 1.5
 PENULTIMATE = ("uniform d=33",)
 
 
-def config(quick: bool, seed: int) -> dict:
+def config(quick: bool, seed: int) -> Config:
     """Quick: 40 calibration replications, 40 000 draws per (n, c); full: 200 and 200 000.
 
     ``draws`` is sized for the smallest effect claimed: at c = 4, ``E sum w^2`` moves by about
@@ -63,15 +72,17 @@ def config(quick: bool, seed: int) -> dict:
     The issue's calibration asks for >= 200 replications (the full run); quick uses 40, and its
     coverage claims say so and carry the wider binomial interval.
     """
-    return {
-        "seed": seed,
-        "log10_n": [2.0, 6.0, 9.0, 12.0, 15.0, 18.0],
-        "cs": [0.5, 1.0, 2.0, 4.0],
-        "draws": 40_000 if quick else 200_000,
-        "limit_draws": 2000 if quick else 20_000,
-        "reps": 40 if quick else 200,
-        "points": 100 if quick else 400,
-    }
+    return Config(
+        {
+            "seed": seed,
+            "log10_n": [2.0, 6.0, 9.0, 12.0, 15.0, 18.0],
+            "cs": [0.5, 1.0, 2.0, 4.0],
+            "draws": 40_000 if quick else 200_000,
+            "limit_draws": 2000 if quick else 20_000,
+            "reps": 40 if quick else 200,
+            "points": 100 if quick else 400,
+        }
+    )
 
 
 def _table(rows: list[tuple]) -> pa.Table:
@@ -79,7 +90,7 @@ def _table(rows: list[tuple]) -> pa.Table:
     return pa.table({name: list(col) for name, col in zip(_COLS, cols)})
 
 
-def _task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
+def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     rng = np.random.default_rng(seed)
     kind = cfg["kind"]
     rows: list[tuple] = []
@@ -174,7 +185,7 @@ def _local_dim(cfg: dict, rng: np.random.Generator) -> list[tuple]:
     return rows
 
 
-def run(cfg: dict, store, executor, progress=None) -> pa.Table:
+def tasks(cfg: Config) -> list[dict]:
     """Tasks: one per n (PD), the PD limit, one per calibration case, one per manifold, the simplex grid."""
     base = {k: cfg[k] for k in ("cs", "draws")}
     tasks = [{"kind": "pd", "log10_n": x, **base} for x in cfg["log10_n"]]
@@ -182,22 +193,14 @@ def run(cfg: dict, store, executor, progress=None) -> pa.Table:
     tasks += [{"kind": "calibration", "case": case, "reps": cfg["reps"]} for case in CALIBRATION_CASES]
     tasks += [{"kind": "local_dim", "manifold": m, "points": cfg["points"]} for m in MANIFOLDS]
     tasks.append({"kind": "simplex"})
-    return pa.concat_tables(run_tasks(_task, tasks, store, executor, cfg["seed"], name=NAME, progress=progress, description=NAME))
+    return tasks
 
 
-def _select(table: pa.Table, part: str, **eq) -> dict[str, np.ndarray]:
-    cols = {c: np.asarray(table[c].to_pylist()) for c in _COLS}
-    sel = cols["part"] == part
-    for k, v in eq.items():
-        sel &= cols[k] == v
-    return {c: v[sel] for c, v in cols.items()}
-
-
-def figure(table: pa.Table):
+def figure(table: pa.Table) -> Figure:
     """Critical scales of the three classes; PD check; simplex phase plot; clustered masses (tables: :func:`tables`)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig = plt.figure(figsize=(14, 9))
+    fig = Figure(figsize=(14, 9))
     grid = fig.add_gridspec(2, 2)
     ax = fig.add_subplot(grid[0, 0])
     ns = np.logspace(1, 18, 60)
@@ -207,24 +210,20 @@ def figure(table: pa.Table):
     ax.loglog(ns, weib, label="Weibull, uniform S^4: (kappa n)^(1/gamma) ~ n^(1/2)")
     ax.loglog(ns, gauss, label="Gumbel, Gaussian keys: a_n ~ sqrt(2 log n)")
     ax.loglog(ns, atom, label="atom + gap, simplex rho=0.5: log(n-1)/(1-rho)")
-    ax.set_xlabel("n")
-    ax.set_ylabel("beta*(n)")
-    ax.set_title("Critical scale of each tail class")
+    ax.set(xlabel="n", ylabel="beta*(n)", title="Critical scale of each tail class")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[0, 1])
-    pd_rows = _select(table, "pd", metric="sum_w2")
-    lim = _select(table, "pd_limit", metric="sum_w2")
+    pd_rows = select(table, part="pd", metric="sum_w2")
+    lim = select(table, part="pd_limit", metric="sum_w2")
     for c in sorted(set(pd_rows["y"].tolist())):
         sel = pd_rows["y"] == c
         line = ax.errorbar(np.log10(pd_rows["x"][sel]), pd_rows["value"][sel], yerr=2 * pd_rows["se"][sel], marker="o", label=f"c = {c:g}")
         target = 1 - 1 / c if c > 1 else 0.0
         ax.axhline(target, ls="--", color=line[0].get_color(), lw=1)
-    ax.set_xlabel("log10 n")
-    ax.set_ylabel("E sum w^2 at beta = c a_n")
-    ax.set_title("Gaussian keys: PD(1/c) limit 1 - 1/c (dashed); c <= 1 freezes to 0")
+    ax.set(xlabel="log10 n", ylabel="E sum w^2 at beta = c a_n", title="Gaussian keys: PD(1/c) limit 1 - 1/c (dashed); c <= 1 freezes to 0")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(grid[1, 0])
-    sx = _select(table, "simplex", case="simplex", metric="self_weight")
+    sx = select(table, part="simplex", case="simplex", metric="self_weight")
     if sx["x"].size:
         sc = ax.tricontourf(sx["x"], sx["y"], np.clip(sx["value"], 0.0, 1.0 - 1e-9), levels=np.linspace(0, 1, 21), cmap="viridis")
         fig.colorbar(sc, ax=ax, label="self weight, n = 1e6")
@@ -232,19 +231,15 @@ def figure(table: pa.Table):
         ax.plot(rho, 1 / (1 - rho), "w--", label="g_c = 1/(1 - rho)")
         ax.set_ylim(0, 12)
         ax.legend(loc="upper left", fontsize=8)
-    ax.set_xlabel("rho")
-    ax.set_ylabel("g  (beta = g log n)")
-    ax.set_title("Simplex model: self weight")
+    ax.set(xlabel="rho", ylabel="g  (beta = g log n)", title="Simplex model: self weight")
     ax = fig.add_subplot(grid[1, 1])
     for metric in ("self", "cluster", "rest"):
-        cl = _select(table, "simplex", case="clustered", metric=metric)
+        cl = select(table, part="simplex", case="clustered", metric=metric)
         ax.plot(cl["y"], cl["value"], label=metric)
     lo, hi = ClusteredSimplex(0.0, 0.8, 0.5).boundaries()
     for b in (lo, hi):
         ax.axvline(b, ls="--", color="gray")
-    ax.set_xlabel("g")
-    ax.set_ylabel("attention mass, n = 1e6")
-    ax.set_title("Almost-simplex (rho in [0, 0.8], clusters of n^0.5): the middle phase")
+    ax.set(xlabel="g", ylabel="attention mass, n = 1e6", title="Almost-simplex (rho in [0, 0.8], clusters of n^0.5): the middle phase")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -253,14 +248,14 @@ def figure(table: pa.Table):
 def tables(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
     """The calibration and local-dimension tables, as ``(title, columns, rows)`` for the page (HTML, not images)."""
     out = []
-    cal = _select(table, "calibration")
+    cal = select(table, part="calibration")
     metrics = ("kind_rate", "cover_gamma", "cover_endpoint", "cover_beta", "bias_eta", "rmse_eta", "bias_log_beta", "rmse_log_beta", "k")
     cells = []
     for case in dict.fromkeys(cal["case"].tolist()):
         vals = {m: cal["value"][(cal["case"] == case) & (cal["metric"] == m)] for m in metrics}
         cells.append([case] + [f"{v[0]:.3g}" if v.size else "" for v in vals.values()])
     out.append(("Calibration of estimate_tail on exact laws (95% intervals; eta = 1/gamma)", ["case", *metrics], cells))
-    ld = _select(table, "local_dim")
+    ld = select(table, part="local_dim")
     cells = []
     for case in dict.fromkeys(ld["case"].tolist()):
         rows = {m: (ld["case"] == case) & (ld["metric"] == m) for m in ("rmse_ours", "rmse_skdim", "rmse_diff", "same_k", "cover_ours")}
@@ -275,15 +270,15 @@ def tables(table: pa.Table) -> list[tuple[str, list[str], list[list[str]]]]:
     return out
 
 
-def check(table: pa.Table) -> list[Claim]:
+def claims(table: pa.Table) -> list[Claim]:
     """PD limit and freezing; calibration coverage >= 0.9; local dimension not worse than skdim; simplex at g_c."""
     claims = []
-    lim = _select(table, "pd_limit", metric="sum_w2")
+    lim = select(table, part="pd_limit", metric="sum_w2")
     for c, v, se in zip(lim["y"], lim["value"], lim["se"]):
         if c > 1:
             claims.append(Claim.within(f"PD(1/c), c={c:g}: E sum W^2 = 1 - 1/c", 1 - 1 / c, v, 4 * se + 4000.0 ** (1 - 2 * c), "2", NAME, "Gamma-process representation, 4 SE + truncation", "X2"))
-    pd_rows = _select(table, "pd", metric="sum_w2")
-    w1 = _select(table, "pd", metric="w1")
+    pd_rows = select(table, part="pd", metric="sum_w2")
+    w1 = select(table, part="pd", metric="w1")
     if not pd_rows["x"].size:
         claims.append(Claim.missing("Gaussian keys: E sum w^2 moves toward PD's 1 - 1/c", 0.0, "no Gaussian-key draws", "2", NAME, "X2"))
     else:
@@ -300,7 +295,7 @@ def check(table: pa.Table) -> list[Claim]:
         if a.any() and b.any():
             drop = w1["value"][a][0] - w1["value"][b][0]
             claims.append(Claim.at_least(f"Gaussian keys, c=1: E W_1 falls from n={n_lo:.0e} to {n_hi:.0e} (no macroscopic key)", 0.0, drop, 4 * math.hypot(w1["se"][a][0], w1["se"][b][0]), "2", NAME, "freezing at c = 1; 4 SE", "X2"))
-    cal = _select(table, "calibration")
+    cal = select(table, part="calibration")
     for case in dict.fromkeys(cal["case"].tolist()):
         get = {m: cal["value"][(cal["case"] == case) & (cal["metric"] == m)][0] for m in ("cover_gamma", "cover_beta", "reps")}
         reps = int(get["reps"])
@@ -315,14 +310,14 @@ def check(table: pa.Table) -> list[Claim]:
             claims.append(Claim.coverage(title, 0.9, hits, reps, "2", NAME, note, statement="X4"))
     if not cal["case"].size:
         claims.append(Claim.missing("estimate_tail: coverage of the 95% intervals >= 0.90", 0.9, "no calibration runs", "2", NAME, "X4"))
-    claims.append(_local_dim_claim(_select(table, "local_dim")))
-    br = _select(table, "simplex", case="brute")
+    claims.append(_local_dim_claim(select(table, part="local_dim")))
+    br = select(table, part="simplex", case="brute")
     title = "simplex model: self weight at beta*(n) = log(n-1)/(1-rho) (g_c = 1/(1-rho)) is 1/2 (brute force, n=400)"
     if br["value"].size:
         claims.append(Claim.within(title, 0.5, br["value"][0], 1e-12, "2", NAME, "explicit tokens, exact softmax of their Gram matrix", "C1"))
     else:
         claims.append(Claim.missing(title, 0.5, "no simplex brute force", "2", NAME, "C1"))
-    cb = _select(table, "simplex", case="clustered_brute")
+    cb = select(table, part="simplex", case="clustered_brute")
     model = ClusteredSimplex(0.0, 0.8, 0.5)
     for metric in ("cluster", "self"):
         title = f"almost-simplex (rho in [0, 0.8], clusters of n^0.5), g={MIDDLE_G:g}, n=400: {metric} mass of explicit tokens = masses()"

@@ -13,7 +13,7 @@ Three engines behind one small interface (:class:`Executor`):
 arguments.  :func:`run_tasks` runs a task function over a list of configs:
 task ``i`` gets the ``i``-th child of ``SeedSequence(seed)`` (:func:`task_seeds`),
 so its numbers depend only on ``(seed, i, config)``, never on the engine or the
-number of workers; finished tasks are saved to a :class:`~attnscale.store.ResultStore`
+number of workers; finished tasks are saved to a :class:`~attnscale.runtime.store.ResultStore`
 as soon as they complete and skipped on a re-run, so a killed run loses only the
 tasks in flight.
 
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -46,9 +46,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ._validate import InputError, check_int
+from .._validate import InputError, check_int
 from .progress import wants_progress
-from .store import ResultStore, normalize_config, task_key
+from .store import STORE_VERSION, ResultStore, normalize_config, task_key
 
 __all__ = [
     "DaskExecutor",
@@ -390,7 +390,7 @@ def progress_display(quiet: bool = False, console: Console | None = None) -> Ite
     """A rich progress display on stderr: one bar with ETA per ``add_task`` (per experiment).
 
     It is disabled (draws nothing) when ``quiet`` is true or its console is
-    not a terminal (:func:`attnscale.progress.wants_progress`), e.g. under
+    not a terminal (:func:`attnscale.runtime.progress.wants_progress`), e.g. under
     ``--json`` or when stderr goes to a log file.
 
     Parameters
@@ -446,9 +446,11 @@ def run_tasks(
 
     Task ``i`` is identified by the record
 
-    .. math:: \{\texttt{fn}: \text{module.qualname},\ \texttt{config}: c_i,\ \texttt{seed}: s,\ \texttt{task}: i\}
+    .. math:: \{\texttt{fn}: \text{module.qualname},\ \texttt{config}: c_i,\ \texttt{seed}: s,\ \texttt{task}: i,
+              \ \texttt{store\_version}: v\}
 
-    whose :func:`~attnscale.store.task_key` (prefixed by ``name``) is its key in
+    (:data:`~attnscale.runtime.store.STORE_VERSION` :math:`v`: bumped when the records change
+    meaning, e.g. when task functions move, so that an old store is never misread) whose :func:`~attnscale.runtime.store.task_key` (prefixed by ``name``) is its key in
     the store.  A finished task is loaded; the others are submitted to the
     executor, each with the seed sequence ``task_seeds(seed, len(configs))[i]``,
     and each result is saved the moment it arrives, so that interrupting the
@@ -461,7 +463,7 @@ def run_tasks(
         ``fn(config: dict, seed: numpy.random.SeedSequence) -> pyarrow.Table``; a
         picklable top-level function.  It receives the normalized config
         (plain Python types, tuples as lists; see
-        :func:`~attnscale.store.normalize_config`).
+        :func:`~attnscale.runtime.store.normalize_config`).
     configs : sequence of Mapping
         JSON-able task configs.
     store : ResultStore or None
@@ -488,7 +490,7 @@ def run_tasks(
     Examples
     --------
     >>> import tempfile
-    >>> from attnscale.store import ResultStore
+    >>> from attnscale.runtime.store import ResultStore
     >>> tmp = tempfile.TemporaryDirectory()
     >>> store = ResultStore(tmp.name)
     >>> tables = run_tasks(_demo_task, [{"size": 2}, {"size": 3}], store, None, seed=1, quiet=True)
@@ -511,7 +513,9 @@ def run_tasks(
     seed = int(seed)
     plain = [normalize_config(c, f"configs[{i}]") for i, c in enumerate(configs)]
     fn_name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-    records = [{"fn": fn_name, "config": c, "seed": seed, "task": i} for i, c in enumerate(plain)]
+    records = [
+        {"fn": fn_name, "config": c, "seed": seed, "task": i, "store_version": STORE_VERSION} for i, c in enumerate(plain)
+    ]
     keys = [task_key(r, name=name) for r in records]
 
     results: list[pa.Table | None] = [None] * len(configs)
@@ -547,7 +551,7 @@ def run_tasks(
         if not isinstance(progress, Progress):
             raise TypeError(f"progress: got {type(progress).__name__}; expected a rich.progress.Progress or None")
         execute(progress)
-    return results  # type: ignore[return-value]
+    return cast(list[pa.Table], results)  # every entry is set: loaded or computed above
 
 
 def _demo_task(config: dict[str, Any], seed: np.random.SeedSequence) -> pa.Table:

@@ -36,9 +36,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._validate import InputError
+from .._validate import InputError
 
 __all__ = [
+    "STORE_VERSION",
     "ResultStore",
     "canonical_json",
     "normalize_config",
@@ -46,6 +47,11 @@ __all__ = [
     "table_to_columns",
     "task_key",
 ]
+
+#: Version of the task records hashed into the keys by :func:`attnscale.runtime.parallel.run_tasks`.
+#: Version 2: the task functions moved (``attnscale.experiments.<name>.task``) with the runtime
+#: package, so their qualified names, part of every record, changed; version 1 had no field.
+STORE_VERSION = 2
 
 #: Schema-metadata field holding the task's config (canonical JSON, UTF-8).
 CONFIG_FIELD = b"attnscale.config"
