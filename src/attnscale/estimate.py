@@ -85,6 +85,7 @@ __all__ = [
     "choose_k",
     "estimate_summary",
     "estimate_tail",
+    "estimate_tails",
 ]
 
 #: Default level of every interval.
@@ -145,11 +146,13 @@ class TailEstimate:
         ``"weibull"``, ``"gumbel"`` or ``"atom"``.
     endpoint, gamma, kappa : float
         Point estimates: posterior medians; with a known endpoint ``gamma`` is the
-        maximum-likelihood :math:`(k-1)/H` (module docstring).  ``gumbel``: ``endpoint = gamma = inf``,
-        ``kappa = nan``.  ``atom``: the atom's score, ``gamma = 0``, ``kappa`` = the
-        number ``m`` of keys in it.
+        maximum-likelihood :math:`(k-1)/H` (module docstring).  ``kappa`` is always the
+        prefactor of the tail.  ``gumbel``: ``endpoint = gamma = inf``, ``kappa = nan``.
+        ``atom``: the atom's score, ``gamma = 0``, ``kappa = nan`` (an atom has no
+        prefactor; its size is ``atom_count``).
     endpoint_ci, gamma_ci, kappa_ci : tuple of float
-        Intervals at ``level`` (``gamma_ci`` may end at ``inf``: the Gumbel boundary).
+        Intervals at ``level`` (``gamma_ci`` may end at ``inf``: the Gumbel boundary;
+        ``kappa_ci`` is ``(nan, nan)`` for an atom).
     gap : float
         ``atom``: distance from the atom to the next score; ``nan`` otherwise.
     n_top : int
@@ -162,6 +165,10 @@ class TailEstimate:
         Level of the intervals.
     rest : TailEstimate or None
         ``atom``: the fit of the scores below the atom, when there are enough.
+    atom_count : float or None
+        ``atom``: the number ``m`` of keys in the atom; ``None`` for the other kinds.
+    log_kappa, log_kappa_ci : float, tuple of float
+        :math:`\log\kappa` and its interval (``nan`` for an atom).
     """
 
     kind: str
@@ -177,6 +184,7 @@ class TailEstimate:
     n_distinct: int
     level: float
     rest: TailEstimate | None = None
+    atom_count: float | None = None
     log_kappa: float = math.nan
     log_kappa_ci: tuple[float, float] = (math.nan, math.nan)
     _eta: np.ndarray = field(default=None, repr=False)
@@ -227,11 +235,21 @@ class TailEstimate:
                 "not by a (endpoint, gamma, kappa) triple"
             )
         if self.kind == "atom":
-            return ScoreTail(self.endpoint, 0.0, self.kappa, kind="atom", gap=self.gap)
+            return ScoreTail(self.endpoint, 0.0, kind="atom", gap=self.gap, atom_count=self.atom_count)
         return ScoreTail.from_log_kappa(self.endpoint, self.gamma, self.log_kappa, kind="weibull")
 
-    def summary(self, ns: Any = None) -> dict[str, Any]:
-        """The JSON-able dict of :func:`estimate_summary` for this estimate (``inf``/``nan`` as ``None``)."""
+    def to_dict(self, ns: Any = None) -> dict[str, Any]:
+        """JSON-able dict of this estimate, with ``beta_star`` at each ``n`` in ``ns`` (``inf``/``nan`` as ``None``).
+
+        ``ns`` defaults to ``[n_total]``; an atom adds ``"gap"`` and ``"atom_count"``.
+
+        Examples
+        --------
+        >>> est = estimate_tail([1.0, 0.2, 0.2, 0.2, 0.2])
+        >>> d = est.to_dict([101])
+        >>> d["kind"], d["atom_count"], d["kappa"]
+        ('atom', 1.0, None)
+        """
         ns = [self.n_total] if ns is None else [check_n(x, "n") for x in np.atleast_1d(ns).tolist()]
         beta_star = {}
         for n in ns:
@@ -254,6 +272,7 @@ class TailEstimate:
         }
         if self.kind == "atom":
             out["gap"] = _json(self.gap)
+            out["atom_count"] = self.atom_count
         return out
 
 
@@ -299,15 +318,15 @@ def estimate_tail(
     endpoint: Any = None,
     level: float = LEVEL,
     rng: RngLike = 0,
-) -> TailEstimate | tuple[TailEstimate, ...]:
+) -> TailEstimate:
     r"""Estimate the top of a score law from scores, or from a query and keys (docs/theory.md section 2).
 
     Parameters
     ----------
     scores_or_q : array_like
-        Scores (1-D), or with ``keys`` a query of shape ``(d,)`` or several
-        queries ``(m, d)`` (scores :math:`\langle q, K_i\rangle`; queries need not
-        be unit vectors).
+        Scores (1-D), or with ``keys`` one query of shape ``(d,)`` (scores
+        :math:`\langle q, K_i\rangle`; the query need not be a unit vector).  For
+        several queries use :func:`estimate_tails`.
     keys : array_like, optional
         Keys, shape ``(N, d)``.
     n_total : int, optional
@@ -326,7 +345,7 @@ def estimate_tail(
 
     Returns
     -------
-    TailEstimate, or a tuple of them (one per query) for 2-D queries.
+    TailEstimate
 
     Examples
     --------
@@ -337,22 +356,62 @@ def estimate_tail(
     >>> estimate_tail([1.0, 0.2, 0.2, 0.2, 0.2]).kind            # simplex model: self key + ties
     'atom'
     """
-    level = check_finite(level, "level")
-    if not 0.0 < level < 1.0:
-        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
+    level = _check_level(level)
     gen = as_generator(rng)
     if keys is not None:
-        q = np.asarray(scores_or_q, dtype=float) if not isinstance(scores_or_q, np.ndarray) else scores_or_q
         kmat = check_matrix(keys, "keys")
-        if np.ndim(q) == 2:
-            qs = check_matrix(q, "q", cols=kmat.shape[1])
-            return tuple(
-                _estimate(kmat @ row, n_total, k, endpoint, level, gen) for row in qs
-            )
-        qv = check_vector(q, "q", kmat.shape[1])
+        qv = check_vector(scores_or_q, "q", kmat.shape[1])
         return _estimate(kmat @ qv, n_total, k, endpoint, level, gen)
     scores = check_vector(scores_or_q, "scores")
     return _estimate(scores, n_total, k, endpoint, level, gen)
+
+
+def estimate_tails(
+    queries: Any,
+    keys: Any,
+    *,
+    n_total: Any = None,
+    k: Any = None,
+    endpoint: Any = None,
+    level: float = LEVEL,
+    rng: RngLike = 0,
+) -> tuple[TailEstimate, ...]:
+    r""":func:`estimate_tail` for each row of a query matrix, on the same keys (docs/theory.md section 2).
+
+    Parameters
+    ----------
+    queries : array_like
+        Queries, shape ``(m, d)`` (need not be unit vectors).
+    keys : array_like
+        Keys, shape ``(N, d)``.
+    n_total, k, endpoint, level, rng
+        As in :func:`estimate_tail`; one generator serves the queries in turn.
+
+    Returns
+    -------
+    tuple of TailEstimate
+        One per query, in order.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> keys = rng.standard_normal((4000, 3))
+    >>> keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    >>> [e.kind for e in estimate_tails(np.eye(3)[:2], keys)]
+    ['weibull', 'weibull']
+    """
+    level = _check_level(level)
+    gen = as_generator(rng)
+    kmat = check_matrix(keys, "keys")
+    qs = check_matrix(queries, "q", cols=kmat.shape[1])
+    return tuple(_estimate(kmat @ row, n_total, k, endpoint, level, gen) for row in qs)
+
+
+def _check_level(level: Any) -> float:
+    level = check_finite(level, "level")
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
+    return level
 
 
 def estimate_summary(
@@ -384,14 +443,15 @@ def estimate_summary(
     >>> out["kind"], sorted(out["beta_star"])
     ('weibull', ['1000000', '4000'])
     """
-    est = estimate_tail(scores_or_q, keys, n_total=n_total, k=k, endpoint=endpoint, level=level, rng=rng)
-    if isinstance(est, tuple):
-        rows = [e.summary(ns) for e in est]
+    options = dict(n_total=n_total, k=k, endpoint=endpoint, level=level, rng=rng)
+    if keys is not None and np.ndim(scores_or_q) == 2:
+        ests = estimate_tails(scores_or_q, keys, **options)
+        rows = [e.to_dict(ns) for e in ests]
         kinds: dict[str, int] = {}
-        for e in est:
+        for e in ests:
             kinds[e.kind] = kinds.get(e.kind, 0) + 1
         return {"queries": rows, "kinds": kinds}
-    return est.summary(ns)
+    return estimate_tail(scores_or_q, keys, **options).to_dict(ns)
 
 
 # ---------------------------------------------------------------------------
@@ -483,10 +543,9 @@ def _atom(values, counts, big_n, level, gen, k, rest=None) -> TailEstimate:
         endpoint_ci=(top, top),
         gamma=0.0,
         gamma_ci=(0.0, 0.0),
-        kappa=m,
-        kappa_ci=(m, m),
-        log_kappa=math.log(m),
-        log_kappa_ci=(math.log(m), math.log(m)),
+        kappa=math.nan,
+        kappa_ci=(math.nan, math.nan),
+        atom_count=m,
         gap=gap,
         n_top=int(counts[0]),
         n_total=big_n,
