@@ -639,7 +639,7 @@ def query_scores(q: Any, keys: Any) -> tuple[np.ndarray, float]:
 
 @dataclass(frozen=True)
 class HeadResult:
-    """One head's probe result (see :func:`analyze_head`); :meth:`as_dict` is its JSON row.
+    """One head's probe result (see :func:`analyze_head`); :meth:`to_dict` is its JSON row.
 
     ``c``, ``c_ci`` and ``regime`` map rule name -> context length -> value (None where the
     estimator gives no critical scale, e.g. an atom holding half the mass at every beta).
@@ -665,7 +665,7 @@ class HeadResult:
     sink_margin: float
     finite: dict[int, dict[str, Any] | None] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; the ``c``, ``c_ci`` and ``regime`` maps are keyed by rule, then by ``str(n)``."""
 
         def by_n(table: dict[str, dict[int, Any]], f=lambda v: v) -> dict[str, dict[str, Any]]:
@@ -1019,7 +1019,7 @@ def probe(
     -------
     dict
         ``{"model", "versions", "corpus", "train_len", "config", "scores", "reproduction_error",
-        "reproduction_error_by_layer", "causal", "heads": [HeadResult.as_dict(), ...]}``; for a
+        "reproduction_error_by_layer", "causal", "heads": [HeadResult.to_dict(), ...]}``; for a
         causal model each head also has ``"curve"`` (:func:`curve_for_head`) and ``config`` has
         ``"curve_ns"``.
     """
@@ -1052,7 +1052,7 @@ def probe(
                 finite_size=int(cfg.get("finite_draws", FINITE_DRAWS)),
                 finite_ns=cfg.get("finite_ns", PROBE_NS),
             )
-            row = res.as_dict()
+            row = res.to_dict()
             if causal:
                 crng = np.random.default_rng(np.random.SeedSequence(cfg["seed"], spawn_key=(layer, h, 1)))
                 row["curve"] = curve_for_head(Ql[:, h, :], Kl[:, h, :], cap.text, cap.position, cap.sink,

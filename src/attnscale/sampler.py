@@ -71,7 +71,7 @@ import functools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -323,13 +323,11 @@ def sample_top(
         base = _draw_base(n, m_used, min(rows, size - start), gen)
         grid = _grid_for_base(score_law, grid, base, beta)
         gaps = _gaps(grid, base.v)
-        if frame is None:
-            parts.append(_statistics(grid, base, gaps, beta, full=True))
-            continue
-        stats, extras = _statistics(grid, base, gaps, beta, full=True, extras=True)
+        stats = _statistics(grid, base, gaps, beta)
         parts.append(stats)
-        outs.append(_output_block(gaps, beta, 1.0 / stats[3], extras, base.n - base.m, dim, gen))
-    cat = [np.concatenate(x, axis=0) for x in zip(*parts)]
+        if frame is not None:
+            outs.append(_output_block(gaps, beta, 1.0 / stats.max_weight, stats.rest, base.n - base.m, dim, gen))
+    cat = {name: np.concatenate([getattr(p, name) for p in parts], axis=0) for name in _BlockStats._fields[:-1]}
     extra: dict[str, Any] = {}
     if frame is not None:
         tangential, deficit = (np.concatenate(x, axis=0) for x in zip(*outs))
@@ -340,12 +338,7 @@ def sample_top(
             "radial_deficit": deficit,
         }
     return TopSample(
-        weights=cat[0],
-        gaps=cat[1],
-        remainder=cat[2],
-        max_weight=cat[3],
-        n_eff=cat[4],
-        entropy=cat[5],
+        **cat,
         m=m_used,
         n=n,
         beta=beta,
@@ -381,13 +374,13 @@ def _output_frame(law: Any, q: Any, beta: float):
 
 
 def _output_block(
-    gaps: np.ndarray, beta: float, total: np.ndarray, extras: tuple, count: int, dim: int, gen: np.random.Generator
+    gaps: np.ndarray, beta: float, total: np.ndarray, rest: _Remainder | None, count: int, dim: int, gen: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Tangential part (frame coordinates) and radial deficit of the output of a block.
 
     Top keys: :math:`x_k = e^{-y_k}` (as in :func:`_statistics`), directions
     :math:`\theta_k` uniform; the remainder (scale :math:`s = e^{-y_m}`) by the sums
-    ``extras`` already drawn and a centred Gaussian (see :func:`sample_top`).
+    ``rest`` already drawn and a centred Gaussian (see :func:`sample_top`).
     """
     y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
     x = np.exp(-y)
@@ -397,8 +390,8 @@ def _output_block(
     tan = np.einsum("rk,rkd->rd", amp, theta)
     deficit = np.einsum("rk,rk->r", x, gaps)
     if count > 0:
-        sums, s, mom = extras
-        r1, r3 = sums[0], sums[2]
+        sums, s, mom = rest
+        r1, r3 = sums.r1, sums.r3
         g_m = gaps[:, -1]
         deficit = deficit + s * (g_m * r1 + r3 / beta)
         m20, m21, m22 = mom[:, 1, 0], mom[:, 1, 1], mom[:, 1, 2]
@@ -957,19 +950,54 @@ def _cholesky3(cov: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     return l11, l21, l31, l22, l32, l33
 
 
-def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> tuple[np.ndarray, ...]:
+class _Sums(NamedTuple):
+    r"""Gaussian sums :math:`R_1 = \sum X`, :math:`R_2 = \sum X^2`, :math:`R_3 = \sum XY` over the remainder.
+
+    ``r2`` and ``r3`` are ``None`` when only :math:`W_1` is needed.
+    """
+
+    r1: np.ndarray
+    r2: np.ndarray | None
+    r3: np.ndarray | None
+
+
+class _Remainder(NamedTuple):
+    """The remainder of a block: its Gaussian sums, its scale ``s = e^{-y_m}`` and conditional moments."""
+
+    sums: _Sums
+    s: np.ndarray
+    moments: np.ndarray
+
+
+class _BlockStats(NamedTuple):
+    """Weights and statistics of a block of draws (:func:`_statistics`).
+
+    ``rest`` is the remainder (for the output, :func:`_output_block`); ``None`` when
+    all keys are enumerated.
+    """
+
+    weights: np.ndarray
+    gaps: np.ndarray
+    remainder: np.ndarray
+    max_weight: np.ndarray
+    n_eff: np.ndarray
+    entropy: np.ndarray
+    rest: _Remainder | None
+
+
+def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> _Sums:
     r"""Gaussian draws of :math:`(\sum X, \sum X^2, \sum XY)` over ``count`` conditional keys.
 
     Mean ``count * (m10, m20, m11)``, covariance ``count`` times the covariance
     of :math:`(X, X^2, XY)`; clipped to the constraints :math:`0 \le \sum X^2
-    \le \sum X \le N`, :math:`\sum XY \ge 0`.
+    \le \sum X \le N`, :math:`\sum XY \ge 0`.  Without ``full`` only :math:`\sum X`.
     """
     m10, m20 = mom[:, 0, 0], mom[:, 1, 0]
     root = math.sqrt(count)
     if not full:
         sd = np.sqrt(np.maximum(m20 - m10 * m10, 0.0))
         r1 = np.clip(count * m10 + root * sd * z[:, 0], 0.0, float(count))
-        return (r1,)
+        return _Sums(r1, None, None)
     m30, m40 = mom[:, 2, 0], mom[:, 3, 0]
     m11, m21, m31, m22 = mom[:, 0, 1], mom[:, 1, 1], mom[:, 2, 1], mom[:, 1, 2]
     cov = {
@@ -985,11 +1013,47 @@ def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> t
     r1 = np.clip(count * m10 + root * l11 * z1, 0.0, float(count))
     r2 = np.clip(count * m20 + root * (l21 * z1 + l22 * z2), 0.0, r1)
     r3 = np.maximum(count * m11 + root * (l31 * z1 + l32 * z2 + l33 * z3), 0.0)
-    return r1, r2, r3
+    return _Sums(r1, r2, r3)
+
+
+class _Mass(NamedTuple):
+    """Top terms :math:`x_k = e^{-y_k}` of a block, the total :math:`T` and the remainder."""
+
+    y: np.ndarray
+    x: np.ndarray
+    t_minus_1: np.ndarray
+    total: np.ndarray
+    rem: np.ndarray
+    rest: _Remainder | None
+
+
+def _mass(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: bool) -> _Mass:
+    r""":math:`T = \sum x + s R_1` of a block (see :func:`_statistics`); ``full`` draws all three sums."""
+    y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
+    x = np.exp(-y)
+    t_minus_1 = x[:, 1:].sum(axis=1)
+    count = base.n - base.m
+    rem = np.zeros(x.shape[0])
+    rest = None
+    if count > 0:
+        n_a, n_b = (_A_FULL, _B_FULL) if full else (_A_W1, _B_W1)
+        mom, _ = _moments_at(grid, beta, base.v[:, -1], gaps[:, -1], n_a, n_b)
+        sums = _remainder_sums(mom, count, base.z, full)
+        s = np.exp(-y[:, -1])
+        rem = s * sums.r1
+        rest = _Remainder(sums, s, mom)
+    t_minus_1 = t_minus_1 + rem
+    return _Mass(y, x, t_minus_1, 1.0 + t_minus_1, rem, rest)
 
 
 @_overflow_is_capped
-def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: bool, extras: bool = False):
+def _max_weight(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float) -> np.ndarray:
+    """:math:`W_1 = 1/T` of each draw of a block (only :math:`R_1` of the remainder is drawn)."""
+    return 1.0 / _mass(grid, base, gaps, beta, full=False).total
+
+
+@_overflow_is_capped
+def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float) -> _BlockStats:
     r"""Weights and statistics of a block (module docstring, docs/theory.md section 4).
 
     With :math:`x_k = e^{-y_k}`, :math:`y_k = \beta (G_{(k)} - G_{(1)})`, the
@@ -998,41 +1062,20 @@ def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: b
     :math:`W_1 = 1/T`, :math:`n_\mathrm{eff} = T^2 / (\sum x^2 + s^2 R_2)`,
     :math:`H = \log T + (\sum x y + s (y_m R_1 + R_3))/T` with
     :math:`\log T = \operatorname{log1p}(T - 1)`.
-
-    Returns ``(weights, gaps, remainder, max_weight, n_eff, entropy)``, or
-    ``(max_weight,)`` when ``full`` is False; with ``extras`` (and ``full``) also
-    ``(sums, s, moments)`` of the remainder (``None`` when all keys are enumerated),
-    for the output (:func:`_output_block`).
     """
-    y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
-    x = np.exp(-y)
-    t_minus_1 = x[:, 1:].sum(axis=1)
-    count = base.n - base.m
-    rem = np.zeros(x.shape[0])
-    more = None
-    if count > 0:
-        n_a, n_b = (_A_FULL, _B_FULL) if full else (_A_W1, _B_W1)
-        mom, _ = _moments_at(grid, beta, base.v[:, -1], gaps[:, -1], n_a, n_b)
-        sums = _remainder_sums(mom, count, base.z, full)
-        s = np.exp(-y[:, -1])
-        rem = s * sums[0]
-        more = (sums, s, mom)
-    t_minus_1 = t_minus_1 + rem
-    total = 1.0 + t_minus_1
+    y, x, t_minus_1, total, rem, rest = _mass(grid, base, gaps, beta, full=True)
     w1 = 1.0 / total
-    if not full:
-        return (w1,)
     sq = (x * x).sum(axis=1)
     ent_num = (x * y).sum(axis=1)
-    if count > 0:
-        r1, r2, r3 = sums
+    if rest is not None:
+        r1, r2, r3 = rest.sums
+        s = rest.s
         sq = sq + s * s * r2
         ent_num = ent_num + s * (y[:, -1] * r1 + r3)
     weights = x / total[:, None]
     n_eff = total * total / sq
     entropy = np.log1p(t_minus_1) + ent_num / total
-    stats = (weights, gaps, rem / total, w1, n_eff, entropy)
-    return (stats, more) if extras else stats
+    return _BlockStats(weights, gaps, rem / total, w1, n_eff, entropy, rest)
 
 
 # ---------------------------------------------------------------------------
