@@ -41,14 +41,13 @@ from .laws import KeyLaw, ScoreLaw
 from .sampler import (
     _base_from_exponentials,
     _choose_m,
-    _covering_grid,
     _enumerated_width,
-    _gaps,
     _grid_for_base,
     _max_weight,
     _pilot_grid,
     as_score_law,
 )
+from .sampler_lattice import _covering_grid, _gaps
 from .tails import critical_beta
 
 __all__ = ["BetaHalf", "ExponentFit", "ExponentResult", "ExponentRow", "beta_half", "critical_curve", "exponent_curve", "fit_exponent"]
