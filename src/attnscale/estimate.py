@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special, stats
@@ -184,7 +184,6 @@ class TailEstimate:
     n_distinct: int
     level: float
     rest: TailEstimate | None = None
-    atom_count: float | None = None
     log_kappa: float = math.nan
     log_kappa_ci: tuple[float, float] = (math.nan, math.nan)
     _eta: np.ndarray = field(default=None, repr=False)
@@ -192,6 +191,7 @@ class TailEstimate:
     _log_z: np.ndarray = field(default=None, repr=False)
     _log_mult: float = field(default=0.0, repr=False)
     _threshold: float = field(default=math.nan, repr=False)
+    atom_count: float | None = None
 
     def critical_beta(self, n: Any, convention: str | None = None) -> CriticalBetaEstimate:
         r"""Critical :math:`\beta^*(n)` for a context of ``n`` keys like these, with its interval.
@@ -579,28 +579,48 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_uk = np.full(N_DRAWS, log_u[-1])
     log_kappa = log_z - g_draw * log_uk + log_mult - math.log(big_n)
-    lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    lk = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    draws = _Draws(eta, log_uk, log_z, log_mult)
+    return _fitted("weibull", (t, t, t), (g_lo, g_mid, g_hi), lk, k, big_n, values, level, draws)
+
+
+class _Draws(NamedTuple):
+    """Posterior draws behind :meth:`TailEstimate.critical_beta`: eta, log of t - x_k, log Gamma(k), log multiplicity."""
+
+    eta: np.ndarray
+    log_uk: np.ndarray
+    log_z: np.ndarray
+    log_mult: float
+
+
+def _fitted(kind, endpoint, gamma, log_kappa, k, big_n, values, level, draws: _Draws, threshold=math.nan) -> TailEstimate:
+    """A fitted (Weibull or Gumbel) estimate from ``(low, point, high)`` of the endpoint, gamma and log kappa.
+
+    :math:`\kappa` is :math:`e^{\log\kappa}` of each (``nan`` stays ``nan``, ``-inf`` gives 0).
+    """
     with np.errstate(over="ignore"):
-        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
+        kappa = np.exp(np.asarray(log_kappa, dtype=float))
+    lo, mid, hi = (tuple(float(x) for x in v) for v in zip(endpoint, gamma, log_kappa, kappa))
     return TailEstimate(
-        kind="weibull",
-        endpoint=t,
-        endpoint_ci=(t, t),
-        gamma=float(g_mid),
-        gamma_ci=(float(g_lo), float(g_hi)),
-        kappa=float(k_mid),
-        kappa_ci=(float(k_lo), float(k_hi)),
-        log_kappa=float(lk_mid),
-        log_kappa_ci=(float(lk_lo), float(lk_hi)),
+        kind=kind,
+        endpoint=mid[0],
+        endpoint_ci=(lo[0], hi[0]),
+        gamma=mid[1],
+        gamma_ci=(lo[1], hi[1]),
+        kappa=mid[3],
+        kappa_ci=(lo[3], hi[3]),
+        log_kappa=mid[2],
+        log_kappa_ci=(lo[2], hi[2]),
         gap=math.nan,
         n_top=k,
         n_total=big_n,
         n_distinct=int(values.size),
         level=level,
-        _eta=eta,
-        _log_uk=log_uk,
-        _log_z=log_z,
-        _log_mult=log_mult,
+        _eta=draws.eta,
+        _log_uk=draws.log_uk,
+        _log_z=draws.log_z,
+        _log_mult=draws.log_mult,
+        _threshold=threshold,
     )
 
 
@@ -677,36 +697,12 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_kappa = log_z - log_uk / eta_d + log_mult - math.log(big_n)
     lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
-    with np.errstate(over="ignore"):
-        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
+    draws = _Draws(eta_d, log_uk, log_z, log_mult)
     if gumbel:
-        endpoint, gamma, kappa = math.inf, math.inf, math.nan
-        endpoint_ci, kappa_ci = (float(t_lo), math.inf), (0.0, float(k_hi))
-    else:
-        endpoint, gamma, kappa = float(t_mid), float(1.0 / eta_med), float(k_mid)
-        endpoint_ci, kappa_ci = (float(t_lo), float(t_hi)), (float(k_lo), float(k_hi))
-    gamma_ci = (float(1.0 / eta_hi), math.inf if gumbel else float(1.0 / eta_lo))
-    return TailEstimate(
-        kind="gumbel" if gumbel else "weibull",
-        endpoint=endpoint,
-        endpoint_ci=endpoint_ci,
-        gamma=gamma,
-        gamma_ci=gamma_ci,
-        kappa=kappa,
-        kappa_ci=kappa_ci,
-        log_kappa=math.nan if gumbel else float(lk_mid),
-        log_kappa_ci=(-math.inf, float(lk_hi)) if gumbel else (float(lk_lo), float(lk_hi)),
-        gap=math.nan,
-        n_top=k,
-        n_total=big_n,
-        n_distinct=int(values.size),
-        level=level,
-        _eta=eta_d,
-        _log_uk=log_uk,
-        _log_z=log_z,
-        _log_mult=log_mult,
-        _threshold=float(x[-1]),
-    )
+        return _fitted("gumbel", (t_lo, math.inf, math.inf), (1.0 / eta_hi, math.inf, math.inf), (-math.inf, math.nan, lk_hi),
+                       k, big_n, values, level, draws, float(x[-1]))
+    return _fitted("weibull", (t_lo, t_mid, t_hi), (1.0 / eta_hi, 1.0 / eta_med, 1.0 / eta_lo), (lk_lo, lk_mid, lk_hi),
+                   k, big_n, values, level, draws, float(x[-1]))
 
 
 def _grid_quantile(grid: np.ndarray, p: np.ndarray, q: float) -> float:

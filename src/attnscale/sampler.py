@@ -271,16 +271,18 @@ def sample_top(
         m_used = _enumerated_width(n, check_int(m, "m", minimum=1))
     dim = 0 if frame is None else frame.dim
     rows = max(1, CHUNK_ELEMENTS // (m_used * (dim + 1)))
-    parts, outs = [], []
+    parts, gap_parts, outs = [], [], []
     for start in range(0, size, rows):
         base = _draw_base(n, m_used, min(rows, size - start), gen)
         grid = _grid_for_base(score_law, grid, base, beta)
         gaps = _gaps(grid, base.v)
         stats = _statistics(grid, base, gaps, beta)
         parts.append(stats)
+        gap_parts.append(gaps)
         if frame is not None:
             outs.append(_output_block(gaps, beta, 1.0 / stats.max_weight, stats.rest, base.n - base.m, dim, gen))
     cat = {name: np.concatenate([getattr(p, name) for p in parts], axis=0) for name in _BlockStats._fields[:-1]}
+    cat["gaps"] = np.concatenate(gap_parts, axis=0)
     extra: dict[str, Any] = {}
     if frame is not None:
         tangential, deficit = (np.concatenate(x, axis=0) for x in zip(*outs))
@@ -541,14 +543,13 @@ class _Remainder(NamedTuple):
 
 
 class _BlockStats(NamedTuple):
-    """Weights and statistics of a block of draws (:func:`_statistics`).
+    """Weights and statistics of a block of draws (:func:`_statistics`), named as in :class:`TopSample`.
 
     ``rest`` is the remainder (for the output, :func:`_output_block`); ``None`` when
     all keys are enumerated.
     """
 
     weights: np.ndarray
-    gaps: np.ndarray
     remainder: np.ndarray
     max_weight: np.ndarray
     n_eff: np.ndarray
@@ -646,7 +647,7 @@ def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float) -> _Blo
     weights = x / total[:, None]
     n_eff = total * total / sq
     entropy = np.log1p(t_minus_1) + ent_num / total
-    return _BlockStats(weights, gaps, rem / total, w1, n_eff, entropy, rest)
+    return _BlockStats(weights, rem / total, w1, n_eff, entropy, rest)
 
 
 # ---------------------------------------------------------------------------

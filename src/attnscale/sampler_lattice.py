@@ -148,18 +148,7 @@ def _assemble(law: ScoreLaw, v: np.ndarray, g: np.ndarray, node_g: np.ndarray, n
     tail_mass = np.append(np.cumsum(weights.sum(axis=1)[::-1])[::-1], 0.0) + special.expit(-v[-1])
     for arr in (v, g, node_g, node_f, weights, coef, cell_ok, dens_ok, tail_mass):
         arr.setflags(write=False)
-    return _Grid(
-        law=law,
-        v=v,
-        g=g,
-        node_g=node_g,
-        node_f=node_f,
-        node_w=weights,
-        coef=coef,
-        cell_ok=cell_ok,
-        dens_ok=dens_ok,
-        tail_mass=tail_mass,
-    )
+    return _Grid(law, v, g, node_g, node_f, weights, coef, cell_ok, dens_ok, tail_mass)
 
 
 def _build_grid(law: ScoreLaw, v_lo: float, v_hi: float = V_MAX) -> _Grid:
