@@ -594,7 +594,7 @@ class _Draws(NamedTuple):
 
 
 def _fitted(kind, endpoint, gamma, log_kappa, k, big_n, values, level, draws: _Draws, threshold=math.nan) -> TailEstimate:
-    """A fitted (Weibull or Gumbel) estimate from ``(low, point, high)`` of the endpoint, gamma and log kappa.
+    r"""A fitted (Weibull or Gumbel) estimate from ``(low, point, high)`` of the endpoint, gamma and log kappa.
 
     :math:`\kappa` is :math:`e^{\log\kappa}` of each (``nan`` stays ``nan``, ``-inf`` gives 0).
     """
