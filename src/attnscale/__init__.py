@@ -11,7 +11,7 @@ Examples
 """
 
 from .attention import Attention, AttentionStats, AttentionStatsBatch, attention, attention_stats, attention_stats_many
-from .estimate import TailEstimate, estimate_tail
+from .estimate import TailEstimate, estimate_tail, estimate_tails
 from .exponent import beta_half, critical_curve, exponent_curve, fit_exponent
 from .finite import Regime, regime
 from .laws import (
@@ -63,6 +63,7 @@ __all__ = [
     "critical_beta",
     "critical_curve",
     "estimate_tail",
+    "estimate_tails",
     "exponent_curve",
     "fit_exponent",
     "law_from_name",
