@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._validate import (
     InputError,
@@ -510,6 +510,8 @@ def _lepski_k(values: np.ndarray, t: float) -> int:
     top = min(values.size, K_MAX)
     if top <= K_MIN:
         return max(3, top)
+    from scipy import stats  # scipy.stats is slow to import: only where it is used
+
     ladder = sorted({int(10 * 2 ** (j / 2)) for j in range(40) if 10 * 2 ** (j / 2) <= top} | {top})
     log_u = np.log(t - values[:top])
     lo, hi = 0.0, math.inf
@@ -568,6 +570,8 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
     the point lies inside the interval for every ``level >= 0.19`` (``k >= 3``:
     :math:`P(G \le k - 1) \le 0.594` for :math:`G \sim \mathrm{Gamma}(k-1)`).
     """
+    from scipy import stats  # scipy.stats is slow to import: only where it is used
+
     x, log_mult = _top(values, counts, k)
     log_u = np.log(t - x)
     h = float(np.sum(log_u[-1] - log_u))
