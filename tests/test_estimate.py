@@ -179,6 +179,9 @@ def test_several_queries_summarize_per_query_and_serialize():
     qs = np.eye(3)
     ests = estimate_tails(qs, keys)
     assert isinstance(ests, tuple) and len(ests) == 3
+    import attnscale
+
+    assert attnscale.estimate_tails is estimate_tails
     assert [e.to_dict() for e in ests] == [estimate_tail(q, keys, rng=g).to_dict() for q, g in zip(qs, _shared(0, 3))]
     out = estimate_summary(qs, keys, ns=[3000, 10**9])
     assert len(out["queries"]) == 3 and sum(out["kinds"].values()) == 3

@@ -59,6 +59,25 @@ def test_beta_and_c_are_two_spellings_of_one_run():
     assert by_beta.c == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("method", ["brute", "fast", "limit"])
+def test_rng_spellings_give_the_same_streams(method):
+    """An int seed and its SeedSequence are one stream; brute draw i uses SeedSequence(seed).spawn(reps)[i]."""
+    law = UniformSphere(3)
+    by_int = simulate_stats(law, Q3, n=500, c=1.0, reps=4, rng=7, method=method)
+    by_seq = simulate_stats(law, Q3, n=500, c=1.0, reps=4, rng=np.random.SeedSequence(7), method=method)
+    assert np.array_equal(by_int.max_weight, by_seq.max_weight)
+    if method == "brute":
+        child = np.random.SeedSequence(7).spawn(4)[2]
+        keys = law.sample(500, np.random.default_rng(child))
+        from attnscale.attention import attention_stats
+
+        assert by_int.max_weight[2] == attention_stats(Q3, keys, by_int.beta).max_weight
+    gen = np.random.default_rng(7)
+    first = simulate_stats(law, Q3, n=500, c=1.0, reps=4, rng=gen, method=method)
+    second = simulate_stats(law, Q3, n=500, c=1.0, reps=4, rng=gen, method=method)
+    assert first.max_weight.shape == (4,) and not np.array_equal(first.max_weight, second.max_weight)
+
+
 def test_fast_outputs_where_directions_are_known():
     law = UniformSphere(5)
     q = np.array([0.0, 0.0, 0.0, 0.0, 1.0])
