@@ -32,8 +32,6 @@ def test_several_queries_summarize_per_query_and_serialize():
     rng = np.random.default_rng(9)
     keys = UniformSphere(3).sample(3000, rng)
     qs = np.eye(3)
-    ests = estimate_tail(qs, keys)
-    assert isinstance(ests, tuple) and len(ests) == 3
     out = estimate_payload(qs, keys, ns=[3000, 10**9])
     assert len(out["queries"]) == 3 and sum(out["kinds"].values()) == 3
     text = json.dumps(out, allow_nan=False)

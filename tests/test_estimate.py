@@ -16,6 +16,7 @@ from scipy import stats
 from attnscale.estimate import (
     choose_k,
     estimate_tail,
+    estimate_tails,
 )
 from attnscale.laws import GreatSubsphere, UniformSphere, VonMisesFisher
 
@@ -134,7 +135,7 @@ def test_atom_at_the_top():
     rng = np.random.default_rng(7)
     scores = np.concatenate([rng.uniform(-1.0, 0.5, 3000), [0.9, 0.9, 0.9]])
     est = estimate_tail(scores)
-    assert est.kind == "atom" and est.kappa == 3.0 and est.endpoint == 0.9
+    assert est.kind == "atom" and est.atom_count == 3.0 and est.endpoint == 0.9
     assert est.gap == pytest.approx(0.9 - scores[:3000].max(), rel=1e-12)
     assert est.rest is not None and est.rest.kind == "weibull"
     b = est.critical_beta(10**4)
@@ -150,7 +151,25 @@ def test_own_key_among_random_keys_is_an_atom_and_plain_samples_are_not():
     q = np.array([1.0, 0.0, 0.0])
     assert estimate_tail(q, keys).kind == "weibull"
     est = estimate_tail(q, np.vstack([keys, q]))
-    assert est.kind == "atom" and est.kappa == 1.0
+    assert est.kind == "atom" and est.atom_count == 1.0
+
+
+def test_estimate_tails_is_estimate_tail_for_each_query():
+    rng = np.random.default_rng(9)
+    keys = UniformSphere(3).sample(3000, rng)
+    qs = np.eye(3)
+    ests = estimate_tails(qs, keys)
+    assert isinstance(ests, tuple) and len(ests) == 3
+    import attnscale
+
+    assert attnscale.estimate_tails is estimate_tails
+    assert [e.to_dict() for e in ests] == [estimate_tail(q, keys, rng=g).to_dict() for q, g in zip(qs, _shared(0, 3))]
+
+
+def _shared(seed, count):
+    """One generator handed to ``count`` calls in turn (as estimate_tails does)."""
+    gen = np.random.default_rng(seed)
+    return [gen] * count
 
 
 def test_choose_k_rule():
@@ -170,6 +189,8 @@ def test_choose_k_rule():
         (lambda: estimate_tail(np.arange(50.0), n_total=10), ValueError, "n_total"),
         (lambda: estimate_tail([1.0, 0.0], np.ones((5, 3))), ValueError, "q"),
         (lambda: estimate_tail([1.0, 0.0, 0.0], np.ones(5)), ValueError, "keys"),
+        (lambda: estimate_tail(np.eye(3), np.ones((5, 3))), ValueError, "q"),
+        (lambda: estimate_tails([1.0, 0.0, 0.0], np.ones((5, 3))), ValueError, "q"),
         (lambda: estimate_tail(np.arange(50.0)).critical_beta(0), ValueError, "n"),
         (lambda: estimate_tail(np.arange(50.0)).critical_beta(10, convention="x"), ValueError, "convention"),
     ],

@@ -151,7 +151,7 @@ def test_fit_validation():
 
 def test_exponent_curve_recovers_slope_for_d3():
     """Quick grid, d = 3: slope within 1% of 2/(d-1) = 1, and within 4 of its own SE."""
-    r = exponent_curve("uniform", 3, n_min=1e4, n_max=1e12, points=5, size=4000, seed=2)
+    r = exponent_curve(UniformScoreLaw(3), n_min=1e4, n_max=1e12, points=5, size=4000, rng=2)
     assert isinstance(r, ExponentResult) and isinstance(r.fit, ExponentFit)
     assert r.target == 1.0
     assert abs(r.slope - 1.0) <= 4 * r.slope_se
@@ -170,7 +170,7 @@ def test_large_d_curve_still_drifts():
     (hypot of the two SEs is conservative: the points share their draws, so their errors are
     positively correlated.)
     """
-    r = exponent_curve("uniform", 33, n_min=1e6, n_max=1e15, points=4, size=1000, seed=3)
+    r = exponent_curve(UniformScoreLaw(33), n_min=1e6, n_max=1e15, points=4, size=1000, rng=3)
     first, last = r.table[0], r.table[-1]
     gap = math.log(last.beta_half_over_beta_star / first.beta_half_over_beta_star)
     assert gap > 4 * math.hypot(first.log_se, last.log_se)
@@ -179,15 +179,19 @@ def test_large_d_curve_still_drifts():
 @pytest.mark.parametrize(
     "kwargs, word",
     [
-        ({"law": "gaussian"}, "law"),
-        ({"d": None}, "d"),
         ({"n_min": 1e9, "n_max": 1e6}, "n_min"),
         ({"points": 3}, "points"),
         ({"n_max": 1e19}, "n_max"),
     ],
 )
 def test_exponent_curve_validation(kwargs, word):
-    args = {"law": "uniform", "d": 3, "n_min": 1e4, "n_max": 1e8, "points": 4, "size": 10}
+    args = {"law": UniformScoreLaw(3), "n_min": 1e4, "n_max": 1e8, "points": 4, "size": 10}
     args.update(kwargs)
     with pytest.raises(ValueError, match=word):
         exponent_curve(**args)
+
+
+def test_exponent_curve_takes_a_law_object_only():
+    """A law by name is the CLI's business (``attnscale exponent --law uniform``), not the library's."""
+    with pytest.raises(TypeError, match="law"):
+        exponent_curve("uniform", n_min=1e4, n_max=1e8, points=4, size=10)

@@ -522,7 +522,7 @@ def test_supercritical_brute_force_distance_to_nearest_key() -> None:
         (lambda: supercritical_distance_constant(0.2, 2), "gamma"),
         (lambda: supercritical_distance_constant(1.0, 0), "dim"),
         (lambda: supercritical_far_probability(1.0, 10.0, 0.0, 2), "rho"),
-        (lambda: tangential_scale(10, ScoreTail(1.0, 0.0, 1.0, kind="atom", gap=0.5)), "tail"),
+        (lambda: tangential_scale(10, ScoreTail(1.0, 0.0, kind="atom", gap=0.5, atom_count=1.0)), "tail"),
         (lambda: tangential_scale(10, "uniform"), "tail"),
         (lambda: scaled_tangential_norm([[1.0, 0.0]], [1.0, 0.0, 0.0], 10, ScoreTail(1.0, 1.0, 0.5)), "outputs"),
         (lambda: GaussianOutput(np.zeros(2), np.eye(2), 1.0, 0.0).sample(0), "size"),

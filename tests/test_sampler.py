@@ -25,18 +25,14 @@ from attnscale.laws import (
 )
 from attnscale.limits import CriticalLimit
 from attnscale.sampler import (
-    DENSITY_RTOL,
     ENUMERATE_MAX,
     M_MIN,
-    QUANTILE_RTOL,
     TopSample,
-    _build_grid,
     _draw_base,
-    _gaps,
-    _moments_at,
     choose_m,
     sample_top,
 )
+from attnscale.sampler_lattice import DENSITY_RTOL, QUANTILE_RTOL, _build_grid, _gaps, _moments_at
 from attnscale.tails import ScoreTail, critical_beta
 
 #: Family-wise level of the in-law KS tests against brute force

@@ -60,7 +60,7 @@ def test_simplex_atom_tail_and_estimated_from_tokens():
     assert critical_beta(n, model.score_tail()) == pytest.approx(math.log(n - 1) / (1 - rho), rel=1e-14)
     y = model.tokens(n)
     est = estimate_tail(y[0], y)
-    assert est.kind == "atom" and est.kappa == 1.0 and est.gap == pytest.approx(1 - rho, rel=1e-12)
+    assert est.kind == "atom" and est.atom_count == 1.0 and est.gap == pytest.approx(1 - rho, rel=1e-12)
     b = est.critical_beta(10**6)
     assert b.value == pytest.approx(math.log(10**6 - 1) / (1 - rho), rel=1e-12) and b.ci == (b.value, b.value)
     # at beta*(n) the brute-force self weight is 1/2

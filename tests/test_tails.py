@@ -124,7 +124,7 @@ def test_gumbel_gaussian_leading_scale():
 @pytest.mark.parametrize("m, gap, n", [(1, 0.5, 1000), (3, 0.1, 10**6), (1, 1e-3, 10**18)])
 def test_atom_beta_star_gives_the_atom_half_the_mass(m, gap, n):
     """Independent: softmax of m scores at 0 and n - m at -gap, evaluated at beta*; the atom's mass is 1/2."""
-    tail = ScoreTail(0.0, 0.0, float(m), kind="atom", gap=gap)
+    tail = ScoreTail(0.0, 0.0, kind="atom", gap=gap, atom_count=float(m))
     beta = critical_beta(n, tail)
     log_atom = math.log(m)
     log_rest = math.log(n - m) - beta * gap
@@ -138,7 +138,7 @@ def test_atom_beta_star_gives_the_atom_half_the_mass(m, gap, n):
 def test_simplex_critical_g():
     """Simplex model: one self key at 1, the others at rho; beta = g log n with g_c = 1/(1-rho) (log(n-1)/log n)."""
     rho, n = 0.3, 10**9
-    tail = ScoreTail(1.0, 0.0, 1.0, kind="atom", gap=1.0 - rho)
+    tail = ScoreTail(1.0, 0.0, kind="atom", gap=1.0 - rho, atom_count=1.0)
     g = critical_beta(n, tail) / math.log(n)
     assert g == pytest.approx(math.log(n - 1) / math.log(n) / (1.0 - rho), rel=1e-14)
 
@@ -150,10 +150,13 @@ def test_simplex_critical_g():
         (dict(endpoint=math.inf, gamma=0.0, kappa=1.0, kind="gumbel"), "gamma"),
         (dict(endpoint=math.inf, gamma=1.0, kappa=1.0), "endpoint"),
         (dict(endpoint=math.inf, gamma=2.0, kappa=1.0, kind="gumbel", gap=1.0), "gap"),
-        (dict(endpoint=1.0, gamma=1.0, kappa=1.0, kind="atom", gap=1.0), "gamma"),
-        (dict(endpoint=1.0, gamma=0.0, kappa=1.0, kind="atom"), "gap"),
-        (dict(endpoint=1.0, gamma=0.0, kappa=1.0, kind="atom", gap=0.0), "gap"),
-        (dict(endpoint=1.0, gamma=0.0, kappa=0.0, kind="atom", gap=1.0), "kappa"),
+        (dict(endpoint=1.0, gamma=1.0, atom_count=1.0, kind="atom", gap=1.0), "gamma"),
+        (dict(endpoint=1.0, gamma=0.0, atom_count=1.0, kind="atom"), "gap"),
+        (dict(endpoint=1.0, gamma=0.0, atom_count=1.0, kind="atom", gap=0.0), "gap"),
+        (dict(endpoint=1.0, gamma=0.0, atom_count=0.0, kind="atom", gap=1.0), "atom_count"),
+        (dict(endpoint=1.0, gamma=0.0, kind="atom", gap=1.0), "atom_count"),
+        (dict(endpoint=1.0, gamma=0.0, kappa=1.0, kind="atom", gap=1.0, atom_count=1.0), "prefactor"),
+        (dict(endpoint=1.0, gamma=1.0, kappa=1.0, atom_count=1.0), "atom_count"),
         (dict(endpoint=float("nan"), gamma=2.0, kappa=1.0, kind="gumbel"), "endpoint"),
     ],
 )
@@ -221,11 +224,19 @@ def test_from_log_kappa_and_kappa_agree() -> None:
     assert critical_beta(1e6, gumbel) == pytest.approx(math.sqrt(2 * math.log(1e6)), rel=1e-13)
 
 
+def test_atom_tail_has_a_count_and_no_prefactor() -> None:
+    tail = ScoreTail(1.0, 0.0, kind="atom", gap=0.5, atom_count=3.0)
+    assert tail.atom_count == 3.0 and not tail.kappa_is_finite and math.isnan(tail.log_kappa)
+    with pytest.raises(ValueError, match="atom_count"):
+        tail.kappa
+    assert ScoreTail(1.0, 1.0, 0.5).atom_count is None
+
+
 def test_score_tail_pickles_exactly() -> None:
     import pickle
 
     for tail in (ScoreTail(1.0, 1.0, 0.1), ScoreTail.from_log_kappa(1.0, 5e4, 3.4e4),
-                 ScoreTail(1.0, 0.0, 2.0, kind="atom", gap=0.5)):
+                 ScoreTail(1.0, 0.0, kind="atom", gap=0.5, atom_count=2.0)):
         back = pickle.loads(pickle.dumps(tail))
         assert back == tail and repr(back) == repr(tail)
 

@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
         ("Attention", "AttentionStats", "AttentionStatsBatch", "attention", "attention_stats", "attention_stats_many"),
         "attention",
     ),
-    **dict.fromkeys(("TailEstimate", "estimate_tail"), "estimate"),
+    **dict.fromkeys(("TailEstimate", "estimate_tail", "estimate_tails"), "estimate"),
     **dict.fromkeys(("beta_half", "critical_curve", "exponent_curve", "fit_exponent"), "exponent"),
     **dict.fromkeys(("Regime", "regime"), "finite"),
     **dict.fromkeys(

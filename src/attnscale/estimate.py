@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -81,6 +81,7 @@ __all__ = [
     "TailEstimate",
     "choose_k",
     "estimate_tail",
+    "estimate_tails",
 ]
 
 #: Default level of every interval.
@@ -141,11 +142,13 @@ class TailEstimate:
         ``"weibull"``, ``"gumbel"`` or ``"atom"``.
     endpoint, gamma, kappa : float
         Point estimates: posterior medians; with a known endpoint ``gamma`` is the
-        maximum-likelihood :math:`(k-1)/H` (module docstring).  ``gumbel``: ``endpoint = gamma = inf``,
-        ``kappa = nan``.  ``atom``: the atom's score, ``gamma = 0``, ``kappa`` = the
-        number ``m`` of keys in it.
+        maximum-likelihood :math:`(k-1)/H` (module docstring).  ``kappa`` is always the
+        prefactor of the tail.  ``gumbel``: ``endpoint = gamma = inf``, ``kappa = nan``.
+        ``atom``: the atom's score, ``gamma = 0``, ``kappa = nan`` (an atom has no
+        prefactor; its size is ``atom_count``).
     endpoint_ci, gamma_ci, kappa_ci : tuple of float
-        Intervals at ``level`` (``gamma_ci`` may end at ``inf``: the Gumbel boundary).
+        Intervals at ``level`` (``gamma_ci`` may end at ``inf``: the Gumbel boundary;
+        ``kappa_ci`` is ``(nan, nan)`` for an atom).
     gap : float
         ``atom``: distance from the atom to the next score; ``nan`` otherwise.
     n_top : int
@@ -158,6 +161,10 @@ class TailEstimate:
         Level of the intervals.
     rest : TailEstimate or None
         ``atom``: the fit of the scores below the atom, when there are enough.
+    atom_count : float or None
+        ``atom``: the number ``m`` of keys in the atom; ``None`` for the other kinds.
+    log_kappa, log_kappa_ci : float, tuple of float
+        :math:`\log\kappa` and its interval (``nan`` for an atom).
     """
 
     kind: str
@@ -180,6 +187,7 @@ class TailEstimate:
     _log_z: np.ndarray = field(default=None, repr=False)
     _log_mult: float = field(default=0.0, repr=False)
     _threshold: float = field(default=math.nan, repr=False)
+    atom_count: float | None = None
 
     def critical_beta(self, n: Any, convention: str | None = None) -> CriticalBetaEstimate:
         r"""Critical :math:`\beta^*(n)` for a context of ``n`` keys like these, with its interval.
@@ -223,11 +231,21 @@ class TailEstimate:
                 "not by a (endpoint, gamma, kappa) triple"
             )
         if self.kind == "atom":
-            return ScoreTail(self.endpoint, 0.0, self.kappa, kind="atom", gap=self.gap)
+            return ScoreTail(self.endpoint, 0.0, kind="atom", gap=self.gap, atom_count=self.atom_count)
         return ScoreTail.from_log_kappa(self.endpoint, self.gamma, self.log_kappa, kind="weibull")
 
-    def summary(self, ns: Any = None) -> dict[str, Any]:
-        """The JSON-able dict of :func:`attnscale.cli.payloads.estimate_payload` for this estimate (``inf``/``nan`` as ``None``)."""
+    def to_dict(self, ns: Any = None) -> dict[str, Any]:
+        """JSON-able dict of this estimate, with ``beta_star`` at each ``n`` in ``ns`` (``inf``/``nan`` as ``None``).
+
+        ``ns`` defaults to ``[n_total]``; an atom adds ``"gap"`` and ``"atom_count"``.
+
+        Examples
+        --------
+        >>> est = estimate_tail([1.0, 0.2, 0.2, 0.2, 0.2])
+        >>> d = est.to_dict([101])
+        >>> d["kind"], d["atom_count"], d["kappa"]
+        ('atom', 1.0, None)
+        """
         ns = [self.n_total] if ns is None else [check_n(x, "n") for x in np.atleast_1d(ns).tolist()]
         beta_star = {}
         for n in ns:
@@ -250,6 +268,7 @@ class TailEstimate:
         }
         if self.kind == "atom":
             out["gap"] = _json(self.gap)
+            out["atom_count"] = self.atom_count
         return out
 
 
@@ -295,15 +314,15 @@ def estimate_tail(
     endpoint: Any = None,
     level: float = LEVEL,
     rng: RngLike = 0,
-) -> TailEstimate | tuple[TailEstimate, ...]:
+) -> TailEstimate:
     r"""Estimate the top of a score law from scores, or from a query and keys (docs/theory.md section 2).
 
     Parameters
     ----------
     scores_or_q : array_like
-        Scores (1-D), or with ``keys`` a query of shape ``(d,)`` or several
-        queries ``(m, d)`` (scores :math:`\langle q, K_i\rangle`; queries need not
-        be unit vectors).
+        Scores (1-D), or with ``keys`` one query of shape ``(d,)`` (scores
+        :math:`\langle q, K_i\rangle`; the query need not be a unit vector).  For
+        several queries use :func:`estimate_tails`.
     keys : array_like, optional
         Keys, shape ``(N, d)``.
     n_total : int, optional
@@ -322,7 +341,7 @@ def estimate_tail(
 
     Returns
     -------
-    TailEstimate, or a tuple of them (one per query) for 2-D queries.
+    TailEstimate
 
     Examples
     --------
@@ -333,22 +352,62 @@ def estimate_tail(
     >>> estimate_tail([1.0, 0.2, 0.2, 0.2, 0.2]).kind            # simplex model: self key + ties
     'atom'
     """
-    level = check_finite(level, "level")
-    if not 0.0 < level < 1.0:
-        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
+    level = _check_level(level)
     gen = as_generator(rng)
     if keys is not None:
-        q = np.asarray(scores_or_q, dtype=float) if not isinstance(scores_or_q, np.ndarray) else scores_or_q
         kmat = check_matrix(keys, "keys")
-        if np.ndim(q) == 2:
-            qs = check_matrix(q, "q", cols=kmat.shape[1])
-            return tuple(
-                _estimate(kmat @ row, n_total, k, endpoint, level, gen) for row in qs
-            )
-        qv = check_vector(q, "q", kmat.shape[1])
+        qv = check_vector(scores_or_q, "q", kmat.shape[1])
         return _estimate(kmat @ qv, n_total, k, endpoint, level, gen)
     scores = check_vector(scores_or_q, "scores")
     return _estimate(scores, n_total, k, endpoint, level, gen)
+
+
+def estimate_tails(
+    queries: Any,
+    keys: Any,
+    *,
+    n_total: Any = None,
+    k: Any = None,
+    endpoint: Any = None,
+    level: float = LEVEL,
+    rng: RngLike = 0,
+) -> tuple[TailEstimate, ...]:
+    r""":func:`estimate_tail` for each row of a query matrix, on the same keys (docs/theory.md section 2).
+
+    Parameters
+    ----------
+    queries : array_like
+        Queries, shape ``(m, d)`` (need not be unit vectors).
+    keys : array_like
+        Keys, shape ``(N, d)``.
+    n_total, k, endpoint, level, rng
+        As in :func:`estimate_tail`; one generator serves the queries in turn.
+
+    Returns
+    -------
+    tuple of TailEstimate
+        One per query, in order.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> keys = rng.standard_normal((4000, 3))
+    >>> keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    >>> [e.kind for e in estimate_tails(np.eye(3)[:2], keys)]
+    ['weibull', 'weibull']
+    """
+    level = _check_level(level)
+    gen = as_generator(rng)
+    kmat = check_matrix(keys, "keys")
+    qs = check_matrix(queries, "q", cols=kmat.shape[1])
+    return tuple(_estimate(kmat @ row, n_total, k, endpoint, level, gen) for row in qs)
+
+
+def _check_level(level: Any) -> float:
+    level = check_finite(level, "level")
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level: got {level!r}; expected a number in (0, 1)")
+    return level
 
 
 # ---------------------------------------------------------------------------
@@ -409,6 +468,8 @@ def _lepski_k(values: np.ndarray, t: float) -> int:
     top = min(values.size, K_MAX)
     if top <= K_MIN:
         return max(3, top)
+    from scipy import stats  # scipy.stats is slow to import: only where it is used
+
     ladder = sorted({int(10 * 2 ** (j / 2)) for j in range(40) if 10 * 2 ** (j / 2) <= top} | {top})
     log_u = np.log(t - values[:top])
     lo, hi = 0.0, math.inf
@@ -442,10 +503,9 @@ def _atom(values, counts, big_n, level, gen, k, rest=None) -> TailEstimate:
         endpoint_ci=(top, top),
         gamma=0.0,
         gamma_ci=(0.0, 0.0),
-        kappa=m,
-        kappa_ci=(m, m),
-        log_kappa=math.log(m),
-        log_kappa_ci=(math.log(m), math.log(m)),
+        kappa=math.nan,
+        kappa_ci=(math.nan, math.nan),
+        atom_count=m,
         gap=gap,
         n_top=int(counts[0]),
         n_total=big_n,
@@ -481,28 +541,48 @@ def _fit_known(values, counts, t, k, big_n, level, gen) -> TailEstimate:
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_uk = np.full(N_DRAWS, log_u[-1])
     log_kappa = log_z - g_draw * log_uk + log_mult - math.log(big_n)
-    lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    lk = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
+    draws = _Draws(eta, log_uk, log_z, log_mult)
+    return _fitted("weibull", (t, t, t), (g_lo, g_mid, g_hi), lk, k, big_n, values, level, draws)
+
+
+class _Draws(NamedTuple):
+    """Posterior draws behind :meth:`TailEstimate.critical_beta`: eta, log of t - x_k, log Gamma(k), log multiplicity."""
+
+    eta: np.ndarray
+    log_uk: np.ndarray
+    log_z: np.ndarray
+    log_mult: float
+
+
+def _fitted(kind, endpoint, gamma, log_kappa, k, big_n, values, level, draws: _Draws, threshold=math.nan) -> TailEstimate:
+    r"""A fitted (Weibull or Gumbel) estimate from ``(low, point, high)`` of the endpoint, gamma and log kappa.
+
+    :math:`\kappa` is :math:`e^{\log\kappa}` of each (``nan`` stays ``nan``, ``-inf`` gives 0).
+    """
     with np.errstate(over="ignore"):
-        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
+        kappa = np.exp(np.asarray(log_kappa, dtype=float))
+    lo, mid, hi = (tuple(float(x) for x in v) for v in zip(endpoint, gamma, log_kappa, kappa))
     return TailEstimate(
-        kind="weibull",
-        endpoint=t,
-        endpoint_ci=(t, t),
-        gamma=float(g_mid),
-        gamma_ci=(float(g_lo), float(g_hi)),
-        kappa=float(k_mid),
-        kappa_ci=(float(k_lo), float(k_hi)),
-        log_kappa=float(lk_mid),
-        log_kappa_ci=(float(lk_lo), float(lk_hi)),
+        kind=kind,
+        endpoint=mid[0],
+        endpoint_ci=(lo[0], hi[0]),
+        gamma=mid[1],
+        gamma_ci=(lo[1], hi[1]),
+        kappa=mid[3],
+        kappa_ci=(lo[3], hi[3]),
+        log_kappa=mid[2],
+        log_kappa_ci=(lo[2], hi[2]),
         gap=math.nan,
         n_top=k,
         n_total=big_n,
         n_distinct=int(values.size),
         level=level,
-        _eta=eta,
-        _log_uk=log_uk,
-        _log_z=log_z,
-        _log_mult=log_mult,
+        _eta=draws.eta,
+        _log_uk=draws.log_uk,
+        _log_z=draws.log_z,
+        _log_mult=draws.log_mult,
+        _threshold=threshold,
     )
 
 
@@ -579,36 +659,12 @@ def _fit_unknown(values, counts, k, big_n, level, gen) -> TailEstimate:
     log_z = np.log(gen.standard_gamma(k, N_DRAWS))
     log_kappa = log_z - log_uk / eta_d + log_mult - math.log(big_n)
     lk_lo, lk_mid, lk_hi = np.quantile(log_kappa, [alpha, 0.5, 1.0 - alpha])
-    with np.errstate(over="ignore"):
-        k_lo, k_mid, k_hi = np.exp([lk_lo, lk_mid, lk_hi])
+    draws = _Draws(eta_d, log_uk, log_z, log_mult)
     if gumbel:
-        endpoint, gamma, kappa = math.inf, math.inf, math.nan
-        endpoint_ci, kappa_ci = (float(t_lo), math.inf), (0.0, float(k_hi))
-    else:
-        endpoint, gamma, kappa = float(t_mid), float(1.0 / eta_med), float(k_mid)
-        endpoint_ci, kappa_ci = (float(t_lo), float(t_hi)), (float(k_lo), float(k_hi))
-    gamma_ci = (float(1.0 / eta_hi), math.inf if gumbel else float(1.0 / eta_lo))
-    return TailEstimate(
-        kind="gumbel" if gumbel else "weibull",
-        endpoint=endpoint,
-        endpoint_ci=endpoint_ci,
-        gamma=gamma,
-        gamma_ci=gamma_ci,
-        kappa=kappa,
-        kappa_ci=kappa_ci,
-        log_kappa=math.nan if gumbel else float(lk_mid),
-        log_kappa_ci=(-math.inf, float(lk_hi)) if gumbel else (float(lk_lo), float(lk_hi)),
-        gap=math.nan,
-        n_top=k,
-        n_total=big_n,
-        n_distinct=int(values.size),
-        level=level,
-        _eta=eta_d,
-        _log_uk=log_uk,
-        _log_z=log_z,
-        _log_mult=log_mult,
-        _threshold=float(x[-1]),
-    )
+        return _fitted("gumbel", (t_lo, math.inf, math.inf), (1.0 / eta_hi, math.inf, math.inf), (-math.inf, math.nan, lk_hi),
+                       k, big_n, values, level, draws, float(x[-1]))
+    return _fitted("weibull", (t_lo, t_mid, t_hi), (1.0 / eta_hi, 1.0 / eta_med, 1.0 / eta_lo), (lk_lo, lk_mid, lk_hi),
+                   k, big_n, values, level, draws, float(x[-1]))
 
 
 def _grid_quantile(grid: np.ndarray, p: np.ndarray, q: float) -> float:

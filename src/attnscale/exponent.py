@@ -32,30 +32,26 @@ from ._validate import (
     InputError,
     RngLike,
     as_generator,
-    check_dimension,
     check_int,
     check_n,
     check_positive,
     check_vector,
 )
-from .laws import KeyLaw, ScoreLaw, UniformScoreLaw
+from .laws import KeyLaw, ScoreLaw
 from .sampler import (
     _base_from_exponentials,
     _choose_m,
-    _covering_grid,
     _enumerated_width,
-    _gaps,
     _grid_for_base,
+    _max_weight,
     _pilot_grid,
-    _statistics,
     as_score_law,
 )
+from .sampler_lattice import _covering_grid, _gaps
 from .tails import critical_beta
 
 __all__ = ["BetaHalf", "ExponentFit", "ExponentResult", "ExponentRow", "beta_half", "critical_curve", "exponent_curve", "fit_exponent"]
 
-#: Laws that :func:`exponent_curve` accepts by name.
-LAW_NAMES = ("uniform",)
 #: Draws of the pilot that locates beta_half before ``m`` is chosen.
 PILOT_SIZE = 2000
 #: ``m`` of the pilot.
@@ -309,7 +305,7 @@ def _solve(
     def w1(log_beta: float) -> np.ndarray:
         beta = math.exp(log_beta)
         grids[0] = _grid_for_base(score_law, grids[0], base, beta)  # widened only where this beta needs it
-        return _statistics(grids[0], base, gaps, beta, full=False)[0]
+        return _max_weight(grids[0], base, gaps, beta)
 
     def f(log_beta: float) -> float:
         return float(np.mean(w1(log_beta))) - 0.5
@@ -439,13 +435,12 @@ def fit_exponent(ns: Any, beta_halves: Any, gamma_hint: float | None, log_cov: A
 
 
 def exponent_curve(
-    law: str | KeyLaw | ScoreLaw,
-    d: int | None = None,
+    law: KeyLaw | ScoreLaw,
     n_min: Any = 10**6,
     n_max: Any = 10**15,
     points: int = 10,
     size: int = 20000,
-    seed: int = 0,
+    rng: RngLike = 0,
     *,
     q: Any = None,
     m: int | None = None,
@@ -461,18 +456,17 @@ def exponent_curve(
 
     Parameters
     ----------
-    law : "uniform", KeyLaw or ScoreLaw
-        ``"uniform"`` needs ``d`` (uniform keys on :math:`S^{d-1}`).
-    d : int, optional
-        Dimension for a law given by name.
+    law : KeyLaw or ScoreLaw
+        Key law (with query ``q``, default :math:`e_1`) or score law, e.g.
+        ``UniformScoreLaw(d)`` for uniform keys on :math:`S^{d-1}`.
     n_min, n_max : int
         Range of ``n``, ``3 <= n_min < n_max <= 1e18``.
     points : int
         Number of ``n``, >= 4 (the fit has three parameters and needs a residual).
     size : int
         Draws per point.
-    seed : int
-        Seed of the draws.
+    rng : Generator, int, SeedSequence or None
+        Randomness of the draws (default: seed 0).
 
     Returns
     -------
@@ -482,13 +476,14 @@ def exponent_curve(
 
     Examples
     --------
-    >>> r = exponent_curve("uniform", 3, n_min=1e4, n_max=1e8, points=4, size=1000, seed=1)
+    >>> from attnscale.laws import UniformScoreLaw
+    >>> r = exponent_curve(UniformScoreLaw(3), n_min=1e4, n_max=1e8, points=4, size=1000, rng=1)
     >>> r.target
     1.0
     >>> abs(r.slope - 1.0) < 5 * r.slope_se + 0.01
     True
     """
-    score_law = _law_from(law, d, q)
+    score_law = as_score_law(law, q)
     n_lo = check_n(n_min, "n_min")
     n_hi = check_n(n_max, "n_max")
     if n_lo < 3 or n_lo >= n_hi:
@@ -496,7 +491,7 @@ def exponent_curve(
     points = check_int(points, "points", minimum=4)
     size = check_int(size, "size", minimum=2)
     accuracy = check_positive(accuracy, "accuracy")
-    gen = as_generator(check_int(seed, "seed", minimum=0))
+    gen = as_generator(rng)
     ns = _n_grid(n_lo, n_hi, points)
     rows, influences = _curve(score_law, ns, size, gen, m, accuracy)
     tail = score_law.tail()
@@ -638,18 +633,6 @@ def critical_curve(
     accuracy = check_positive(accuracy, "accuracy")
     rows, _ = _curve(score_law, grid, size, as_generator(rng), m, accuracy)
     return tuple(rows)
-
-
-def _law_from(law: Any, d: Any, q: Any) -> ScoreLaw:
-    if isinstance(law, str):
-        if law not in LAW_NAMES:
-            raise InputError(f"law: got {law!r}; expected one of {', '.join(LAW_NAMES)}, or a KeyLaw/ScoreLaw object")
-        if d is None:
-            raise InputError("d: required with law='uniform' (keys uniform on S^{d-1}, d >= 2)")
-        return UniformScoreLaw(check_dimension(d))
-    if d is not None:
-        raise InputError(f"d: got {d!r}; only used with a law given by name")
-    return as_score_law(law, q)
 
 
 def _n_grid(n_lo: int, n_hi: int, points: int) -> list[int]:

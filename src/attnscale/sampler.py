@@ -63,19 +63,20 @@ Gaussian with the same mean and variance is at most
 and the statistics are Lipschitz in the sums; ``m`` is the smallest on a
 ladder for which the implied errors of :math:`W_1`, :math:`\log n_\mathrm{eff}`
 and the entropy are below ``accuracy`` at the typical top configuration.
+
+The quantile lattice and the conditional moments (steps 2 and 3, with their
+constants ``PANEL``, ``QUANTILE_RTOL``, ``KAPPA_SUB``, ...) live in
+:mod:`attnscale.sampler_lattice`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import special
-from scipy.interpolate import CubicSpline
 
 from ._validate import (
     InputError,
@@ -88,6 +89,7 @@ from ._validate import (
     check_unit_vector,
 )
 from .laws import KeyLaw, ScoreLaw
+from .sampler_lattice import _covering_grid, _gaps, _Grid, _moments_at, _overflow_is_capped, _Y_CAP
 
 __all__ = ["AccuracyWarning", "TopSample", "choose_m", "sample_top"]
 
@@ -95,16 +97,7 @@ __all__ = ["AccuracyWarning", "TopSample", "choose_m", "sample_top"]
 class AccuracyWarning(UserWarning):
     """The largest ``m`` allowed does not meet the requested accuracy of the Gaussian remainder."""
 
-#: Lattice spacing in ``v = logit p`` of the quantile table and of the quadrature cells.
-PANEL = 0.1
-#: Upper end of the lattice: ``1 - p = e^{-37}`` (about 1e-16, below float64 resolution of ``p``).
-V_MAX = 37.0
-#: Gauss-Legendre nodes per lattice cell.
-GL_ORDER = 4
-#: Bound on the relative error of the quantile spline; a cell is accepted when the spline
-#: matches ``gap_ppf`` within a quarter of it at the cell's four Gauss-Legendre nodes (the
-#: margin covers the points between nodes), elsewhere ``gap_ppf`` is used directly.
-QUANTILE_RTOL = 1e-8
+
 #: When ``n - m`` is at most this, all ``n`` keys are enumerated exactly.
 ENUMERATE_MAX = 1024
 #: Smallest and largest ``m`` chosen by :func:`choose_m`.
@@ -112,49 +105,9 @@ M_MIN = 16
 M_MAX = 8192
 #: Working block (draws x keys) of one vectorized pass.
 CHUNK_ELEMENTS = 2**21
-#: Cells are split so that ``y = beta (G - G_ref)`` grows by at most this across a piece.
-KAPPA_SUB = 0.1
-#: Most pieces per lattice cell in the moment table, and in the partial cell of a draw.
-K_TABLE = 64
-K_PARTIAL = 16
-#: Above this rise of ``y`` across the partial cell, the moments use Gauss-Laguerre in ``y``.
-KAPPA_LAGUERRE = 0.8
-#: ``e^{-Y_STOP}`` is negligible: cells this far above every table row only add their mass.
-Y_STOP = 60.0
-#: Gauss-Laguerre nodes.
-LAGUERRE_ORDER = 16
-#: Bound on the relative error of the gap density taken from the quantile spline (checked per
-#: cell at its nodes against ``gap_pdf``, within a quarter of it).
-DENSITY_RTOL = 1e-6
-#: Newton steps inverting the quantile spline.
-_NEWTON_STEPS = 6
-#: Elements of the temporary arrays of one vectorized quadrature pass; table rows per pass.
-_BLOCK_ELEMENTS = 2**20
-_ROW_BLOCK = 16
-#: Exponents beyond this are zero anyway; capping keeps ``y**2`` finite for any finite beta.
-_Y_CAP = 1e100
-
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(GL_ORDER)
-_LAG_X, _LAG_W = np.polynomial.laguerre.laggauss(LAGUERRE_ORDER)
-for _arr in (_GL_X, _GL_W, _LAG_X, _LAG_W):
-    _arr.setflags(write=False)
-
 #: Powers ``a`` and ``b`` of the conditional moments m_{a,b}; W_1 alone needs a <= 2, b = 0.
 _A_FULL, _B_FULL = 4, 3
 _A_W1, _B_W1 = 2, 1
-
-
-
-def _overflow_is_capped(fn):
-    """Run ``fn`` with float overflow silenced: ``beta * gap`` can exceed 1e308 for beta near the
-    largest float, and every such exponent is capped at ``_Y_CAP`` (its exponential is 0)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with np.errstate(over="ignore"):
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 # ---------------------------------------------------------------------------
@@ -318,18 +271,18 @@ def sample_top(
         m_used = _enumerated_width(n, check_int(m, "m", minimum=1))
     dim = 0 if frame is None else frame.dim
     rows = max(1, CHUNK_ELEMENTS // (m_used * (dim + 1)))
-    parts, outs = [], []
+    parts, gap_parts, outs = [], [], []
     for start in range(0, size, rows):
         base = _draw_base(n, m_used, min(rows, size - start), gen)
         grid = _grid_for_base(score_law, grid, base, beta)
         gaps = _gaps(grid, base.v)
-        if frame is None:
-            parts.append(_statistics(grid, base, gaps, beta, full=True))
-            continue
-        stats, extras = _statistics(grid, base, gaps, beta, full=True, extras=True)
+        stats = _statistics(grid, base, gaps, beta)
         parts.append(stats)
-        outs.append(_output_block(gaps, beta, 1.0 / stats[3], extras, base.n - base.m, dim, gen))
-    cat = [np.concatenate(x, axis=0) for x in zip(*parts)]
+        gap_parts.append(gaps)
+        if frame is not None:
+            outs.append(_output_block(gaps, beta, 1.0 / stats.max_weight, stats.rest, base.n - base.m, dim, gen))
+    cat = {name: np.concatenate([getattr(p, name) for p in parts], axis=0) for name in _BlockStats._fields[:-1]}
+    cat["gaps"] = np.concatenate(gap_parts, axis=0)
     extra: dict[str, Any] = {}
     if frame is not None:
         tangential, deficit = (np.concatenate(x, axis=0) for x in zip(*outs))
@@ -340,12 +293,7 @@ def sample_top(
             "radial_deficit": deficit,
         }
     return TopSample(
-        weights=cat[0],
-        gaps=cat[1],
-        remainder=cat[2],
-        max_weight=cat[3],
-        n_eff=cat[4],
-        entropy=cat[5],
+        **cat,
         m=m_used,
         n=n,
         beta=beta,
@@ -381,13 +329,13 @@ def _output_frame(law: Any, q: Any, beta: float):
 
 
 def _output_block(
-    gaps: np.ndarray, beta: float, total: np.ndarray, extras: tuple, count: int, dim: int, gen: np.random.Generator
+    gaps: np.ndarray, beta: float, total: np.ndarray, rest: _Remainder | None, count: int, dim: int, gen: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Tangential part (frame coordinates) and radial deficit of the output of a block.
 
     Top keys: :math:`x_k = e^{-y_k}` (as in :func:`_statistics`), directions
     :math:`\theta_k` uniform; the remainder (scale :math:`s = e^{-y_m}`) by the sums
-    ``extras`` already drawn and a centred Gaussian (see :func:`sample_top`).
+    ``rest`` already drawn and a centred Gaussian (see :func:`sample_top`).
     """
     y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
     x = np.exp(-y)
@@ -397,8 +345,8 @@ def _output_block(
     tan = np.einsum("rk,rkd->rd", amp, theta)
     deficit = np.einsum("rk,rk->r", x, gaps)
     if count > 0:
-        sums, s, mom = extras
-        r1, r3 = sums[0], sums[2]
+        sums, s, mom = rest
+        r1, r3 = sums.r1, sums.r3
         g_m = gaps[:, -1]
         deficit = deficit + s * (g_m * r1 + r3 / beta)
         m20, m21, m22 = mom[:, 1, 0], mom[:, 1, 1], mom[:, 1, 2]
@@ -533,151 +481,8 @@ def _renyi_logits(e: np.ndarray, tail: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# Quantile lattice and quadrature cells
+# Lattices for the draws
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Grid:
-    """Quantile lattice in ``v = logit p`` for one score law.
-
-    ``v[j] = v0 + j * PANEL`` (j = 0..J), ``g[j]`` the gaps there; cell ``j`` is
-    ``[v[j], v[j+1]]`` with Gauss-Legendre nodes ``node_g`` and weights
-    ``node_w`` (measure ``dp``).  ``coef`` are the cubic-spline coefficients
-    of ``log g`` per cell; ``cell_ok[j]`` says the spline matched ``gap_ppf``
-    within ``QUANTILE_RTOL / 4`` at the four nodes of cell ``j`` (elsewhere
-    ``gap_ppf`` is called directly).  ``node_f`` are the exact densities
-    ``gap_pdf`` at the nodes, and ``dens_ok[j]`` says the spline's density
-    :math:`p(1-p)/(dG/dv)` matched them within ``DENSITY_RTOL / 4``.
-    ``tail_mass[j]`` is the quadrature mass of cells ``j..J-1`` plus the exact
-    mass ``1 - p`` beyond the lattice.
-    """
-
-    law: ScoreLaw
-    v: np.ndarray
-    g: np.ndarray
-    node_g: np.ndarray
-    node_f: np.ndarray
-    node_w: np.ndarray
-    coef: np.ndarray
-    cell_ok: np.ndarray
-    dens_ok: np.ndarray
-    tail_mass: np.ndarray
-
-
-def _cell_nodes(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes (in ``v``) and ``dp``-weights on cells ``[left, right]``."""
-    half = 0.5 * (right - left)
-    nodes = (0.5 * (left + right))[..., None] + half[..., None] * _GL_X
-    weights = half[..., None] * _GL_W * special.expit(nodes) * special.expit(-nodes)
-    return nodes, weights
-
-
-def _lattice(v_lo: float, v_hi: float) -> np.ndarray:
-    """Lattice points ``j * PANEL`` covering ``[v_lo, v_hi]``, capped at ``V_MAX``."""
-    j_top = math.ceil(V_MAX / PANEL)
-    j1 = min(math.ceil(v_hi / PANEL), j_top)
-    j0 = min(math.floor(v_lo / PANEL), j1 - 1)
-    return np.arange(j0, j1 + 1) * PANEL
-
-
-def _evaluate(law: ScoreLaw, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact gaps at lattice points ``v``, and gaps and densities at the nodes of the cells between them."""
-    nodes, _ = _cell_nodes(v[:-1], v[1:])
-    g = np.asarray(law.gap_ppf(special.expit(v)), dtype=float)
-    node_g = np.asarray(law.gap_ppf(special.expit(nodes)), dtype=float)
-    node_f = np.asarray(law.gap_pdf(node_g), dtype=float)
-    return g, node_g, node_f
-
-
-def _assemble(law: ScoreLaw, v: np.ndarray, g: np.ndarray, node_g: np.ndarray, node_f: np.ndarray) -> _Grid:
-    """Spline, per-cell verification and quadrature weights of a lattice whose exact gaps are known."""
-    nodes, weights = _cell_nodes(v[:-1], v[1:])
-    coef = np.zeros((4, v.size - 1))
-    cell_ok = np.zeros(v.size - 1, dtype=bool)
-    dens_ok = np.zeros(v.size - 1, dtype=bool)
-    if np.all((g > 0) & np.isfinite(g)):
-        spline = CubicSpline(v, np.log(g))
-        fit = np.exp(spline(nodes))
-        cell_ok = np.all(np.abs(fit - node_g) <= 0.25 * QUANTILE_RTOL * node_g, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dens = special.expit(nodes) * special.expit(-nodes) / (fit * spline(nodes, 1))
-        good = np.isfinite(dens) & (dens > 0) & (np.abs(dens - node_f) <= 0.25 * DENSITY_RTOL * node_f)
-        dens_ok = cell_ok & np.all(good, axis=1)
-        coef = np.ascontiguousarray(spline.c)
-    # mass of the cells above each lattice point, plus the exact mass 1 - p beyond the lattice
-    tail_mass = np.append(np.cumsum(weights.sum(axis=1)[::-1])[::-1], 0.0) + special.expit(-v[-1])
-    for arr in (v, g, node_g, node_f, weights, coef, cell_ok, dens_ok, tail_mass):
-        arr.setflags(write=False)
-    return _Grid(
-        law=law,
-        v=v,
-        g=g,
-        node_g=node_g,
-        node_f=node_f,
-        node_w=weights,
-        coef=coef,
-        cell_ok=cell_ok,
-        dens_ok=dens_ok,
-        tail_mass=tail_mass,
-    )
-
-
-def _build_grid(law: ScoreLaw, v_lo: float, v_hi: float = V_MAX) -> _Grid:
-    """The lattice over ``[v_lo, v_hi]`` (rounded out to lattice points)."""
-    v = _lattice(v_lo, v_hi)
-    return _assemble(law, v, *_evaluate(law, v))
-
-
-def _extend_grid(grid: _Grid, v_lo: float, v_hi: float) -> _Grid:
-    """``grid`` widened to cover ``[v_lo, v_hi]``; only the new lattice points call ``gap_ppf``."""
-    want = _lattice(min(v_lo, grid.v[0]), max(v_hi, grid.v[-1]))
-    j_old = np.rint(grid.v / PANEL).astype(np.int64)
-    j_new = np.rint(want / PANEL).astype(np.int64)
-    below, above = j_new[j_new <= j_old[0]], j_new[j_new >= j_old[-1]]
-    g_parts, node_parts, dens_parts = [], [], []
-    if below.size > 1:
-        g_lo, n_lo, f_lo = _evaluate(grid.law, below * PANEL)
-        g_parts.append(g_lo[:-1])
-        node_parts.append(n_lo)
-        dens_parts.append(f_lo)
-    g_parts.append(grid.g)
-    node_parts.append(grid.node_g)
-    dens_parts.append(grid.node_f)
-    if above.size > 1:
-        g_hi, n_hi, f_hi = _evaluate(grid.law, above * PANEL)
-        g_parts.append(g_hi[1:])
-        node_parts.append(n_hi)
-        dens_parts.append(f_hi)
-    if len(g_parts) == 1:
-        return grid
-    v = np.arange(min(below[0], j_old[0]), max(above[-1], j_old[-1]) + 1) * PANEL
-    return _assemble(grid.law, v, np.concatenate(g_parts), np.concatenate(node_parts), np.concatenate(dens_parts))
-
-
-@_overflow_is_capped
-def _covering_grid(
-    law: ScoreLaw, grid: _Grid | None, v_lo: float, v_hi: float, beta: float, v_ref: float | None
-) -> _Grid:
-    r"""A lattice covering the logits ``[v_lo, v_hi]`` and, above the remainder's largest
-    :math:`v_P` = ``v_ref``, far enough that :math:`\beta (G - G(v_{ref})) > Y_{\mathrm{STOP}}`
-    at its top (keys beyond add nothing but their mass) or up to ``V_MAX``.
-
-    Built or extended lazily: each lattice point's ``gap_ppf`` is computed once.
-    """
-    top = v_hi if v_ref is None else max(v_hi, v_ref)
-    if grid is None:
-        grid = _build_grid(law, v_lo - PANEL, top + PANEL)
-    elif v_lo < grid.v[0] or top + PANEL > grid.v[-1]:
-        grid = _extend_grid(grid, v_lo - PANEL, top + PANEL)
-    if v_ref is None:
-        return grid
-    g_ref = float(_gaps(grid, np.array([v_ref]))[0])
-    step = 2.0
-    while grid.v[-1] < V_MAX - 0.5 * PANEL and not beta * (grid.g[-1] - g_ref) > Y_STOP:
-        grid = _extend_grid(grid, grid.v[0], grid.v[-1] + step)
-        step *= 2.0
-    return grid
 
 
 def _typical_logits(n: int, m: int) -> np.ndarray:
@@ -696,245 +501,6 @@ def _grid_for_base(law: ScoreLaw, grid: _Grid | None, base: _Base, beta: float) 
     """A lattice covering every logit of ``base`` and the remainder above its ``v_P``."""
     v_ref = float(base.v[:, -1].max()) if base.n > base.m else None
     return _covering_grid(law, grid, float(base.v[:, 0].min()), float(base.v.max()), beta, v_ref)
-
-
-def _spline(grid: _Grid, v: np.ndarray, derivative: bool = False):
-    r"""Cell index, inside-lattice flag, :math:`\log G` and (optionally) :math:`d\log G/dv` of the spline at ``v``."""
-    j = np.floor((v - grid.v[0]) / PANEL)
-    inside = (j >= 0) & (j < grid.v.size - 1)
-    j = np.clip(j, 0, grid.v.size - 2).astype(np.int64)
-    x = v - grid.v[j]
-    c0, c1, c2, c3 = grid.coef[0, j], grid.coef[1, j], grid.coef[2, j], grid.coef[3, j]
-    log_g = ((c0 * x + c1) * x + c2) * x + c3
-    slope = ((3.0 * c0 * x + 2.0 * c1) * x + c2) if derivative else None
-    return j, inside, log_g, slope
-
-
-def _gaps(grid: _Grid, v: np.ndarray) -> np.ndarray:
-    """Gaps at logits ``v``: the spline in verified cells, ``gap_ppf`` elsewhere."""
-    v = np.asarray(v, dtype=float)
-    j, inside, log_g, _ = _spline(grid, v)
-    out = np.exp(log_g)
-    exact = ~(inside & grid.cell_ok[j])
-    if np.any(exact):
-        out[exact] = grid.law.gap_ppf(special.expit(v[exact]))
-    return out
-
-
-def _density(grid: _Grid, g: np.ndarray, v_start: np.ndarray) -> np.ndarray:
-    r"""Gap density :math:`f_G(g) = p(1-p) / (dG/dv)` from the spline, inverted by Newton from ``v_start``.
-
-    Where the inversion does not converge or lands in a cell whose spline
-    density was not verified (``dens_ok``), ``gap_pdf`` is called directly.
-    """
-    target = np.log(g)
-    v = np.array(v_start, dtype=float)
-    lo, hi = grid.v[0], grid.v[-1]
-    for _ in range(_NEWTON_STEPS):
-        _, _, log_g, slope = _spline(grid, v, derivative=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.clip(v - (log_g - target) / slope, lo, hi)
-    j, inside, log_g, slope = _spline(grid, v, derivative=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = special.expit(v) * special.expit(-v) / (np.exp(log_g) * slope)
-    good = inside & grid.dens_ok[j] & (np.abs(log_g - target) <= 1e-13 * np.maximum(1.0, np.abs(target)))
-    good &= np.isfinite(f) & (f > 0)
-    if not np.all(good):
-        f[~good] = grid.law.gap_pdf(g[~good])
-    return f
-
-
-# ---------------------------------------------------------------------------
-# Conditional moments of the remainder
-# ---------------------------------------------------------------------------
-
-
-def _moment_sums(y: np.ndarray, w: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
-    r""":math:`\sum_k w_k e^{-a y_k} y_k^b` over the last axis, for a = 1..n_a, b = 0..n_b-1.
-
-    ``y >= 0`` and ``w`` of shape ``(rows, k)``; returns ``(rows, n_a, n_b)``.
-    """
-    y = np.minimum(y, _Y_CAP)
-    out = np.empty(y.shape[:-1] + (n_a, n_b))
-    for a in range(1, n_a + 1):
-        t = np.exp(-a * y) * w
-        for b in range(n_b):
-            out[..., a - 1, b] = t.sum(axis=-1)
-            if b + 1 < n_b:
-                t = t * y
-    return out
-
-
-def _shift(moments: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    r"""Moments about a reference ``delta`` lower: :math:`e^{-a\delta}\sum_{b'} \binom{b}{b'}\delta^{b-b'} M_{a,b'}`.
-
-    ``moments`` has shape ``(..., n_a, n_b)``, ``delta >= 0`` shape ``(...)``.
-    Every term is non-negative, so the shift is exact to rounding.
-    """
-    delta = np.minimum(np.maximum(delta, 0.0), _Y_CAP)
-    n_a, n_b = moments.shape[-2:]
-    a = np.arange(1, n_a + 1, dtype=float)
-    e = np.exp(-delta[..., None] * a)
-    out = np.empty_like(moments)
-    d = delta[..., None]
-    out[..., 0] = moments[..., 0]
-    if n_b > 1:
-        out[..., 1] = moments[..., 1] + d * moments[..., 0]
-    if n_b > 2:
-        out[..., 2] = moments[..., 2] + 2.0 * d * moments[..., 1] + d * d * moments[..., 0]
-    return out * e[..., None]
-
-
-def _subcells(grid: _Grid, beta: float, j_lo: int, j_hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""Quadrature of cells ``j_lo..j_hi-1``, each split so that :math:`y` grows by at most ``KAPPA_SUB`` per piece.
-
-    Returns ``(cell, node_g, node_w)``: per piece its lattice cell, and the
-    gaps and ``dp``-weights of its Gauss-Legendre nodes (the lattice's exact
-    ones for unsplit cells, the verified spline for pieces).
-    """
-    cells = np.arange(j_lo, j_hi)
-    kappa = beta * (grid.g[cells + 1] - grid.g[cells])
-    k = np.clip(np.ceil(kappa / KAPPA_SUB), 1, K_TABLE).astype(np.int64)
-    if np.all(k == 1):
-        return cells, grid.node_g[j_lo:j_hi], grid.node_w[j_lo:j_hi]
-    cell = np.repeat(cells, k)
-    start = np.repeat(np.cumsum(k) - k, k)
-    i = np.arange(cell.size) - start
-    width = PANEL / np.repeat(k, k)
-    left = grid.v[cell] + i * width
-    nodes, weights = _cell_nodes(left, left + width)
-    split = np.repeat(k > 1, k)
-    node_g = np.empty_like(nodes)
-    node_g[split] = _gaps(grid, nodes[split])
-    node_g[~split] = grid.node_g[cell[~split]]
-    weights[~split] = grid.node_w[cell[~split]]
-    return cell, node_g, weights
-
-
-@dataclass(frozen=True, eq=False)
-class _Table:
-    """Unnormalized moments at lattice points ``j_lo..j_hi``: ``mom[r]`` (n_a, n_b), ``mass[r] ~ 1 - p``."""
-
-    j_lo: int
-    mom: np.ndarray
-    mass: np.ndarray
-
-
-def _table(grid: _Grid, beta: float, j_lo: int, j_hi: int, n_a: int, n_b: int) -> _Table:
-    r""":math:`M_{a,b}(t_j) = \sum_{\text{nodes above } t_j} w\, e^{-a y} y^b`, :math:`y = \beta (G - G(t_j))`.
-
-    Direct sums (rows ``j_lo..j_hi`` against the cells above ``j_lo``, each
-    split by :func:`_subcells`): differences of gaps, no cancellation.  Cells
-    where :math:`y > Y_{\mathrm{STOP}}` for every row add nothing but their
-    mass.
-    """
-    rows = np.arange(j_lo, j_hi + 1)
-    n_cells = grid.v.size - 1
-    y_top = beta * (grid.g[j_lo + 1 :] - grid.g[j_hi])
-    far = np.flatnonzero(y_top > Y_STOP)
-    j_stop = min(n_cells, j_lo + 1 + int(far[0])) if far.size else n_cells
-    j_stop = max(j_stop, min(j_hi + 1, n_cells))
-    cell, node_g, weights = _subcells(grid, beta, j_lo, j_stop)
-    above = np.repeat(cell, GL_ORDER)[None, :] >= rows[:, None]
-    y = beta * (node_g.ravel()[None, :] - grid.g[rows][:, None])
-    y = np.where(above, np.maximum(y, 0.0), _Y_CAP)
-    w = weights.ravel()
-    mom = np.concatenate(
-        [_moment_sums(y[i : i + _ROW_BLOCK], w[None, :], n_a, n_b) for i in range(0, rows.size, _ROW_BLOCK)]
-    )
-    near_mass = np.where(above, w[None, :], 0.0).sum(axis=1)
-    mass = near_mass + grid.tail_mass[j_stop]
-    return _Table(j_lo=j_lo, mom=mom, mass=mass)
-
-
-def _partial_cells(
-    grid: _Grid,
-    beta: float,
-    v_p: np.ndarray,
-    g_p: np.ndarray,
-    j_next: np.ndarray,
-    tab: _Table,
-    k: int,
-    n_a: int,
-    n_b: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Moments from the partial cell ``[v_P, t_{j+1}]`` (split into ``k`` pieces) plus the shifted table row."""
-    kappa = beta * np.maximum(grid.g[j_next] - g_p, 0.0)
-    part = np.empty((v_p.size, n_a, n_b))
-    part_mass = np.empty(v_p.size)
-    block = max(1, _BLOCK_ELEMENTS // (k * GL_ORDER))
-    for i in range(0, v_p.size, block):
-        sl = slice(i, i + block)
-        edges = v_p[sl, None] + (grid.v[j_next[sl]] - v_p[sl])[:, None] * (np.arange(k + 1) / k)
-        nodes, weights = _cell_nodes(edges[:, :-1], edges[:, 1:])
-        nodes, weights = nodes.reshape(nodes.shape[0], -1), weights.reshape(weights.shape[0], -1)
-        y = beta * (_gaps(grid, nodes) - g_p[sl, None])
-        part[sl] = _moment_sums(np.maximum(y, 0.0), weights, n_a, n_b)
-        part_mass[sl] = weights.sum(axis=1)
-    r = j_next - tab.j_lo
-    return part + _shift(tab.mom[r], kappa), part_mass + tab.mass[r]
-
-
-def _laguerre(grid: _Grid, beta: float, v_p: np.ndarray, g_p: np.ndarray, n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Moments where :math:`y` rises fast above :math:`P`: Gauss-Laguerre in :math:`y = \beta (g - G_P)`.
-
-    .. math::
-        (1-P)\,m_{a,b} = \frac{1}{\beta}\int_0^\infty e^{-a y} y^b f_G(G_P + y/\beta)\,dy
-        \approx \frac{1}{\beta a^{b+1}} \sum_k \omega_k \xi_k^b f_G\bigl(G_P + \xi_k/(a\beta)\bigr),
-
-    valid when :math:`f_G` is smooth on the scale :math:`1/\beta` (which is
-    what a fast rise of :math:`y` in :math:`v` means) and
-    :math:`\beta (g_{\max} - G_P) \ge` ``Y_STOP``.  The density comes from
-    the verified spline (:func:`_density`), so that slow ``gap_pdf``
-    implementations are called only where the spline is not trusted.
-    """
-    a = np.arange(1, n_a + 1, dtype=float)
-    g = g_p[:, None, None] + _LAG_X[None, None, :] / (a[None, :, None] * beta)
-    # Newton start: the spline's tangent at v_P
-    _, _, _, slope_p = _spline(grid, v_p, derivative=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v0 = v_p[:, None, None] + np.log(g / g_p[:, None, None]) / slope_p[:, None, None]
-    v0 = np.where(np.isfinite(v0), v0, v_p[:, None, None])
-    f = _density(grid, g, v0)
-    mom = np.empty((v_p.size, n_a, n_b))
-    for b in range(n_b):
-        mom[:, :, b] = (f * (_LAG_W * _LAG_X**b)).sum(axis=2) / (beta * a ** (b + 1))
-    return mom, special.expit(-v_p)
-
-
-@_overflow_is_capped
-def _moments_at(
-    grid: _Grid, beta: float, v_p: np.ndarray, g_p: np.ndarray, n_a: int, n_b: int
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Conditional moments :math:`m_{a,b}(P)` at per-draw :math:`v_P = \operatorname{logit} P`.
-
-    Where :math:`y` rises slowly across the cell above :math:`P`: the partial
-    cell ``[v_P, t_{j+1}]`` by Gauss-Legendre plus the table at
-    :math:`t_{j+1}` shifted down to :math:`G(P)` (positive terms only: exact to
-    quadrature accuracy even when the sums are dominated by far-away keys).
-    Where it rises by more than ``KAPPA_LAGUERRE`` across that cell:
-    :func:`_laguerre`.  Returns ``(m, mass)`` with ``m`` of shape
-    ``(draws, n_a, n_b)`` (divided by the mass :math:`\approx 1 - P`).
-    """
-    j = np.clip(np.floor((v_p - grid.v[0]) / PANEL).astype(np.int64), 0, grid.v.size - 2)
-    j_next = j + 1
-    kappa = beta * (grid.g[j_next] - g_p)
-    gmax = grid.law.endpoint - grid.law.lower
-    lag = (kappa > KAPPA_LAGUERRE) & (beta * (gmax - g_p) >= Y_STOP)
-    mom = np.empty((v_p.size, n_a, n_b))
-    mass = np.empty(v_p.size)
-    if np.any(lag):
-        mom[lag], mass[lag] = _laguerre(grid, beta, v_p[lag], g_p[lag], n_a, n_b)
-    cell = ~lag
-    if np.any(cell):
-        tab = _table(grid, beta, int(j_next[cell].min()), int(j_next[cell].max()), n_a, n_b)
-        # pieces per partial cell, rounded up to a power of two: one vectorized pass per group
-        pieces = np.clip(np.ceil(np.maximum(kappa, 0.0) / KAPPA_SUB), 1, K_PARTIAL)
-        pieces = 2 ** np.ceil(np.log2(pieces)).astype(np.int64)
-        for k in np.unique(pieces[cell]):
-            sel = cell & (pieces == k)
-            mom[sel], mass[sel] = _partial_cells(grid, beta, v_p[sel], g_p[sel], j_next[sel], tab, int(k), n_a, n_b)
-    return mom / mass[:, None, None], mass
 
 
 # ---------------------------------------------------------------------------
@@ -957,19 +523,53 @@ def _cholesky3(cov: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     return l11, l21, l31, l22, l32, l33
 
 
-def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> tuple[np.ndarray, ...]:
+class _Sums(NamedTuple):
+    r"""Gaussian sums :math:`R_1 = \sum X`, :math:`R_2 = \sum X^2`, :math:`R_3 = \sum XY` over the remainder.
+
+    ``r2`` and ``r3`` are ``None`` when only :math:`W_1` is needed.
+    """
+
+    r1: np.ndarray
+    r2: np.ndarray | None
+    r3: np.ndarray | None
+
+
+class _Remainder(NamedTuple):
+    """The remainder of a block: its Gaussian sums, its scale ``s = e^{-y_m}`` and conditional moments."""
+
+    sums: _Sums
+    s: np.ndarray
+    moments: np.ndarray
+
+
+class _BlockStats(NamedTuple):
+    """Weights and statistics of a block of draws (:func:`_statistics`), named as in :class:`TopSample`.
+
+    ``rest`` is the remainder (for the output, :func:`_output_block`); ``None`` when
+    all keys are enumerated.
+    """
+
+    weights: np.ndarray
+    remainder: np.ndarray
+    max_weight: np.ndarray
+    n_eff: np.ndarray
+    entropy: np.ndarray
+    rest: _Remainder | None
+
+
+def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> _Sums:
     r"""Gaussian draws of :math:`(\sum X, \sum X^2, \sum XY)` over ``count`` conditional keys.
 
     Mean ``count * (m10, m20, m11)``, covariance ``count`` times the covariance
     of :math:`(X, X^2, XY)`; clipped to the constraints :math:`0 \le \sum X^2
-    \le \sum X \le N`, :math:`\sum XY \ge 0`.
+    \le \sum X \le N`, :math:`\sum XY \ge 0`.  Without ``full`` only :math:`\sum X`.
     """
     m10, m20 = mom[:, 0, 0], mom[:, 1, 0]
     root = math.sqrt(count)
     if not full:
         sd = np.sqrt(np.maximum(m20 - m10 * m10, 0.0))
         r1 = np.clip(count * m10 + root * sd * z[:, 0], 0.0, float(count))
-        return (r1,)
+        return _Sums(r1, None, None)
     m30, m40 = mom[:, 2, 0], mom[:, 3, 0]
     m11, m21, m31, m22 = mom[:, 0, 1], mom[:, 1, 1], mom[:, 2, 1], mom[:, 1, 2]
     cov = {
@@ -985,11 +585,47 @@ def _remainder_sums(mom: np.ndarray, count: int, z: np.ndarray, full: bool) -> t
     r1 = np.clip(count * m10 + root * l11 * z1, 0.0, float(count))
     r2 = np.clip(count * m20 + root * (l21 * z1 + l22 * z2), 0.0, r1)
     r3 = np.maximum(count * m11 + root * (l31 * z1 + l32 * z2 + l33 * z3), 0.0)
-    return r1, r2, r3
+    return _Sums(r1, r2, r3)
+
+
+class _Mass(NamedTuple):
+    """Top terms :math:`x_k = e^{-y_k}` of a block, the total :math:`T` and the remainder."""
+
+    y: np.ndarray
+    x: np.ndarray
+    t_minus_1: np.ndarray
+    total: np.ndarray
+    rem: np.ndarray
+    rest: _Remainder | None
+
+
+def _mass(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: bool) -> _Mass:
+    r""":math:`T = \sum x + s R_1` of a block (see :func:`_statistics`); ``full`` draws all three sums."""
+    y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
+    x = np.exp(-y)
+    t_minus_1 = x[:, 1:].sum(axis=1)
+    count = base.n - base.m
+    rem = np.zeros(x.shape[0])
+    rest = None
+    if count > 0:
+        n_a, n_b = (_A_FULL, _B_FULL) if full else (_A_W1, _B_W1)
+        mom, _ = _moments_at(grid, beta, base.v[:, -1], gaps[:, -1], n_a, n_b)
+        sums = _remainder_sums(mom, count, base.z, full)
+        s = np.exp(-y[:, -1])
+        rem = s * sums.r1
+        rest = _Remainder(sums, s, mom)
+    t_minus_1 = t_minus_1 + rem
+    return _Mass(y, x, t_minus_1, 1.0 + t_minus_1, rem, rest)
 
 
 @_overflow_is_capped
-def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: bool, extras: bool = False):
+def _max_weight(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float) -> np.ndarray:
+    """:math:`W_1 = 1/T` of each draw of a block (only :math:`R_1` of the remainder is drawn)."""
+    return 1.0 / _mass(grid, base, gaps, beta, full=False).total
+
+
+@_overflow_is_capped
+def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float) -> _BlockStats:
     r"""Weights and statistics of a block (module docstring, docs/theory.md section 4).
 
     With :math:`x_k = e^{-y_k}`, :math:`y_k = \beta (G_{(k)} - G_{(1)})`, the
@@ -998,41 +634,20 @@ def _statistics(grid: _Grid, base: _Base, gaps: np.ndarray, beta: float, full: b
     :math:`W_1 = 1/T`, :math:`n_\mathrm{eff} = T^2 / (\sum x^2 + s^2 R_2)`,
     :math:`H = \log T + (\sum x y + s (y_m R_1 + R_3))/T` with
     :math:`\log T = \operatorname{log1p}(T - 1)`.
-
-    Returns ``(weights, gaps, remainder, max_weight, n_eff, entropy)``, or
-    ``(max_weight,)`` when ``full`` is False; with ``extras`` (and ``full``) also
-    ``(sums, s, moments)`` of the remainder (``None`` when all keys are enumerated),
-    for the output (:func:`_output_block`).
     """
-    y = np.minimum(beta * (gaps - gaps[:, :1]), _Y_CAP)
-    x = np.exp(-y)
-    t_minus_1 = x[:, 1:].sum(axis=1)
-    count = base.n - base.m
-    rem = np.zeros(x.shape[0])
-    more = None
-    if count > 0:
-        n_a, n_b = (_A_FULL, _B_FULL) if full else (_A_W1, _B_W1)
-        mom, _ = _moments_at(grid, beta, base.v[:, -1], gaps[:, -1], n_a, n_b)
-        sums = _remainder_sums(mom, count, base.z, full)
-        s = np.exp(-y[:, -1])
-        rem = s * sums[0]
-        more = (sums, s, mom)
-    t_minus_1 = t_minus_1 + rem
-    total = 1.0 + t_minus_1
+    y, x, t_minus_1, total, rem, rest = _mass(grid, base, gaps, beta, full=True)
     w1 = 1.0 / total
-    if not full:
-        return (w1,)
     sq = (x * x).sum(axis=1)
     ent_num = (x * y).sum(axis=1)
-    if count > 0:
-        r1, r2, r3 = sums
+    if rest is not None:
+        r1, r2, r3 = rest.sums
+        s = rest.s
         sq = sq + s * s * r2
         ent_num = ent_num + s * (y[:, -1] * r1 + r3)
     weights = x / total[:, None]
     n_eff = total * total / sq
     entropy = np.log1p(t_minus_1) + ent_num / total
-    stats = (weights, gaps, rem / total, w1, n_eff, entropy)
-    return (stats, more) if extras else stats
+    return _BlockStats(weights, rem / total, w1, n_eff, entropy, rest)
 
 
 # ---------------------------------------------------------------------------

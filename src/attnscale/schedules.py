@@ -366,8 +366,7 @@ def qwen_logn_multiplier(n: Any, seq_length: Any) -> float:
     (1.0, 2.0)
     """
     n_int = check_n(n)
-    T = check_int(seq_length, "seq_length", minimum=2)
-    return math.log(n_int) / math.log(T) if n_int > T else 1.0
+    return _log_ratio_beyond(n_int, check_int(seq_length, "seq_length", minimum=2), math.log)
 
 
 def grok_multiplier(n: Any, attn_temperature_len: Any) -> float:
@@ -383,10 +382,9 @@ def grok_multiplier(n: Any, attn_temperature_len: Any) -> float:
 
     Parameters
     ----------
-    n : int
-        Number of keys the query sees, ``1 <= n <= 1e18``.
-    attn_temperature_len : int
-        :math:`T \ge 2`.
+    n, attn_temperature_len : int
+        As ``n`` and ``seq_length`` of :func:`qwen_logn_multiplier` (:math:`T` = ``attn_temperature_len``);
+        the ratio is that rule's, in base 2, of :math:`n - 1` instead of :math:`n`.
 
     Returns
     -------
@@ -398,8 +396,12 @@ def grok_multiplier(n: Any, attn_temperature_len: Any) -> float:
     (1.0, 2.0)
     """
     n_int = check_n(n)
-    T = check_int(attn_temperature_len, "attn_temperature_len", minimum=2)
-    return math.log2(n_int - 1) / math.log2(T) if n_int - 1 > T else 1.0
+    return _log_ratio_beyond(n_int - 1, check_int(attn_temperature_len, "attn_temperature_len", minimum=2), math.log2)
+
+
+def _log_ratio_beyond(x: int, T: int, log: Callable[[float], float]) -> float:
+    """``log(x) / log(T)`` for ``x > T``, else 1 (the qwen_logn and grok rules)."""
+    return log(x) / log(T) if x > T else 1.0
 
 
 #: Distinct lengths above which the critical rules interpolate on a log grid of this many points.

@@ -91,7 +91,7 @@ class SimplexModel:
 
     def score_tail(self) -> ScoreTail:
         r"""Atom of one key at 1, gap :math:`1 - \rho` (``tails.critical_beta`` gives :math:`\log(n-1)/(1-\rho)`)."""
-        return ScoreTail(1.0, 0.0, 1.0, kind="atom", gap=1.0 - self.rho)
+        return ScoreTail(1.0, 0.0, kind="atom", gap=1.0 - self.rho, atom_count=1.0)
 
     def self_weight(self, n: Any, g: Any) -> float:
         r""":math:`n^{g(1-\rho)} / (n^{g(1-\rho)} + n - 1)`, as a logistic function (no overflow)."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._validate import (
     InputError,
+    RngLike,
     check_beta,
     check_choice,
     check_int,
@@ -63,8 +64,15 @@ class SimulationResult:
     scaled_tangential_norm: np.ndarray | None
     tangential_var: float | None
 
-    def samples(self) -> dict[str, np.ndarray]:
-        """The per-draw arrays, as saved by ``--save-samples`` (outputs when drawn)."""
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """The per-draw arrays, as saved by ``--save-samples`` (outputs when drawn).
+
+        Examples
+        --------
+        >>> from attnscale.laws import UniformSphere
+        >>> sorted(simulate_stats(UniformSphere(3), [1.0, 0, 0], n=100, c=1.0, reps=2).to_dict())
+        ['entropy', 'max_weight', 'n_eff', 'output', 'scaled_tangential_norm']
+        """
         out = {"max_weight": self.max_weight, "n_eff": self.n_eff, "entropy": self.entropy}
         if self.output is not None:
             out["output"] = self.output
@@ -98,7 +106,7 @@ def simulate_stats(
     beta: float | None = None,
     c: float | None = None,
     reps: int = 200,
-    seed: int | np.random.SeedSequence = 0,
+    rng: RngLike = 0,
     method: str = "brute",
     m: int | None = None,
     gamma: float | None = None,
@@ -107,10 +115,11 @@ def simulate_stats(
 ) -> SimulationResult:
     r"""Draw ``reps`` independent contexts, their top-weight statistics and outputs.
 
-    Exactly one of ``beta`` and ``c = beta / beta*(n)`` is given.  ``seed`` is
-    an int or a SeedSequence; draw ``i`` uses ``SeedSequence(seed).spawn(reps)[i]``
-    (brute), while fast and limit use one generator seeded by ``seed``
-    (vectorized over draws).  ``values`` is a value matrix :math:`V` of shape
+    Exactly one of ``beta`` and ``c = beta / beta*(n)`` is given.  ``rng`` is an
+    int seed, a SeedSequence, a Generator or None; with an int or a SeedSequence
+    draw ``i`` uses ``SeedSequence(rng).spawn(reps)[i]`` (brute), while fast and
+    limit use one generator seeded by it (vectorized over draws); a Generator is
+    used as is (brute: its ``spawn(reps)`` children).  ``values`` is a value matrix :math:`V` of shape
     ``(d_v, d)`` applied to the outputs (identity by default).
 
     The ``limit`` method maps the critical limit law of the output
@@ -133,7 +142,7 @@ def simulate_stats(
     q = check_unit_vector(q, "q", law.d)
     n = check_n(n)
     reps = check_int(reps, "reps")
-    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(check_int(seed, "seed", 0))
+    seq = _root(rng)
     if (beta is None) == (c is None):
         raise InputError("beta/c: give exactly one of beta and c")
     v = None if values is None else check_matrix(values, "values", cols=law.d)
@@ -174,6 +183,13 @@ def simulate_stats(
     return _brute(law, q, n, beta, c, reps, seq, progress, v, tail)
 
 
+def _root(rng: RngLike) -> np.random.SeedSequence | np.random.Generator:
+    """The root of the random streams: a Generator as is, else the SeedSequence of the seed."""
+    if isinstance(rng, (np.random.Generator, np.random.SeedSequence)):
+        return rng
+    return np.random.SeedSequence(None if rng is None else check_int(rng, "rng", 0))
+
+
 def _replace(result: SimulationResult, **changes) -> SimulationResult:
     import dataclasses
 
@@ -193,7 +209,7 @@ def _brute(
     beta: float,
     c: float,
     reps: int,
-    seq: np.random.SeedSequence,
+    seq: np.random.SeedSequence | np.random.Generator,
     progress: bool,
     values: np.ndarray | None,
     tail,

@@ -18,8 +18,8 @@ from ._validate import InputError, check_beta, check_choice, check_finite, check
 #: - ``gumbel``: unbounded scores (``endpoint = inf``) with
 #:   :math:`-\log P(S > s) \sim \kappa s^\gamma` (Gaussian scores :math:`N(0, \sigma^2)`:
 #:   :math:`\gamma = 2`, :math:`\kappa = 1/(2\sigma^2)`);
-#: - ``atom``: ``kappa`` keys sit exactly at the endpoint, every other key at least ``gap`` below
-#:   (``gamma = 0``: the :math:`\gamma \to 0` end of the Weibull class).
+#: - ``atom``: ``atom_count`` keys sit exactly at the endpoint, every other key at least ``gap``
+#:   below (``gamma = 0``: the :math:`\gamma \to 0` end of the Weibull class; no prefactor).
 TAIL_KINDS = ("weibull", "gumbel", "atom")
 
 #: Largest log(beta*) returned (a little below log of the float64 maximum).
@@ -42,7 +42,8 @@ class ScoreTail:
     :math:`\log\kappa \approx 0.35 d`) work everywhere; ``kappa`` is
     :math:`e^{\log\kappa}` where that is representable and raises ``OverflowError``
     otherwise.  Give exactly one of ``kappa`` and ``log_kappa`` (or use
-    :meth:`from_log_kappa`).
+    :meth:`from_log_kappa`), except for an atom, which has no prefactor and
+    gives ``atom_count`` instead (its ``log_kappa`` is ``nan``).
 
     Parameters
     ----------
@@ -55,14 +56,16 @@ class ScoreTail:
         :math:`S^{d-1}`: :math:`(d-1)/2`); ``gumbel``: exponent :math:`\gamma > 0` of
         :math:`-\log P(S > s) \sim \kappa s^\gamma`; ``atom``: 0.
     kappa : float, optional
-        ``weibull``/``gumbel``: prefactor :math:`\kappa > 0`; ``atom``: number of keys
-        :math:`m > 0` in the atom at the endpoint (the query's own key: 1).
+        ``weibull``/``gumbel``: prefactor :math:`\kappa > 0` (not given for an atom).
     kind : str
         ``"weibull"`` (default), ``"gumbel"`` or ``"atom"``.
     gap : float, optional
         ``atom`` only: distance :math:`\Delta > 0` from the atom down to every other score.
     log_kappa : float, optional
         :math:`\log\kappa` (keyword only), instead of ``kappa``.
+    atom_count : float, optional
+        ``atom`` only (keyword, required there): number of keys :math:`m > 0` in the
+        atom at the endpoint (the query's own key: 1).
 
     Examples
     --------
@@ -70,8 +73,8 @@ class ScoreTail:
     ScoreTail(endpoint=1.0, gamma=1.0, kappa=0.5, kind='weibull')
     >>> ScoreTail(endpoint=math.inf, gamma=2.0, kappa=0.5, kind="gumbel").endpoint
     inf
-    >>> ScoreTail(endpoint=1.0, gamma=0.0, kappa=1.0, kind="atom", gap=0.5)
-    ScoreTail(endpoint=1.0, gamma=0.0, kappa=1.0, kind='atom', gap=0.5)
+    >>> ScoreTail(endpoint=1.0, gamma=0.0, kind="atom", gap=0.5, atom_count=1.0)
+    ScoreTail(endpoint=1.0, gamma=0.0, kind='atom', gap=0.5, atom_count=1.0)
     >>> big = ScoreTail.from_log_kappa(1.0, 2047.5, 1417.0)   # uniform keys, d = 4096
     >>> big
     ScoreTail(endpoint=1.0, gamma=2047.5, log_kappa=1417.0, kind='weibull')
@@ -84,6 +87,7 @@ class ScoreTail:
     log_kappa: float
     kind: str
     gap: float | None
+    atom_count: float | None
     _kappa: float | None = field(init=False, compare=False, hash=False)
 
     def __init__(
@@ -95,6 +99,7 @@ class ScoreTail:
         gap: float | None = None,
         *,
         log_kappa: float | None = None,
+        atom_count: float | None = None,
     ) -> None:
         kind = check_choice(kind, "kind", TAIL_KINDS)
         if kind == "gumbel":
@@ -115,17 +120,31 @@ class ScoreTail:
             g = check_positive(gamma, "gamma")
             if gap is not None:
                 raise InputError(f"gap: got {gap!r}; only an atom tail has a gap")
-        if (kappa is None) == (log_kappa is None):
-            raise InputError(
-                f"kappa/log_kappa: got kappa={kappa!r}, log_kappa={log_kappa!r}; give exactly one of them"
-            )
-        if kappa is not None:
-            k = check_positive(kappa, "kappa")
-            lk = math.log(k)
+        if kind == "atom":
+            if kappa is not None or log_kappa is not None:
+                raise InputError(
+                    f"kappa/log_kappa: got kappa={kappa!r}, log_kappa={log_kappa!r}; an atom tail has no "
+                    "prefactor, give atom_count (the number of keys in the atom)"
+                )
+            if atom_count is None:
+                raise InputError("atom_count: required for an atom tail (number of keys in the atom)")
+            atom_count = check_positive(atom_count, "atom_count")
+            k, lk = None, math.nan
         else:
-            lk = check_finite(log_kappa, "log_kappa")
-            k = math.exp(lk) if LOG_KAPPA_RANGE[0] < lk < LOG_KAPPA_RANGE[1] else None
-        for name, value in (("endpoint", end), ("gamma", g), ("log_kappa", lk), ("kind", kind), ("gap", gap)):
+            if atom_count is not None:
+                raise InputError(f"atom_count: got {atom_count!r}; only an atom tail has an atom_count")
+            if (kappa is None) == (log_kappa is None):
+                raise InputError(
+                    f"kappa/log_kappa: got kappa={kappa!r}, log_kappa={log_kappa!r}; give exactly one of them"
+                )
+            if kappa is not None:
+                k = check_positive(kappa, "kappa")
+                lk = math.log(k)
+            else:
+                lk = check_finite(log_kappa, "log_kappa")
+                k = math.exp(lk) if LOG_KAPPA_RANGE[0] < lk < LOG_KAPPA_RANGE[1] else None
+        fields = (("endpoint", end), ("gamma", g), ("log_kappa", lk), ("kind", kind), ("gap", gap), ("atom_count", atom_count))
+        for name, value in fields:
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_kappa", k)
 
@@ -148,10 +167,14 @@ class ScoreTail:
 
         Raises
         ------
+        ValueError
+            For an atom tail, which has no prefactor (its size is ``atom_count``).
         OverflowError
             Where :math:`\kappa` is not a normal float64 (``kappa_is_finite`` is
             false); use ``log_kappa`` then.
         """
+        if self.kind == "atom":
+            raise InputError("kappa: an atom tail has no prefactor; its number of keys is atom_count")
         if self._kappa is None:
             raise OverflowError(
                 f"kappa: exp({self.log_kappa:.6g}) is outside the float64 range; use log_kappa"
@@ -160,13 +183,18 @@ class ScoreTail:
 
     @property
     def kappa_is_finite(self) -> bool:
-        """Whether ``kappa`` is a normal float64 (else only ``log_kappa`` is available)."""
+        """Whether ``kappa`` is a normal float64 (else only ``log_kappa`` is available; false for an atom)."""
         return self._kappa is not None
 
     def __reduce__(self):
-        return (_score_tail, (self.endpoint, self.gamma, self.log_kappa, self.kind, self.gap, self._kappa))
+        return (_score_tail, (self.endpoint, self.gamma, self.log_kappa, self.kind, self.gap, self._kappa, self.atom_count))
 
     def __repr__(self) -> str:
+        if self.kind == "atom":
+            return (
+                f"ScoreTail(endpoint={self.endpoint!r}, gamma={self.gamma!r}, kind={self.kind!r}, "
+                f"gap={self.gap!r}, atom_count={self.atom_count!r})"
+            )
         if self._kappa is not None:
             prefactor = f"kappa={self._kappa!r}"
         else:
@@ -193,8 +221,10 @@ class ScoreTail:
         return math.exp((math.log(float(k)) - self.log_kappa - math.log(float(n))) / self.gamma)
 
 
-def _score_tail(endpoint, gamma, log_kappa, kind, gap, kappa) -> ScoreTail:
+def _score_tail(endpoint, gamma, log_kappa, kind, gap, kappa, atom_count=None) -> ScoreTail:
     """Unpickle a :class:`ScoreTail` exactly (``kappa`` as stored, not recomputed)."""
+    if kind == "atom":
+        return ScoreTail(endpoint, gamma, kind=kind, gap=gap, atom_count=atom_count)
     if kappa is not None:
         return ScoreTail(endpoint, gamma, kappa, kind, gap)
     return ScoreTail(endpoint, gamma, kind=kind, gap=gap, log_kappa=log_kappa)
@@ -231,7 +261,7 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
       :math:`a_n = \gamma\,\kappa^{1/\gamma} (\log n)^{1 - 1/\gamma}` (Gaussian scores:
       :math:`\sqrt{2\log n}/\sigma`); at :math:`\beta = c\,a_n` the ordered weights tend to
       Poisson-Dirichlet(1/c) for :math:`c > 1`.  Needs ``n >= 2``;
-    - ``atom`` (``m = kappa`` keys at the endpoint, the rest ``gap`` lower): the
+    - ``atom`` (``m = atom_count`` keys at the endpoint, the rest ``gap`` lower): the
       :math:`\beta` at which the atom holds half the mass,
       :math:`\log((n - m)/m)/\Delta`; needs ``n > 2m`` (with fewer keys the atom
       holds half the mass already at :math:`\beta = 0`).  Simplex model
@@ -256,14 +286,14 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
     >>> gauss = ScoreTail(math.inf, 2.0, 0.5, kind="gumbel")   # sigma = 1
     >>> bool(abs(critical_beta(1e6, gauss) - math.sqrt(2 * math.log(1e6))) < 1e-12)
     True
-    >>> round(critical_beta(1001, ScoreTail(1.0, 0.0, 1.0, kind="atom", gap=0.5)), 10)   # 2 log(1000)
+    >>> round(critical_beta(1001, ScoreTail(1.0, 0.0, kind="atom", gap=0.5, atom_count=1.0)), 10)   # 2 log(1000)
     13.815510558
     """
     n_int = check_n(n)
     if not isinstance(tail, ScoreTail):
         raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail")
     if tail.kind == "atom":
-        m = tail.kappa
+        m = tail.atom_count
         if not n_int > 2.0 * m:
             raise InputError(
                 f"n: got {n_int}; an atom of {m:g} keys holds half the mass already at beta = 0 unless n > {2.0 * m:g}"

@@ -295,24 +295,14 @@ class RuleAttention(nn.Module):
         """The rule's :math:`m(n)`."""
         return _multiplier(self.rule, n, self.train_len, self.tail, self.params)
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        attn_mask: torch.Tensor | None = None,
-        dropout_p: float = 0.0,
-        is_causal: bool = False,
-        scale: float | None = None,
-        n: Any = None,
-        positions: Any = None,
-        per_position: bool | None = None,
-    ) -> torch.Tensor:
-        """SDPA with the rule applied; arguments as :func:`scaled_dot_product_attention`."""
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """SDPA with the rule applied: :func:`scaled_dot_product_attention` with this module's rule.
+
+        ``args`` and ``kwargs`` are that function's other arguments (``attn_mask, dropout_p,
+        is_causal, scale`` and, by keyword, ``n, positions, per_position``), not the rule's.
+        """
         return scaled_dot_product_attention(
-            query, key, value, attn_mask, dropout_p, is_causal, scale,
-            rule=self.rule, train_len=self.train_len, n=n, positions=positions, per_position=per_position,
-            tail=self.tail, **self.params,
+            query, key, value, *args, rule=self.rule, train_len=self.train_len, tail=self.tail, **self.params, **kwargs
         )
 
 

@@ -207,7 +207,7 @@ def simulate(
         beta=None if beta is None else check_beta(beta, "--beta"),
         c=None if c is None else check_positive(c, "--c"),
         reps=check_int(reps, "--reps"),
-        seed=check_int(seed, "--seed", minimum=0),
+        rng=check_int(seed, "--seed", minimum=0),
         method=method,
         m=None if m is None else check_int(m, "--m"),
         gamma=None if gamma is None else check_positive(gamma, "--gamma"),
@@ -215,7 +215,7 @@ def simulate(
     )
     if save_samples is not None:
         save_samples.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(save_samples, **result.samples())
+        np.savez(save_samples, **result.to_dict())
     payload = simulate_payload(result, method)
     _emit(payload, as_json, f"attnscale simulate --method {method}")
 
@@ -250,7 +250,7 @@ def exponent(
         check_int(seed, "--seed", minimum=0),
     )
     config = {"law": dataclasses.asdict(spec), "args": list(args)}
-    payload = _cached("exponent", config, lambda: exponent_curve(key_law, None, *args, q=q).to_dict(), not no_cache)
+    payload = _cached("exponent", config, lambda: exponent_curve(key_law, *args, q=q).to_dict(), not no_cache)
     if as_json:
         _emit(payload, True, "")
         return

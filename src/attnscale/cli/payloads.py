@@ -180,17 +180,16 @@ def estimate_payload(
     >>> out["kind"], sorted(out["beta_star"])
     ('weibull', ['1000000', '4000'])
     """
-    from ..estimate import LEVEL, estimate_tail
+    from ..estimate import LEVEL, estimate_tail, estimate_tails
 
-    est = estimate_tail(scores_or_q, keys, n_total=n_total, k=k, endpoint=endpoint,
-                        level=LEVEL if level is None else level, rng=rng)
-    if isinstance(est, tuple):
-        rows = [e.summary(ns) for e in est]
+    options = dict(n_total=n_total, k=k, endpoint=endpoint, level=LEVEL if level is None else level, rng=rng)
+    if keys is not None and np.ndim(scores_or_q) == 2:
+        ests = estimate_tails(scores_or_q, keys, **options)
         kinds: dict[str, int] = {}
-        for e in est:
+        for e in ests:
             kinds[e.kind] = kinds.get(e.kind, 0) + 1
-        return {"queries": rows, "kinds": kinds}
-    return est.summary(ns)
+        return {"queries": [e.to_dict(ns) for e in ests], "kinds": kinds}
+    return estimate_tail(scores_or_q, keys, **options).to_dict(ns)
 
 
 def schedules_payload(

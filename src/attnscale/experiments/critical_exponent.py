@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..exponent import exponent_curve
-from ..laws import GreatSubsphere, PowerDensity
+from ..laws import GreatSubsphere, PowerDensity, UniformScoreLaw
 from ..limits import CriticalLimit
 from ..sampler import sample_top
 from ..tails import critical_beta
@@ -104,7 +104,7 @@ def curve_table(result, d: int) -> pa.Table:
 def curve_for(cfg: dict, seed: np.random.SeedSequence) -> tuple[pa.Table, int]:
     """The critical curve of one task config ``{"d", "n_min", "n_max", "points", "size"}``, and its int seed."""
     seed_int = int(seed.generate_state(1)[0])
-    result = exponent_curve("uniform", cfg["d"], cfg["n_min"], cfg["n_max"], cfg["points"], cfg["size"], seed_int)
+    result = exponent_curve(UniformScoreLaw(cfg["d"]), cfg["n_min"], cfg["n_max"], cfg["points"], cfg["size"], seed_int)
     return curve_table(result, cfg["d"]), seed_int
 
 
@@ -117,7 +117,7 @@ def _law_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     """The critical curve of a non-uniform law, and E W_1 at beta*(N_LAW) with the limit law's at c = 1."""
     law, q = key_law(cfg["law"])
     seed_int = int(seed.generate_state(1)[0])
-    result = exponent_curve(law, None, cfg["n_min"], cfg["n_max"], cfg["points"], cfg["size"], seed_int, q=q)
+    result = exponent_curve(law, cfg["n_min"], cfg["n_max"], cfg["points"], cfg["size"], seed_int, q=q)
     table = curve_table(result, law.d)
     rng = np.random.default_rng(seed_int + 1)
     tail = law.score_tail(q)

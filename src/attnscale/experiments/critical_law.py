@@ -99,9 +99,9 @@ def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
     q = np.zeros(d)
     q[-1] = 1.0
     if cfg["kind"] == "limit":
-        r = simulate_stats(UniformSphere(d), q, n=cfg["n"], c=cfg["c"], reps=cfg["reps"], seed=seed, method="limit")
+        r = simulate_stats(UniformSphere(d), q, n=cfg["n"], c=cfg["c"], reps=cfg["reps"], rng=seed, method="limit")
     else:
-        r = simulate_stats(UniformSphere(d), q, n=cfg["n"], c=cfg["c"], reps=cfg["reps"], seed=seed, method="brute")
+        r = simulate_stats(UniformSphere(d), q, n=cfg["n"], c=cfg["c"], reps=cfg["reps"], rng=seed, method="brute")
     size = r.max_weight.size
     return pa.table(
         {
