@@ -56,7 +56,8 @@ from ._validate import (
     check_unit_vector,
     check_vector,
 )
-from .laws import _log_integral
+from ._numerics.arrays import as_output
+from ._numerics.quadrature import log_integral
 from .limits import mean_resultant_length, tangential_variance_asymptotic
 from .tails import ScoreTail
 
@@ -332,7 +333,7 @@ def _log_moment(d: int, lam: float, log_factor: Callable[[np.ndarray], np.ndarra
 
     :math:`\theta` is the angle from ``q`` (density :math:`\sin^{d-2}\theta / B(1/2, a)`),
     :math:`u = \sin^2(\theta/2) = (1 - t)/2`; ``log_factor`` gives :math:`\log f \ge -\infty`.
-    Log-space quadrature (:func:`attnscale.laws._log_integral`): no overflow or
+    Log-space quadrature (:func:`attnscale._numerics.quadrature.log_integral`): no overflow or
     underflow for any ``lam`` up to 1e13.
     """
     a = (d - 1) / 2.0
@@ -345,7 +346,7 @@ def _log_moment(d: int, lam: float, log_factor: Callable[[np.ndarray], np.ndarra
             base = special.xlogy(d - 2.0, np.sin(theta)) - lam * u - log_norm
             return base + log_factor(theta)
 
-    return _log_integral(ell, 0.0, math.pi)
+    return log_integral(ell, 0.0, math.pi)
 
 
 def _u_power(k: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -875,7 +876,7 @@ def gaussian_end_second_moment(gamma: float, c: Any) -> float | np.ndarray:
     if np.any(~np.isfinite(cc) | (cc <= 0)):
         check_positive(float(cc[~np.isfinite(cc) | (cc <= 0)].flat[0]), "c")
     out = np.exp(-g * math.log(2.0) + (g - 1.0) * np.log(cc) - math.lgamma(g))
-    return float(out) if out.ndim == 0 else out
+    return as_output(out)
 
 
 def gaussian_end_cdf(r: Any, gamma: float, c: float, dim: int) -> np.ndarray:
