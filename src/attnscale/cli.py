@@ -22,7 +22,7 @@ import numpy as np
 import typer
 
 from ._validate import InputError, check_beta, check_choice, check_int, check_n, check_positive
-from ._names import LAW_NAMES
+from .laws import LAW_NAMES
 
 app = typer.Typer(
     add_completion=False,
