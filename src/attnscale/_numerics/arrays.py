@@ -20,12 +20,12 @@ def as_float_array(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def as_output(values: np.ndarray) -> Any:
-    """A Python ``float`` for a 0-d result, the array otherwise.
+def as_output(values: np.ndarray | float) -> Any:
+    """A Python ``float`` for a 0-d result (array or scalar), the array otherwise.
 
     Examples
     --------
     >>> as_output(np.asarray(0.5)), as_output(np.array([0.5])).shape
     (0.5, (1,))
     """
-    return float(values) if values.ndim == 0 else values
+    return float(values) if np.ndim(values) == 0 else values

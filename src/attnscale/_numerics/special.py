@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from .arrays import as_float_array, as_output
+
 __all__ = [
     "LOG_TINY",
     "bessel_ratio_cf",
@@ -168,9 +170,8 @@ def robust_betaincinv(a: float, b: float, p: ArrayLike) -> Any:
     >>> bool(abs(np.exp(log_betainc_lower(5.0, 5.0, x)) / 1e-250 - 1) < 1e-10)
     True
     """
-    p = np.asarray(p, dtype=float)
-    scalar = p.ndim == 0
-    p = np.atleast_1d(p)
+    p_in = as_float_array(p)
+    p = np.atleast_1d(p_in)
     with np.errstate(all="ignore"):
         x = np.array(special.betaincinv(a, b, p), dtype=float)
     bad = (p > 0) & (p < 1) & ((p < 1e-150) | ~np.isfinite(x) | (x <= 0))
@@ -192,7 +193,7 @@ def robust_betaincinv(a: float, b: float, p: ArrayLike) -> Any:
                 break
         x[bad] = np.where(pinned, 0.0, np.exp(y))
     x = np.where(p >= 1.0, 1.0, np.where(p <= 0.0, 0.0, x))
-    return x[0] if scalar else x
+    return as_output(x.reshape(p_in.shape))
 
 
 def upper_gamma_cf(s: float, z: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._numerics.arrays import as_output
+from .._numerics.arrays import as_float_array, as_output
 from .._numerics.roots import log_slope, solve_increasing
 from .._numerics.special import LOG_TINY
 from .._validate import RngLike, as_generator, check_n, check_unit_vector
@@ -20,53 +20,101 @@ __all__ = ["KeyLaw", "ScoreLaw"]
 class ScoreLaw(abc.ABC):
     r"""A 1-D law of scores on ``[lower, endpoint]``, described through its gap.
 
-    Subclasses implement ``gap_cdf``, ``gap_sf``, ``gap_pdf`` and ``tail``
-    (and ``endpoint``, ``lower``); everything else is derived here.  ``gap_ppf``
-    defaults to a batched Newton search in log space that keeps relative
-    accuracy for tiny probabilities (the exact sampler of section 4 feeds it
-    hundreds of ``p`` at once, down to ``1e-20`` and below); closed forms
-    override it.  Laws whose functions underflow override ``log_gap_cdf``,
-    ``log_gap_sf`` and ``log_gap_pdf``.
+    Like ``scipy.stats``: the public methods (``gap_cdf``, ``gap_sf``, ``gap_pdf``,
+    their logs, ``gap_ppf``, ``sample`` and the score versions ``cdf``, ``sf``,
+    ``pdf``, ``isf``, ``ppf``) convert their input once to a float array, call a
+    private method and shape the output once (a ``float`` for a scalar input,
+    an array of the input's shape otherwise).  Subclasses implement the private
+    ``_gap_cdf``, ``_gap_sf``, ``_gap_pdf`` (on float arrays) and ``tail``, and
+    set ``endpoint`` and ``lower``; everything else is derived here.
+    ``_gap_ppf`` defaults to a batched Newton search in log space that keeps
+    relative accuracy for tiny probabilities (the exact sampler of section 4
+    feeds it hundreds of ``p`` at once, down to ``1e-20`` and below); closed
+    forms override it.  Laws whose functions underflow override
+    ``_log_gap_cdf``, ``_log_gap_sf`` and ``_log_gap_pdf``.
+
+    ``endpoint`` is the essential supremum :math:`s^*` of the scores (``inf`` for
+    an unbounded law) and ``lower`` the infimum.  The gap is measured from
+    :attr:`reference`: the endpoint for a bounded law, a fixed point above every
+    representable quantile for an unbounded one (:class:`GaussianScoreLaw`).
     """
 
     endpoint: float
     lower: float
 
-    # -- to implement -------------------------------------------------------
+    @property
+    def reference(self) -> float:
+        """Origin of the gap ``G = reference - S``: the endpoint (overridden by unbounded laws)."""
+        return self.endpoint
+
+    # -- to implement (float arrays in, float arrays of the same shape out) ----
     @abc.abstractmethod
-    def gap_cdf(self, g: ArrayLike) -> Any:
-        """``P(s* - S <= g)``."""
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        """``P(G <= g)``."""
 
     @abc.abstractmethod
-    def gap_sf(self, g: ArrayLike) -> Any:
-        """``P(s* - S > g)``."""
+    def _gap_sf(self, g: np.ndarray) -> np.ndarray:
+        """``P(G > g)``."""
 
     @abc.abstractmethod
-    def gap_pdf(self, g: ArrayLike) -> Any:
-        """Density of the gap ``s* - S``."""
+    def _gap_pdf(self, g: np.ndarray) -> np.ndarray:
+        """Density of the gap ``G``."""
 
     @abc.abstractmethod
     def tail(self) -> ScoreTail:
         """The :class:`ScoreTail` of this law (section 2)."""
 
     # -- overridable defaults ----------------------------------------------
-    def log_gap_cdf(self, g: ArrayLike) -> Any:
-        """``log P(s* - S <= g)`` (override where values can underflow)."""
+    def _log_gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        """``log P(G <= g)`` (override where values can underflow)."""
         with np.errstate(divide="ignore"):
-            return np.log(self.gap_cdf(g))
+            return np.log(self._gap_cdf(g))
 
-    def log_gap_sf(self, g: ArrayLike) -> Any:
-        """``log P(s* - S > g)`` (override where values can underflow)."""
+    def _log_gap_sf(self, g: np.ndarray) -> np.ndarray:
+        """``log P(G > g)`` (override where values can underflow)."""
         with np.errstate(divide="ignore"):
-            return np.log(self.gap_sf(g))
+            return np.log(self._gap_sf(g))
 
-    def log_gap_pdf(self, g: ArrayLike) -> Any:
+    def _log_gap_pdf(self, g: np.ndarray) -> np.ndarray:
         """``log`` density of the gap (override where the density can underflow)."""
         with np.errstate(divide="ignore"):
-            return np.log(self.gap_pdf(g))
+            return np.log(self._gap_pdf(g))
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` i.i.d. scores (inverse-cdf sampling of the gap; override with direct samplers)."""
+        return self.reference - self._gap_ppf(rng.random(n))
+
+    # -- public: convert once, call the private method, shape once ------------
+    def gap_cdf(self, g: ArrayLike) -> Any:
+        """``P(G <= g)`` with ``G = reference - S``: a float for a scalar ``g``, else an array."""
+        return as_output(self._gap_cdf(as_float_array(g)))
+
+    def gap_sf(self, g: ArrayLike) -> Any:
+        """``P(G > g)``: a float for a scalar ``g``, else an array."""
+        return as_output(self._gap_sf(as_float_array(g)))
+
+    def gap_pdf(self, g: ArrayLike) -> Any:
+        """Density of the gap ``G``: a float for a scalar ``g``, else an array."""
+        return as_output(self._gap_pdf(as_float_array(g)))
+
+    def log_gap_cdf(self, g: ArrayLike) -> Any:
+        """``log P(G <= g)``: a float for a scalar ``g``, else an array."""
+        return as_output(self._log_gap_cdf(as_float_array(g)))
+
+    def log_gap_sf(self, g: ArrayLike) -> Any:
+        """``log P(G > g)``: a float for a scalar ``g``, else an array."""
+        return as_output(self._log_gap_sf(as_float_array(g)))
+
+    def log_gap_pdf(self, g: ArrayLike) -> Any:
+        """``log`` density of the gap: a float for a scalar ``g``, else an array."""
+        return as_output(self._log_gap_pdf(as_float_array(g)))
 
     def gap_ppf(self, p: ArrayLike) -> Any:
-        r"""Gap ``g`` with ``P(s* - S <= g) = p``, accurate for tiny ``p``; all ``p`` at once.
+        """Gap ``g`` with ``P(G <= g) = p``, accurate for tiny ``p``: a float for a scalar ``p``, else an array."""
+        return as_output(self._gap_ppf(as_float_array(p)))
+
+    def _gap_ppf(self, p: np.ndarray) -> np.ndarray:
+        r"""Gap ``g`` with ``P(G <= g) = p``, accurate for tiny ``p``; all ``p`` at once.
 
         Solves :math:`\log F_G(g) = \log p` for ``p <= 1/2`` and
         :math:`\log \bar F_G(g) = \log(1-p)` above, in the log-distance to the
@@ -93,15 +141,14 @@ class ScoreLaw(abc.ABC):
         >>> bool(np.allclose(g, [2e-300, 0.5, 1.5], rtol=1e-12, atol=0.0))
         True
         """
-        p = np.asarray(p, dtype=float)
         flat = p.reshape(-1)
-        width = float(self.endpoint - self.lower)
+        width = float(self.reference - self.lower)
         out = np.where(flat >= 1.0, width, 0.0)
         for upper, rows in ((False, (flat > 0.0) & (flat <= 0.5)), (True, (flat > 0.5) & (flat < 1.0))):
             if np.any(rows):
                 t = np.log1p(-flat[rows]) if upper else np.log(flat[rows])
                 out[rows] = self._ppf_side(t, upper, width)
-        return as_output(out.reshape(p.shape))
+        return out.reshape(p.shape)
 
     # -- root search ----------------------------------------------------------
     def _end_log_prob(
@@ -115,11 +162,11 @@ class ScoreLaw(abc.ABC):
         that can compute near their bottom without forming ``w - e^x`` override this.
         """
         e = np.exp(x)
-        g = float(self.endpoint - self.lower) - e if bottom else e
-        log_p = np.asarray(self.log_gap_sf(g) if upper else self.log_gap_cdf(g), dtype=float).reshape(x.shape)
+        g = float(self.reference - self.lower) - e if bottom else e
+        log_p = np.asarray(self._log_gap_sf(g) if upper else self._log_gap_cdf(g), dtype=float).reshape(x.shape)
         log_f = np.full(x.shape, np.nan)
         if np.any(need):
-            log_f[need] = self.log_gap_pdf(g[need])
+            log_f[need] = self._log_gap_pdf(g[need])
         return log_p, log_f
 
     def _end_seed(self, t: np.ndarray, bottom: bool) -> np.ndarray | None:
@@ -169,29 +216,29 @@ class ScoreLaw(abc.ABC):
 
     # -- derived ------------------------------------------------------------
     def cdf(self, s: ArrayLike) -> Any:
-        """``P(S <= s)``."""
-        return self.gap_sf(self.endpoint - np.asarray(s, dtype=float))
+        """``P(S <= s)``: a float for a scalar ``s``, else an array."""
+        return self.gap_sf(self.reference - as_float_array(s))
 
     def sf(self, s: ArrayLike) -> Any:
-        """``P(S > s)``."""
-        return self.gap_cdf(self.endpoint - np.asarray(s, dtype=float))
+        """``P(S > s)``: a float for a scalar ``s``, else an array."""
+        return self.gap_cdf(self.reference - as_float_array(s))
 
     def pdf(self, s: ArrayLike) -> Any:
-        """Density of ``S``."""
-        return self.gap_pdf(self.endpoint - np.asarray(s, dtype=float))
+        """Density of ``S``: a float for a scalar ``s``, else an array."""
+        return self.gap_pdf(self.reference - as_float_array(s))
 
     def isf(self, p: ArrayLike) -> Any:
-        """Score ``s`` with ``P(S > s) = p``."""
-        return self.endpoint - self.gap_ppf(p)
+        """Score ``s`` with ``P(S > s) = p``: a float for a scalar ``p``, else an array."""
+        return self.reference - self.gap_ppf(p)
 
     def ppf(self, p: ArrayLike) -> Any:
-        """Score ``s`` with ``P(S <= s) = p``."""
-        return self.endpoint - self.gap_ppf(1.0 - np.asarray(p, dtype=float))
+        """Score ``s`` with ``P(S <= s) = p``: a float for a scalar ``p``, else an array."""
+        return self.reference - self.gap_ppf(1.0 - as_float_array(p))
 
     def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
-        """``size`` i.i.d. scores (inverse-cdf sampling of the gap)."""
-        g = as_generator(rng)
-        return self.endpoint - self.gap_ppf(g.random(check_n(size, "size")))
+        """``size`` i.i.d. scores, shape ``(size,)``."""
+        gen = as_generator(rng)
+        return self._sample(check_n(size, "size"), gen)
 
 
 class KeyLaw(abc.ABC):

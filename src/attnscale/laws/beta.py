@@ -2,15 +2,14 @@ r"""Laws whose gap is a scaled Beta variable: uniform keys (on the sphere or a g
 
 from __future__ import annotations
 
+import abc
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .._numerics.arrays import as_output
 from .._numerics.special import log_betainc_lower, robust_betaincinv
 from .._validate import InputError, RngLike, as_generator, check_dimension, check_finite, check_int, check_n
 from ..tails import ScoreTail
@@ -19,41 +18,51 @@ from .sphere import uniform_directions
 
 __all__ = ["BetaScoreLaw", "GreatSubsphere", "UniformScoreLaw"]
 
-class _BetaGap:
+class _BetaGap(ScoreLaw):
     r"""Shared kernels of laws whose gap is ``width * U``, ``U ~ Beta(shape1, shape2)``."""
 
-    _shape1: float
-    _shape2: float
-    _width: float
-    endpoint: float
+    @property
+    @abc.abstractmethod
+    def _shape1(self) -> float:
+        """First Beta parameter (the tail exponent)."""
 
-    def _u(self, g):
-        return np.clip(np.asarray(g, dtype=float) / self._width, 0.0, 1.0)
+    @property
+    @abc.abstractmethod
+    def _shape2(self) -> float:
+        """Second Beta parameter."""
 
-    def _v(self, g):
-        return np.clip((self._width - np.asarray(g, dtype=float)) / self._width, 0.0, 1.0)
+    @property
+    @abc.abstractmethod
+    def _width(self) -> float:
+        """Width of the support."""
 
-    def gap_cdf(self, g: ArrayLike) -> Any:
+    def _u(self, g: np.ndarray) -> np.ndarray:
+        return np.clip(g / self._width, 0.0, 1.0)
+
+    def _v(self, g: np.ndarray) -> np.ndarray:
+        return np.clip((self._width - g) / self._width, 0.0, 1.0)
+
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
         return special.betainc(self._shape1, self._shape2, self._u(g))
 
-    def gap_sf(self, g: ArrayLike) -> Any:
-        return as_output(np.exp(np.asarray(self.log_gap_sf(g))))
+    def _gap_sf(self, g: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_gap_sf(g))
 
-    def log_gap_cdf(self, g: ArrayLike) -> Any:
-        """``log P(s* - S <= g)``, finite down to the smallest positive ``g``."""
-        return as_output(np.asarray(log_betainc_lower(self._shape1, self._shape2, self._u(g))))
+    def _log_gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        """``log P(G <= g)``, finite down to the smallest positive ``g``."""
+        return log_betainc_lower(self._shape1, self._shape2, self._u(g))
 
-    def log_gap_sf(self, g: ArrayLike) -> Any:
-        r"""``log P(s* - S > g)``: :math:`\log I_{1-u}(p_2, p_1)` (finite up to the bottom
+    def _log_gap_sf(self, g: np.ndarray) -> np.ndarray:
+        r"""``log P(G > g)``: :math:`\log I_{1-u}(p_2, p_1)` (finite up to the bottom
         of the support), or :math:`\log(1 - I_u(p_1, p_2))` for ``u <= 1/2`` where the
         rounding of ``1 - u`` would cost accuracy."""
         u = self._u(g)
         with np.errstate(divide="ignore"):
             top = np.log1p(-special.betainc(self._shape1, self._shape2, u))
         bottom = log_betainc_lower(self._shape2, self._shape1, self._v(g))
-        return as_output(np.where(u <= 0.5, top, bottom))
+        return np.where(u <= 0.5, top, bottom)
 
-    def _log_dens(self, u, v):
+    def _log_dens(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``log`` gap density at ``g = w u``, ``v = 1 - u``."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return (
@@ -63,27 +72,26 @@ class _BetaGap:
                 - math.log(self._width)
             )
 
-    def log_gap_pdf(self, g: ArrayLike) -> Any:
-        g = np.asarray(g, dtype=float)
+    def _log_gap_pdf(self, g: np.ndarray) -> np.ndarray:
         inside = (g >= 0) & (g <= self._width)
-        return as_output(np.where(inside, self._log_dens(self._u(g), self._v(g)), -np.inf))
+        return np.where(inside, self._log_dens(self._u(g), self._v(g)), -np.inf)
 
-    def gap_pdf(self, g: ArrayLike) -> Any:
+    def _gap_pdf(self, g: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
-            return as_output(np.exp(np.asarray(self.log_gap_pdf(g))))
+            return np.exp(self._log_gap_pdf(g))
 
     def _end_log_prob(
         self, x: np.ndarray, bottom: bool, upper: bool, need: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         r"""As :meth:`ScoreLaw._end_log_prob`; the upper tail at the bottom is :math:`\log I_v(p_2, p_1)`, :math:`v = e^x/w`."""
         if not (bottom and upper):
-            return super()._end_log_prob(x, bottom, upper, need)  # type: ignore[misc]
+            return super()._end_log_prob(x, bottom, upper, need)
         v = np.minimum(np.exp(x) / self._width, 1.0)
         log_f = np.full(x.shape, np.nan)
         log_f[need] = self._log_dens(1.0 - v[need], v[need])
         return log_betainc_lower(self._shape2, self._shape1, v), log_f
 
-    def gap_ppf(self, p: ArrayLike) -> Any:
+    def _gap_ppf(self, p: np.ndarray) -> np.ndarray:
         return self._width * robust_betaincinv(self._shape1, self._shape2, p)
 
     def tail(self) -> ScoreTail:
@@ -92,14 +100,12 @@ class _BetaGap:
         log_kappa = -a1 * math.log(self._width) - math.log(a1) - float(special.betaln(a1, a2))
         return ScoreTail.from_log_kappa(self.endpoint, a1, log_kappa, kind="weibull")
 
-    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
-        g = as_generator(rng)
-        n = check_n(size, "size")
-        return self.endpoint - self._width * g.beta(self._shape1, self._shape2, size=n)
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.endpoint - self._width * rng.beta(self._shape1, self._shape2, size=n)
 
 
 @dataclass(frozen=True)
-class UniformScoreLaw(_BetaGap, ScoreLaw):
+class UniformScoreLaw(_BetaGap):
     r"""Score law of a uniform key on :math:`S^{d-1}` seen from any unit query.
 
     :math:`u = (1-S)/2 \sim \mathrm{Beta}(a, a)` with :math:`a = (d-1)/2`, so the
@@ -118,6 +124,8 @@ class UniformScoreLaw(_BetaGap, ScoreLaw):
 
     d: int
     scale: float = 1.0
+    endpoint: float = field(init=False, repr=False, compare=False)
+    lower: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "d", check_dimension(self.d))
@@ -125,6 +133,8 @@ class UniformScoreLaw(_BetaGap, ScoreLaw):
         if not scale > 0:
             raise InputError(f"scale: got {self.scale!r}; expected a finite number > 0")
         object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "endpoint", scale)
+        object.__setattr__(self, "lower", -scale)
 
     @property
     def a(self) -> float:
@@ -132,28 +142,20 @@ class UniformScoreLaw(_BetaGap, ScoreLaw):
         return (self.d - 1) / 2.0
 
     @property
-    def endpoint(self) -> float:  # type: ignore[override]
-        return self.scale
-
-    @property
-    def lower(self) -> float:  # type: ignore[override]
-        return -self.scale
-
-    @property
-    def _shape1(self) -> float:  # type: ignore[override]
+    def _shape1(self) -> float:
         return self.a
 
     @property
-    def _shape2(self) -> float:  # type: ignore[override]
+    def _shape2(self) -> float:
         return self.a
 
     @property
-    def _width(self) -> float:  # type: ignore[override]
+    def _width(self) -> float:
         return 2.0 * self.scale
 
 
 @dataclass(frozen=True)
-class BetaScoreLaw(_BetaGap, ScoreLaw):
+class BetaScoreLaw(_BetaGap):
     r"""Scores :math:`S = s^* - w\,U` with :math:`U \sim \mathrm{Beta}(p_1, p_2)`.
 
     The score law of :class:`PowerDensity` seen from its pole
@@ -181,8 +183,9 @@ class BetaScoreLaw(_BetaGap, ScoreLaw):
 
     shape1: float
     shape2: float
-    endpoint: float = 1.0  # type: ignore[assignment]
+    endpoint: float = 1.0
     width: float = 2.0
+    lower: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("shape1", "shape2", "width"):
@@ -191,21 +194,18 @@ class BetaScoreLaw(_BetaGap, ScoreLaw):
                 raise InputError(f"{name}: got {getattr(self, name)!r}; expected a finite number > 0")
             object.__setattr__(self, name, value)
         object.__setattr__(self, "endpoint", check_finite(self.endpoint, "endpoint"))
+        object.__setattr__(self, "lower", self.endpoint - self.width)
 
     @property
-    def lower(self) -> float:  # type: ignore[override]
-        return self.endpoint - self.width
-
-    @property
-    def _shape1(self) -> float:  # type: ignore[override]
+    def _shape1(self) -> float:
         return self.shape1
 
     @property
-    def _shape2(self) -> float:  # type: ignore[override]
+    def _shape2(self) -> float:
         return self.shape2
 
     @property
-    def _width(self) -> float:  # type: ignore[override]
+    def _width(self) -> float:
         return self.width
 
 

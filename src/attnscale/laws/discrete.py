@@ -2,7 +2,7 @@ r"""A finite set of keys: :class:`Empirical` (no density, so no exact score law)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,16 +30,14 @@ class Empirical(KeyLaw):
     """
 
     keys: np.ndarray
+    d: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         keys = check_matrix(self.keys, "keys")
         if keys.shape[1] < 2:
             raise InputError(f"keys: got shape {keys.shape}; expected at least 2 columns (d >= 2)")
         object.__setattr__(self, "keys", _read_only(keys))
-
-    @property
-    def d(self) -> int:  # type: ignore[override]
-        return int(self.keys.shape[1])
+        object.__setattr__(self, "d", int(self.keys.shape[1]))
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)

@@ -3,14 +3,13 @@ r"""Gaussian keys and scores: the Gumbel class (docs/theory.md section 2)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .._numerics.arrays import as_output
 from .._validate import InputError, RngLike, as_generator, check_choice, check_dimension, check_finite, check_n
 from ..tails import ScoreTail
 from .base import KeyLaw, ScoreLaw
@@ -26,13 +25,13 @@ GAUSS_REF = 40.0
 class GaussianScoreLaw(ScoreLaw):
     r"""Scores :math:`S \sim N(0, \sigma^2)`: the Gumbel class (docs/theory.md section 2).
 
-    The law is unbounded, so the gap is measured from a *reference point*
-    ``endpoint`` :math:`= 40\sigma` instead of an essential supremum:
-    :math:`G = 40\sigma - S`, with :math:`P(G \le 0) = \bar\Phi(40) \approx 3.7\times
-    10^{-350}`, below every float64, so all representable quantiles have positive
-    gaps and the gap functions are exact for every real ``g`` (negative ones
-    included).  ``lower`` is :math:`-\infty`.  The tail is
-    ``ScoreTail(inf, 2, 1/(2 sigma^2), "gumbel")``: :math:`-\log P(S > s) \sim
+    The law is unbounded: ``endpoint`` is :math:`+\infty` and ``lower``
+    :math:`-\infty`.  The gap is measured from the *reference point*
+    :attr:`reference` :math:`= 40\sigma`: :math:`G = 40\sigma - S`, with
+    :math:`P(G \le 0) = \bar\Phi(40) \approx 3.7\times 10^{-350}`, below every
+    float64, so all representable quantiles have positive gaps and the gap
+    functions are exact for every real ``g`` (negative ones included).  The tail
+    is ``ScoreTail(inf, 2, 1/(2 sigma^2), "gumbel")``: :math:`-\log P(S > s) \sim
     s^2/(2\sigma^2)`.
 
     Parameters
@@ -50,6 +49,8 @@ class GaussianScoreLaw(ScoreLaw):
     """
 
     sigma: float
+    endpoint: float = field(default=math.inf, init=False, repr=False, compare=False)
+    lower: float = field(default=-math.inf, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         sigma = check_finite(self.sigma, "sigma")
@@ -58,54 +59,48 @@ class GaussianScoreLaw(ScoreLaw):
         object.__setattr__(self, "sigma", sigma)
 
     @property
-    def endpoint(self) -> float:  # type: ignore[override]
-        r"""Reference point :math:`40\sigma` of the gap (not a supremum: the law is unbounded)."""
+    def reference(self) -> float:
+        r"""Reference point :math:`40\sigma` of the gap (the law is unbounded: ``endpoint`` is ``inf``)."""
         return GAUSS_REF * self.sigma
 
-    @property
-    def lower(self) -> float:  # type: ignore[override]
-        return -math.inf
-
-    def _z(self, g) -> np.ndarray:
+    def _z(self, g: np.ndarray) -> np.ndarray:
         r"""Standardized score :math:`(s_{ref} - g)/\sigma` at gap ``g``."""
-        return GAUSS_REF - np.asarray(g, dtype=float) / self.sigma
+        return GAUSS_REF - g / self.sigma
 
-    def gap_cdf(self, g: ArrayLike) -> Any:
-        return as_output(np.asarray(special.ndtr(-self._z(g))))
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        return np.asarray(special.ndtr(-self._z(g)))
 
-    def gap_sf(self, g: ArrayLike) -> Any:
-        return as_output(np.asarray(special.ndtr(self._z(g))))
+    def _gap_sf(self, g: np.ndarray) -> np.ndarray:
+        return np.asarray(special.ndtr(self._z(g)))
 
-    def log_gap_cdf(self, g: ArrayLike) -> Any:
+    def _log_gap_cdf(self, g: np.ndarray) -> np.ndarray:
         """``log P(G <= g)``, finite for every finite ``g``."""
-        return as_output(np.asarray(special.log_ndtr(-self._z(g))))
+        return np.asarray(special.log_ndtr(-self._z(g)))
 
-    def log_gap_sf(self, g: ArrayLike) -> Any:
+    def _log_gap_sf(self, g: np.ndarray) -> np.ndarray:
         """``log P(G > g)``, finite for every finite ``g``."""
-        return as_output(np.asarray(special.log_ndtr(self._z(g))))
+        return np.asarray(special.log_ndtr(self._z(g)))
 
-    def gap_pdf(self, g: ArrayLike) -> Any:
+    def _gap_pdf(self, g: np.ndarray) -> np.ndarray:
         z = self._z(g)
-        return as_output(np.exp(-0.5 * z * z) / (math.sqrt(2.0 * math.pi) * self.sigma))
+        return np.exp(-0.5 * z * z) / (math.sqrt(2.0 * math.pi) * self.sigma)
 
-    def log_gap_pdf(self, g: ArrayLike) -> Any:
+    def _log_gap_pdf(self, g: np.ndarray) -> np.ndarray:
         """``log`` gap density, finite for every finite ``g``."""
         z = self._z(g)
-        return as_output(-0.5 * z * z - math.log(math.sqrt(2.0 * math.pi) * self.sigma))
+        return -0.5 * z * z - math.log(math.sqrt(2.0 * math.pi) * self.sigma)
 
-    def gap_ppf(self, p: ArrayLike) -> Any:
+    def _gap_ppf(self, p: np.ndarray) -> np.ndarray:
         r""":math:`G = 40\sigma + \sigma\,\Phi^{-1}(p)` (``scipy.special.ndtri``, accurate for tiny ``p``)."""
-        p = np.asarray(p, dtype=float)
         with np.errstate(divide="ignore"):
-            return as_output(self.sigma * (GAUSS_REF + special.ndtri(p)))
+            return self.sigma * (GAUSS_REF + special.ndtri(p))
 
     def tail(self) -> ScoreTail:
         r"""Gumbel tail: :math:`\gamma = 2`, :math:`\kappa = 1/(2\sigma^2)` (so ``critical_beta`` gives :math:`\sqrt{2\log n}/\sigma`)."""
         return ScoreTail.from_log_kappa(math.inf, 2.0, -math.log(2.0) - 2.0 * math.log(self.sigma), kind="gumbel")
 
-    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
-        g = as_generator(rng)
-        return self.sigma * g.standard_normal(check_n(size, "size"))
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.sigma * rng.standard_normal(n)
 
     def top_score(self, n: Any) -> float:
         r""":math:`b_n = \sigma\,\bar\Phi^{-1}(1/n)`, the score exceeded by one key in ``n`` on average."""

@@ -3,14 +3,14 @@ r"""Mixtures: of score laws (:class:`MixtureScoreLaw`) and of key laws (:class:`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .._numerics.arrays import as_output
 from .._validate import InputError, RngLike, as_generator, check_n, check_vector
 from ..tails import ScoreTail
 from .base import KeyLaw, ScoreLaw
@@ -37,6 +37,8 @@ class MixtureScoreLaw(ScoreLaw):
 
     laws: tuple[ScoreLaw, ...]
     weights: np.ndarray
+    endpoint: float = field(init=False, repr=False)
+    lower: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         laws = tuple(self.laws) if isinstance(self.laws, (list, tuple)) else None
@@ -44,71 +46,66 @@ class MixtureScoreLaw(ScoreLaw):
             raise TypeError(f"laws: got {self.laws!r}; expected a non-empty sequence of ScoreLaw")
         object.__setattr__(self, "laws", laws)
         object.__setattr__(self, "weights", _normalized_weights(self.weights, len(laws)))
+        object.__setattr__(self, "endpoint", max(float(law.endpoint) for law in laws))
+        object.__setattr__(self, "lower", min(float(law.lower) for law in laws))
 
     @property
-    def endpoint(self) -> float:  # type: ignore[override]
-        return max(float(law.endpoint) for law in self.laws)
+    def reference(self) -> float:
+        """Origin of the gap: the largest component reference (the endpoint when all are bounded)."""
+        return max(float(law.reference) for law in self.laws)
 
-    @property
-    def lower(self) -> float:  # type: ignore[override]
-        return min(float(law.lower) for law in self.laws)
-
-    def _parts(self):
-        top = self.endpoint
+    def _parts(self) -> Iterator[tuple[ScoreLaw, float, float]]:
+        """Each component, its weight and the shift of its gap origin below the mixture's."""
+        top = self.reference
         for law, w in zip(self.laws, self.weights):
-            yield law, float(w), top - float(law.endpoint)
+            yield law, float(w), top - float(law.reference)
 
-    def gap_cdf(self, g: ArrayLike) -> Any:
-        g = np.asarray(g, dtype=float)
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
         out = np.zeros(g.shape)
         for law, w, shift in self._parts():
             gi = g - shift
             out = out + w * np.where(gi > 0, law.gap_cdf(np.maximum(gi, 0.0)), 0.0)
-        return as_output(np.minimum(out, 1.0))
+        return np.minimum(out, 1.0)
 
-    def gap_sf(self, g: ArrayLike) -> Any:
-        g = np.asarray(g, dtype=float)
+    def _gap_sf(self, g: np.ndarray) -> np.ndarray:
         out = np.zeros(g.shape)
         for law, w, shift in self._parts():
             gi = g - shift
             out = out + w * np.where(gi > 0, law.gap_sf(np.maximum(gi, 0.0)), 1.0)
-        return as_output(np.minimum(out, 1.0))
+        return np.minimum(out, 1.0)
 
-    def _log_combine(self, g, method: str, outside: float):
-        g = np.asarray(g, dtype=float)
+    def _log_combine(self, g: np.ndarray, method: str, outside: float) -> np.ndarray:
         out = np.full(g.shape, -np.inf)
         for law, w, shift in self._parts():
             gi = g - shift
             with np.errstate(divide="ignore"):
                 part = np.where(gi > 0, getattr(law, method)(np.maximum(gi, 0.0)), outside)
             out = np.logaddexp(out, math.log(w) + part)
-        return as_output(np.minimum(out, 0.0))
+        return np.minimum(out, 0.0)
 
-    def log_gap_cdf(self, g: ArrayLike) -> Any:
-        """``log P(s* - S <= g)`` as a log-sum-exp of the components."""
+    def _log_gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        """``log P(G <= g)`` as a log-sum-exp of the components."""
         return self._log_combine(g, "log_gap_cdf", -np.inf)
 
-    def log_gap_sf(self, g: ArrayLike) -> Any:
-        """``log P(s* - S > g)`` as a log-sum-exp of the components."""
+    def _log_gap_sf(self, g: np.ndarray) -> np.ndarray:
+        """``log P(G > g)`` as a log-sum-exp of the components."""
         return self._log_combine(g, "log_gap_sf", 0.0)
 
-    def gap_pdf(self, g: ArrayLike) -> Any:
-        g = np.asarray(g, dtype=float)
+    def _gap_pdf(self, g: np.ndarray) -> np.ndarray:
         out = np.zeros(g.shape)
         for law, w, shift in self._parts():
             gi = g - shift
             out = out + w * np.where(gi >= 0, law.gap_pdf(np.maximum(gi, 0.0)), 0.0)
-        return as_output(out)
+        return out
 
-    def log_gap_pdf(self, g: ArrayLike) -> Any:
+    def _log_gap_pdf(self, g: np.ndarray) -> np.ndarray:
         """``log`` gap density as a log-sum-exp of the components."""
-        g = np.asarray(g, dtype=float)
         out = np.full(g.shape, -np.inf)
         for law, w, shift in self._parts():
             gi = g - shift
             part = np.where(gi >= 0, law.log_gap_pdf(np.maximum(gi, 0.0)), -np.inf)
             out = np.logaddexp(out, math.log(w) + part)
-        return as_output(out)
+        return out
 
     def _end_log_prob(
         self, x: np.ndarray, bottom: bool, upper: bool, need: np.ndarray
@@ -136,19 +133,18 @@ class MixtureScoreLaw(ScoreLaw):
         return np.minimum(log_p, 0.0), np.where(need, log_f, np.nan)
 
     def tail(self) -> ScoreTail:
-        top = self.endpoint
-        tails = [(w, law.tail()) for law, w, _ in self._parts() if float(law.endpoint) == top]
+        """The components whose gap origin is the mixture's: the smallest ``gamma`` among them, ``kappa`` summed."""
+        top = self.reference
+        tails = [(w, law.tail()) for law, w, _ in self._parts() if float(law.reference) == top]
         gamma = min(t.gamma for _, t in tails)
         log_kappa = float(special.logsumexp([math.log(w) + t.log_kappa for w, t in tails if t.gamma == gamma]))
         return ScoreTail.from_log_kappa(top, gamma, log_kappa, kind="weibull")
 
-    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
-        """``size`` i.i.d. scores: multinomial component counts, then each component, shuffled."""
-        g = as_generator(rng)
-        n = check_n(size, "size")
-        counts = g.multinomial(n, self.weights)
-        parts = [law.sample(int(c), g) for law, c in zip(self.laws, counts) if c > 0]
-        return g.permutation(np.concatenate(parts))
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` i.i.d. scores: multinomial component counts, then each component, shuffled."""
+        counts = rng.multinomial(n, self.weights)
+        parts = [law.sample(int(c), rng) for law, c in zip(self.laws, counts) if c > 0]
+        return rng.permutation(np.concatenate(parts))
 
 
 def _normalized_weights(weights: Any, k: int) -> np.ndarray:
@@ -186,6 +182,7 @@ class Mixture(KeyLaw):
 
     laws: tuple[KeyLaw, ...]
     weights: np.ndarray | None = None
+    d: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.laws, KeyLaw) or not isinstance(self.laws, (list, tuple)):
@@ -202,10 +199,7 @@ class Mixture(KeyLaw):
         weights = np.ones(len(laws)) if self.weights is None else self.weights
         object.__setattr__(self, "laws", laws)
         object.__setattr__(self, "weights", _normalized_weights(weights, len(laws)))
-
-    @property
-    def d(self) -> int:  # type: ignore[override]
-        return self.laws[0].d
+        object.__setattr__(self, "d", laws[0].d)
 
     def sample(self, n: int, rng: RngLike = None) -> np.ndarray:
         g = as_generator(rng)

@@ -16,13 +16,11 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .._numerics.arrays import as_output
 from .._numerics.quadrature import log_integral, log_integral_rows
 from .._numerics.special import log_betainc_sym
 from .._validate import (
@@ -269,29 +267,26 @@ class ZonalScoreLaw(ScoreLaw):
             out[far] = self._log_pdf_at(math.pi - theta, _psi_of_gap(2.0 - g[far]))
         return out
 
-    def log_gap_cdf(self, g: ArrayLike) -> Any:
+    def _log_gap_cdf(self, g: np.ndarray) -> np.ndarray:
         """``log P(1 - S <= g)``, relative accuracy for any tiny value."""
-        g = np.asarray(g, dtype=float)
-        return as_output(self._log_gap_cdf_at(self.theta, g.reshape(-1)).reshape(g.shape))
+        return self._log_gap_cdf_at(self.theta, g.reshape(-1)).reshape(g.shape)
 
-    def log_gap_sf(self, g: ArrayLike) -> Any:
+    def _log_gap_sf(self, g: np.ndarray) -> np.ndarray:
         """``log P(1 - S > g)``, relative accuracy for any tiny value."""
-        g = np.asarray(g, dtype=float)
-        return as_output(self._log_gap_sf_at(self.theta, g.reshape(-1)).reshape(g.shape))
+        return self._log_gap_sf_at(self.theta, g.reshape(-1)).reshape(g.shape)
 
-    def log_gap_pdf(self, g: ArrayLike) -> Any:
+    def _log_gap_pdf(self, g: np.ndarray) -> np.ndarray:
         """``log`` density of ``1 - S``, finite far below the smallest float."""
-        g = np.asarray(g, dtype=float)
-        return as_output(self._log_gap_pdf_at(self.theta, g.reshape(-1)).reshape(g.shape))
+        return self._log_gap_pdf_at(self.theta, g.reshape(-1)).reshape(g.shape)
 
-    def gap_cdf(self, g: ArrayLike) -> Any:
-        return as_output(np.exp(np.asarray(self.log_gap_cdf(g))))
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_gap_cdf(g))
 
-    def gap_sf(self, g: ArrayLike) -> Any:
-        return as_output(np.exp(np.asarray(self.log_gap_sf(g))))
+    def _gap_sf(self, g: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_gap_sf(g))
 
-    def gap_pdf(self, g: ArrayLike) -> Any:
-        return as_output(np.exp(np.asarray(self.log_gap_pdf(g))))
+    def _gap_pdf(self, g: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_gap_pdf(g))
 
     @staticmethod
     def _end_density(gamma: float, log_kappa: float) -> float:
@@ -343,16 +338,14 @@ class ZonalScoreLaw(ScoreLaw):
             )
         return ScoreTail.from_log_kappa(1.0, gamma, log_kappa, kind="weibull")
 
-    def sample(self, size: int, rng: RngLike = None) -> np.ndarray:
-        r"""``size`` i.i.d. scores :math:`\cos\theta (1 - 2u) + \sin\theta\, 2\sqrt{u(1-u)}\, V` (exact)."""
-        g = as_generator(rng)
-        n = check_n(size, "size")
-        u, v = self.law._sample_u(n, g)
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        r"""``n`` i.i.d. scores :math:`\cos\theta (1 - 2u) + \sin\theta\, 2\sqrt{u(1-u)}\, V` (exact)."""
+        u, v = self.law._sample_u(n, rng)
         if self.d == 2:
-            side = np.where(g.random(n) < 0.5, -1.0, 1.0)
+            side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
         else:
             b = (self.d - 2) / 2.0
-            side = 2.0 * g.beta(b, b, size=n) - 1.0
+            side = 2.0 * rng.beta(b, b, size=n) - 1.0
         return math.cos(self.theta) * (v - u) + math.sin(self.theta) * 2.0 * np.sqrt(u * v) * side
 
 
@@ -534,15 +527,13 @@ class VonMisesFisher(ZonalKeyLaw):
     mu: np.ndarray
     kappa: float
     _log_mgf: float = field(init=False, repr=False)
+    d: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mu", _read_only(check_unit_vector(self.mu, "mu")))
+        object.__setattr__(self, "d", int(self.mu.shape[0]))
         object.__setattr__(self, "kappa", check_nonnegative(self.kappa, "kappa"))
         object.__setattr__(self, "_log_mgf", _vmf_log_mgf(self.d, self.kappa))
-
-    @property
-    def d(self) -> int:  # type: ignore[override]
-        return int(self.mu.shape[0])
 
     @property
     def pole(self) -> np.ndarray:
