@@ -88,7 +88,6 @@ __all__ = [
     "self_attention_layers",
     "sphere_points",
     "stacked_layers_circle",
-    "tangent_basis",
 ]
 
 #: Spheres handled here: ``1`` is the circle :math:`S^1` (``d = 2``), ``2`` the sphere :math:`S^2` (``d = 3``).
@@ -456,29 +455,13 @@ def _rule(beta: float, d: int, max_kappa: float) -> _Rule:
     return _Rule(psi, log_w, omega, log_w_omega)
 
 
-def tangent_basis(x: Any) -> np.ndarray:
-    r"""Orthonormal basis of the tangent space of the sphere at ``x``, shape ``(d-1, d)``, ``d`` = 2 or 3.
-
-    On the circle :math:`(-x_2, x_1)` (counter-clockwise); on :math:`S^2`
-    :math:`(e_1, x \times e_1)` with :math:`e_1` the projection of the axis least
-    aligned with ``x``.
-
-    Examples
-    --------
-    >>> tangent_basis([1.0, 0.0])
-    array([[-0.,  1.]])
-    >>> b = tangent_basis([0.0, 0.6, 0.8])
-    >>> bool(np.allclose(b @ b.T, np.eye(2))), bool(np.allclose(b @ [0.0, 0.6, 0.8], 0.0))
-    (True, True)
-    """
-    p = check_unit_vector(x, "x")
-    if p.shape[0] not in (2, 3):
-        raise InputError(f"x: got length {p.shape[0]}; expected a point of S^1 (d = 2) or S^2 (d = 3)")
-    return _tangent_basis(p)
-
-
 def _tangent_basis(x: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the tangent space at ``x``, shape ``(d-1, d)`` (positively oriented)."""
+    """Orthonormal basis of the tangent space at ``x`` as rows, shape ``(d-1, d)``, ``d`` = 2 or 3 (positively oriented).
+
+    On the circle :math:`(-x_2, x_1)`; on :math:`S^2` :math:`(e_1, x \\times e_1)` with
+    :math:`e_1` the projection of the axis least aligned with ``x``.  (The public
+    frame of any dimension is :func:`attnscale.laws.tangent_basis`, columns.)
+    """
     if x.shape[0] == 2:
         return np.array([[-x[1], x[0]]])
     a = np.zeros(3)

@@ -56,6 +56,7 @@ from ._validate import (
     check_vector,
 )
 from ._numerics.arrays import as_output
+from .laws.sphere import TangentMap, tangent_basis
 from ._numerics.quadrature import log_integral
 from .limits import mean_resultant_length, tangential_variance_asymptotic
 from .tails import ScoreTail
@@ -92,30 +93,6 @@ METHODS = ("exact", "asymptotic")
 # ---------------------------------------------------------------------------
 # Geometry helpers
 # ---------------------------------------------------------------------------
-
-
-def tangent_basis(q: Any) -> np.ndarray:
-    r"""Orthonormal basis of the tangent space :math:`q^\perp` at a unit vector ``q``.
-
-    Parameters
-    ----------
-    q : array_like, shape (d,)
-        Unit vector, ``d >= 2``.
-
-    Returns
-    -------
-    ndarray, shape (d, d - 1)
-        Columns orthonormal and orthogonal to ``q`` (docs/theory.md section 3).
-
-    Examples
-    --------
-    >>> b = tangent_basis([0.0, 0.0, 1.0])
-    >>> b.shape, bool(np.allclose(b.T @ b, np.eye(2))), bool(np.allclose(b.T @ [0, 0, 1.0], 0))
-    ((3, 2), True, True)
-    """
-    qv = check_unit_vector(q, "q")
-    full, _ = np.linalg.qr(np.column_stack([qv, np.eye(qv.size)]))
-    return full[:, 1 : qv.size]
 
 
 def tangent_frame(law: Any, q: Any) -> np.ndarray | None:
@@ -160,62 +137,10 @@ def tangent_frame(law: Any, q: Any) -> np.ndarray | None:
     return None if frame is None else frame.matrix()
 
 
-@dataclass(frozen=True)
-class TangentMap:
-    r"""Orthonormal frame of a tangent space, applied without forming its ``d x dim`` matrix.
-
-    The frame of :math:`p^\perp` inside the first ``dim + 1`` coordinates of
-    :math:`R^d` (``p`` a unit vector there) is the last ``dim`` columns of the
-    Householder reflection :math:`H = I - 2vv^T/|v|^2`, :math:`v = e_1 + \sigma p`
-    (:math:`\sigma = \pm 1`, the sign of :math:`p_1`, so :math:`|v|^2 \ge 2`):
-    :math:`He_1 = -\sigma p` and :math:`He_j \perp p` for :math:`j \ge 2`.  Applying it
-    costs :math:`O(d)` per row, so ``d = 1e5`` needs no :math:`d^2` matrix.
-
-    Examples
-    --------
-    >>> f = TangentMap.at([0.0, 0.6, 0.8])
-    >>> b = f.matrix()
-    >>> b.shape, bool(np.allclose(b.T @ b, np.eye(2))), bool(np.allclose(b.T @ [0.0, 0.6, 0.8], 0))
-    ((3, 2), True, True)
-    >>> bool(np.allclose(f.apply(np.array([[1.0, 2.0]])), np.array([[1.0, 2.0]]) @ b.T))
-    True
-    """
-
-    d: int
-    v: np.ndarray  # Householder vector, length dim + 1
-
-    @classmethod
-    def at(cls, p: Any, d: int | None = None) -> TangentMap:
-        r"""The frame of :math:`p^\perp` for a unit ``p`` of length ``k``, padded with zeros to ``d >= k``."""
-        pv = check_unit_vector(p, "q")
-        v = pv.copy()
-        v *= 1.0 if pv[0] >= 0 else -1.0
-        v[0] += 1.0
-        v.setflags(write=False)
-        return cls(pv.size if d is None else int(d), v)
-
-    @property
-    def dim(self) -> int:
-        """Dimension of the tangent space."""
-        return self.v.size - 1
-
-    def apply(self, coords: np.ndarray) -> np.ndarray:
-        """Rows of frame coordinates, shape ``(rows, dim)``, as vectors of :math:`R^d`, shape ``(rows, d)``."""
-        coords = np.asarray(coords, dtype=float)
-        k = self.v.size
-        out = np.zeros((coords.shape[0], self.d))
-        out[:, 1:k] = coords
-        scale = (2.0 / float(self.v @ self.v)) * (coords @ self.v[1:])
-        out[:, :k] -= scale[:, None] * self.v[None, :]
-        return out
-
-    def matrix(self) -> np.ndarray:
-        """The frame as a ``(d, dim)`` matrix with orthonormal columns."""
-        return self.apply(np.eye(self.dim)).T
-
-
 def tangent_map(law: Any, q: Any) -> TangentMap | None:
     r"""The frame of :func:`tangent_frame` as a :class:`TangentMap` (no ``d x dim`` matrix), or ``None``.
+
+    ``law.tangent_frame(q)`` (:meth:`attnscale.laws.KeyLaw.tangent_frame`) after checking that ``law`` is a key law.
 
     Examples
     --------
@@ -223,22 +148,11 @@ def tangent_map(law: Any, q: Any) -> TangentMap | None:
     >>> tangent_map(UniformSphere(100_000), np.eye(1, 100_000)[0]).dim
     99999
     """
-    from .laws import GreatSubsphere, KeyLaw, UniformSphere, ZonalKeyLaw
+    from .laws import KeyLaw
 
     if not isinstance(law, KeyLaw):
         raise TypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
-    qv = check_unit_vector(q, "q", law.d)
-    if isinstance(law, UniformSphere):
-        return TangentMap.at(qv)
-    if isinstance(law, GreatSubsphere):
-        if np.linalg.norm(qv[law.m :]) > 1e-12:
-            return None
-        return TangentMap.at(qv[: law.m] / np.linalg.norm(qv[: law.m]), law.d)
-    if isinstance(law, ZonalKeyLaw):
-        if abs(abs(float(qv @ law.pole)) - 1.0) > 1e-12:
-            return None
-        return TangentMap.at(qv)
-    return None
+    return law.tangent_frame(q)
 
 
 def _check_tail(tail: Any) -> ScoreTail:

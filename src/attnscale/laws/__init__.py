@@ -25,7 +25,7 @@ from .beta import BetaScoreLaw, GreatSubsphere, UniformScoreLaw
 from .discrete import Empirical
 from .gaussian import GaussianKeys, GaussianScoreLaw
 from .mixture import Mixture, MixtureScoreLaw
-from .sphere import _axis, uniform_directions
+from .sphere import TangentMap, _axis, tangent_basis, uniform_directions
 from .zonal import PowerDensity, UniformSphere, VonMisesFisher, ZonalKeyLaw, ZonalScoreLaw
 
 __all__ = [
@@ -47,6 +47,8 @@ __all__ = [
     "LAW_NAMES",
     "law_from_name",
     "robust_betaincinv",
+    "tangent_basis",
+    "TangentMap",
     "uniform_directions",
 ]
 

@@ -14,6 +14,7 @@ from .._numerics.roots import log_slope, solve_increasing
 from .._numerics.special import LOG_TINY
 from .._validate import RngLike, as_generator, check_n, check_unit_vector
 from ..tails import ScoreTail
+from .sphere import TangentMap
 
 __all__ = ["KeyLaw", "ScoreLaw"]
 
@@ -257,6 +258,28 @@ class KeyLaw(abc.ABC):
     def score_tail(self, q: ArrayLike) -> ScoreTail:
         """Top of the score law seen from ``q`` (section 2)."""
         return self.score_law(q).tail()
+
+    def tangent_frame(self, q: ArrayLike) -> TangentMap | None:
+        r"""Frame :math:`B` in which a key's direction is uniform given its score, or ``None``.
+
+        Where it exists, a key with gap :math:`G = 1 - \langle q, K\rangle` is
+        :math:`K = (1 - G)\,q + \sqrt{G(2-G)}\,B\theta` with :math:`\theta` uniform on the
+        unit sphere of :math:`R^{dim}`, independent of :math:`G` (docs/theory.md section 3):
+        uniform keys (any ``q``), zonal laws seen from their axis, a great subsphere seen
+        from inside its span.  Any other law or query has directions that depend on the
+        score: ``None`` (this default).  The frame is a :class:`TangentMap`
+        (``.matrix()`` gives the ``(d, dim)`` matrix with orthonormal columns).
+
+        Examples
+        --------
+        >>> from attnscale.laws import GreatSubsphere, UniformSphere
+        >>> UniformSphere(3).tangent_frame([0.0, 0.0, 1.0]).matrix().shape
+        (3, 2)
+        >>> GreatSubsphere(5, 3).tangent_frame([0.6, 0.0, 0.0, 0.8, 0.0]) is None
+        True
+        """
+        self._query(q)
+        return None
 
     def _query(self, q) -> np.ndarray:
         return check_unit_vector(q, "q", self.d)

@@ -14,7 +14,7 @@ from .._numerics.special import log_betainc_lower, robust_betaincinv
 from .._validate import InputError, RngLike, as_generator, check_dimension, check_finite, check_int, check_n
 from ..tails import ScoreTail
 from .base import KeyLaw, ScoreLaw
-from .sphere import uniform_directions
+from .sphere import TangentMap, uniform_directions
 
 __all__ = ["BetaScoreLaw", "GreatSubsphere", "UniformScoreLaw"]
 
@@ -255,3 +255,10 @@ class GreatSubsphere(KeyLaw):
                 f"q: is orthogonal to span(e_1..e_{self.m}); every score is 0, which has no score law"
             )
         return UniformScoreLaw(self.m, scale=min(r, 1.0))
+
+    def tangent_frame(self, q: ArrayLike) -> TangentMap | None:
+        """The span's part of :math:`q^\\perp` for ``q`` in the span, else ``None`` (:meth:`KeyLaw.tangent_frame`)."""
+        qv = self._query(q)
+        if np.linalg.norm(qv[self.m :]) > 1e-12:
+            return None
+        return TangentMap.at(qv[: self.m] / np.linalg.norm(qv[: self.m]), self.d)

@@ -3,13 +3,16 @@ r"""Geometry of the unit sphere shared by the key laws: angles, caps, uniform di
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from .._numerics.special import log_betainc_lower
+from .._validate import check_unit_vector
 
-__all__ = ["uniform_directions"]
+__all__ = ["TangentMap", "tangent_basis", "uniform_directions"]
 
 def _log_kappa_uniform(a: float) -> float:
     r"""``log kappa`` of the uniform law on :math:`S^{2a}`: :math:`\kappa = 2^{-a}/(a B(a,a))` (section 2)."""
@@ -103,3 +106,81 @@ def _axis(d: int, i: int = 0) -> np.ndarray:
     e[i] = 1.0
     e.setflags(write=False)
     return e
+
+
+def tangent_basis(q: Any) -> np.ndarray:
+    r"""Orthonormal basis of the tangent space :math:`q^\perp` at a unit vector ``q``.
+
+    Parameters
+    ----------
+    q : array_like, shape (d,)
+        Unit vector, ``d >= 2``.
+
+    Returns
+    -------
+    ndarray, shape (d, d - 1)
+        Columns orthonormal and orthogonal to ``q`` (docs/theory.md section 3).
+
+    Examples
+    --------
+    >>> b = tangent_basis([0.0, 0.0, 1.0])
+    >>> b.shape, bool(np.allclose(b.T @ b, np.eye(2))), bool(np.allclose(b.T @ [0, 0, 1.0], 0))
+    ((3, 2), True, True)
+    """
+    qv = check_unit_vector(q, "q")
+    full, _ = np.linalg.qr(np.column_stack([qv, np.eye(qv.size)]))
+    return full[:, 1 : qv.size]
+
+
+@dataclass(frozen=True)
+class TangentMap:
+    r"""Orthonormal frame of a tangent space, applied without forming its ``d x dim`` matrix.
+
+    The frame of :math:`p^\perp` inside the first ``dim + 1`` coordinates of
+    :math:`R^d` (``p`` a unit vector there) is the last ``dim`` columns of the
+    Householder reflection :math:`H = I - 2vv^T/|v|^2`, :math:`v = e_1 + \sigma p`
+    (:math:`\sigma = \pm 1`, the sign of :math:`p_1`, so :math:`|v|^2 \ge 2`):
+    :math:`He_1 = -\sigma p` and :math:`He_j \perp p` for :math:`j \ge 2`.  Applying it
+    costs :math:`O(d)` per row, so ``d = 1e5`` needs no :math:`d^2` matrix.
+
+    Examples
+    --------
+    >>> f = TangentMap.at([0.0, 0.6, 0.8])
+    >>> b = f.matrix()
+    >>> b.shape, bool(np.allclose(b.T @ b, np.eye(2))), bool(np.allclose(b.T @ [0.0, 0.6, 0.8], 0))
+    ((3, 2), True, True)
+    >>> bool(np.allclose(f.apply(np.array([[1.0, 2.0]])), np.array([[1.0, 2.0]]) @ b.T))
+    True
+    """
+
+    d: int
+    v: np.ndarray  # Householder vector, length dim + 1
+
+    @classmethod
+    def at(cls, p: Any, d: int | None = None) -> TangentMap:
+        r"""The frame of :math:`p^\perp` for a unit ``p`` of length ``k``, padded with zeros to ``d >= k``."""
+        pv = check_unit_vector(p, "q")
+        v = pv.copy()
+        v *= 1.0 if pv[0] >= 0 else -1.0
+        v[0] += 1.0
+        v.setflags(write=False)
+        return cls(pv.size if d is None else int(d), v)
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the tangent space."""
+        return self.v.size - 1
+
+    def apply(self, coords: np.ndarray) -> np.ndarray:
+        """Rows of frame coordinates, shape ``(rows, dim)``, as vectors of :math:`R^d`, shape ``(rows, d)``."""
+        coords = np.asarray(coords, dtype=float)
+        k = self.v.size
+        out = np.zeros((coords.shape[0], self.d))
+        out[:, 1:k] = coords
+        scale = (2.0 / float(self.v @ self.v)) * (coords @ self.v[1:])
+        out[:, :k] -= scale[:, None] * self.v[None, :]
+        return out
+
+    def matrix(self) -> np.ndarray:
+        """The frame as a ``(d, dim)`` matrix with orthonormal columns."""
+        return self.apply(np.eye(self.dim)).T

@@ -37,6 +37,7 @@ from ..tails import ScoreTail
 from .base import KeyLaw, ScoreLaw
 from .beta import BetaScoreLaw, UniformScoreLaw
 from .sphere import (
+    TangentMap,
     _angle,
     _axis,
     _beta_pair,
@@ -429,6 +430,13 @@ class ZonalKeyLaw(KeyLaw):
         """Exact law of ``<q, K>``: a :class:`ZonalScoreLaw` (section 2)."""
         return ZonalScoreLaw(self, _angle(self._query(q), self.pole))
 
+    def tangent_frame(self, q: ArrayLike) -> TangentMap | None:
+        """The frame of :math:`q^\\perp` for ``q`` on the axis (``q = +-pole``), else ``None`` (:meth:`KeyLaw.tangent_frame`)."""
+        qv = self._query(q)
+        if abs(abs(float(qv @ self.pole)) - 1.0) > 1e-12:
+            return None
+        return TangentMap.at(qv)
+
 
 @dataclass(frozen=True)
 class UniformSphere(ZonalKeyLaw):
@@ -473,6 +481,10 @@ class UniformSphere(ZonalKeyLaw):
     def score_law(self, q: ArrayLike) -> UniformScoreLaw:
         self._query(q)
         return UniformScoreLaw(self.d)
+
+    def tangent_frame(self, q: ArrayLike) -> TangentMap:
+        """The frame of :math:`q^\\perp`, for any unit ``q`` (:meth:`KeyLaw.tangent_frame`)."""
+        return TangentMap.at(self._query(q))
 
 
 def _vmf_log_mgf(d: int, kappa: float) -> float:
