@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -34,10 +35,10 @@ def _gauss_legendre(ell, lo: float, hi: float, rule, shift: float) -> float:
     return 0.5 * (hi - lo) * float(np.dot(weights, vals))
 
 
-def log_integral(ell: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> float:
+def log_integral(ell: Callable[[Any], np.ndarray], lo: float, hi: float) -> float:
     r"""``log`` of :math:`\int_{lo}^{hi} e^{\ell(x)}\,dx` without overflow or underflow.
 
-    ``ell`` is a vectorized log-integrand.  A grid locates the peak; the window is
+    ``ell`` is a vectorized log-integrand (of an array or a scalar).  A grid locates the peak; the window is
     zoomed until the region where :math:`\ell \ge \max\ell - 40` spans at least
     16 grid cells (so peaks of any width are resolved, and the mass left out is
     below :math:`e^{-40}` relative); the integral of :math:`e^{\ell - \max\ell}` is
