@@ -253,12 +253,14 @@ def test_input_error_is_usage_exit_2(monkeypatch, capsys):
 @pytest.mark.parametrize("exc", [OverflowError("math range error"), ValueError("internal\nbug"), ZeroDivisionError("x")])
 def test_internal_error_is_one_line_exit_1(monkeypatch, capsys, exc):
     """Anything but an InputError or a click usage error is a bug: one line with its type, exit 1."""
-    import attnscale.tails
+    import attnscale.cli.payloads
 
     def broken(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(attnscale.tails, "critical_beta", broken)
+    # the command imports its payload builder at call time; patching a module that other modules
+    # bind by name on first (lazy) import would leak the broken function into later tests
+    monkeypatch.setattr(attnscale.cli.payloads, "critical_payload", broken)
     monkeypatch.delenv("ATTNSCALE_DEBUG", raising=False)
     code, err = _main(monkeypatch, capsys, "critical", "--d", "3")
     assert code == 1

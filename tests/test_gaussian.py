@@ -38,7 +38,7 @@ def test_log_tails_vs_mpmath_far_out():
     law = GaussianScoreLaw(1.0)
     for s in (10.0, 30.0, 38.0):
         ref = float(mp.log(mp.ncdf(-s)))
-        assert float(law.log_gap_cdf(law.endpoint - s)) == pytest.approx(ref, rel=1e-12)
+        assert float(law.log_gap_cdf(law.reference - s)) == pytest.approx(ref, rel=1e-12)
     assert law.tail().kind == "gumbel" and law.tail().kappa == 0.5
 
 

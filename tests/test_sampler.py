@@ -310,19 +310,18 @@ class PowerGapLaw(ScoreLaw):
         self.endpoint = 1.0
         self.lower = 0.0
 
-    def gap_cdf(self, g):
-        return np.clip(np.asarray(g, dtype=float), 0.0, 1.0) ** self.gamma
+    def _gap_cdf(self, g):
+        return np.clip(g, 0.0, 1.0) ** self.gamma
 
-    def gap_sf(self, g):
-        return 1.0 - self.gap_cdf(g)
+    def _gap_sf(self, g):
+        return 1.0 - self._gap_cdf(g)
 
-    def gap_pdf(self, g):
-        g = np.asarray(g, dtype=float)
+    def _gap_pdf(self, g):
         inside = (g > 0) & (g <= 1)
         return np.where(inside, self.gamma * np.where(inside, g, 1.0) ** (self.gamma - 1.0), 0.0)
 
-    def gap_ppf(self, p):
-        return np.asarray(p, dtype=float) ** (1.0 / self.gamma)
+    def _gap_ppf(self, p):
+        return p ** (1.0 / self.gamma)
 
     def tail(self):
         return ScoreTail(endpoint=1.0, gamma=self.gamma, kappa=1.0)

@@ -54,7 +54,7 @@ import numpy as np
 from scipy import optimize, special
 
 from ._validate import InputError, check_choice, check_positive
-from .limits import _log_upper_gamma
+from ._numerics.special import log_upper_gamma as _log_upper_gamma
 
 __all__ = [
     "LimitMaxWeight",

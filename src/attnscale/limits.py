@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from scipy import integrate, special
 
+from ._numerics.arrays import as_float_array, as_output
+from ._numerics.special import bessel_ratio_cf, log_upper_gamma_scaled
 from ._validate import (
     InputError,
     RngLike,
@@ -37,6 +39,7 @@ from ._validate import (
     check_n,
     check_positive,
 )
+from .laws.sphere import uniform_directions
 
 __all__ = [
     "CriticalLimit",
@@ -72,82 +75,17 @@ _CHUNK_ELEMENTS = 2**20
 # ---------------------------------------------------------------------------
 
 
-def _as_array(value: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: got {value!r} ({type(value).__name__}); expected a real number or array") from None
-    return arr
-
-
 def _beta_array(beta: Any, name: str = "beta", positive: bool = False) -> np.ndarray:
     """``beta`` as a float array; the first bad entry is reported by the scalar check."""
-    arr = _as_array(beta, name)
+    try:
+        arr = as_float_array(beta)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: got {beta!r} ({type(beta).__name__}); expected a real number or array") from None
     bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
     if np.any(bad):
         first = arr[bad].flat[0]
         (check_positive if positive else check_beta)(float(first), name)
     return arr
-
-
-def _out(arr: np.ndarray, scalar: bool) -> float | np.ndarray:
-    return float(arr) if scalar else arr
-
-
-# ---------------------------------------------------------------------------
-# Upper incomplete gamma function in log space
-# ---------------------------------------------------------------------------
-
-
-def _upper_gamma_cf(s: float, z: np.ndarray) -> np.ndarray:
-    r"""Legendre continued fraction :math:`h` with :math:`\Gamma(s,z) = e^{-z} z^s h`.
-
-    Modified Lentz evaluation; converges quickly for :math:`z > s + 1`, the
-    only place it is used.
-    """
-    tiny = 1e-300
-    b = z + 1.0 - s
-    cc = np.full_like(z, 1.0 / tiny)
-    dd = 1.0 / b
-    h = dd.copy()
-    for i in range(1, 10_000):
-        an = -i * (i - s)
-        b = b + 2.0
-        dd = an * dd + b
-        dd = np.where(np.abs(dd) < tiny, tiny, dd)
-        cc = b + an / cc
-        cc = np.where(np.abs(cc) < tiny, tiny, cc)
-        dd = 1.0 / dd
-        delta = dd * cc
-        h = h * delta
-        if np.all(np.abs(delta - 1.0) < 1e-15):
-            break
-    return h
-
-
-def _log_upper_gamma_scaled(s: float, z: np.ndarray) -> np.ndarray:
-    r""":math:`\log(e^{z}\,\Gamma(s, z))` for finite :math:`z \ge 0`, unregularized.
-
-    ``scipy.special.gammaincc`` where the regularized value is above 1e-250;
-    the continued fraction :func:`_upper_gamma_cf` in the far tail, where
-    :math:`\log \Gamma(s,z) = -z + s \log z + \log h`.
-    """
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    q = special.gammaincc(s, z)
-    ok = q > 1e-250
-    out[ok] = special.gammaln(s) + np.log(q[ok]) + z[ok]
-    far = ~ok
-    if np.any(far):
-        zf = z[far]
-        out[far] = s * np.log(zf) + np.log(_upper_gamma_cf(s, zf))
-    return out
-
-
-def _log_upper_gamma(s: float, z: np.ndarray) -> np.ndarray:
-    r""":math:`\log \Gamma(s, z)` (unregularized) for finite :math:`z \ge 0`."""
-    z = np.asarray(z, dtype=np.float64)
-    return _log_upper_gamma_scaled(s, z) - z
 
 
 # ---------------------------------------------------------------------------
@@ -245,10 +183,10 @@ def _limit_core(gamma: float, c: float, arrivals: np.ndarray) -> _Core:
     log_sq = np.full(z_m.shape, -np.inf)
     mean_minus_z1 = np.zeros(z_m.shape)
     if zf.size:
-        lgs = _log_upper_gamma_scaled(gamma, zf)
+        lgs = log_upper_gamma_scaled(gamma, zf)
         log_rem[finite] = math.log(gamma) - gamma * log_c + lgs - ell_m[finite]
         log_sq[finite] = (
-            math.log(gamma) - gamma * math.log(2.0 * c) + _log_upper_gamma_scaled(gamma, 2.0 * zf) - 2.0 * ell_m[finite]
+            math.log(gamma) - gamma * math.log(2.0 * c) + log_upper_gamma_scaled(gamma, 2.0 * zf) - 2.0 * ell_m[finite]
         )
         # E[z | z > z_m] - z_1 = gamma + z_m^gamma e^{-z_m} / Gamma(gamma, z_m) - z_m + l_m
         with np.errstate(divide="ignore"):
@@ -364,10 +302,10 @@ def _output_kernel(
             math.log(2.0 / dim)
             + math.log(gamma)
             - (gamma + 1.0) * math.log(2.0 * c)
-            + _log_upper_gamma_scaled(gamma + 1.0, 2.0 * zf)
+            + log_upper_gamma_scaled(gamma + 1.0, 2.0 * zf)
             - 2.0 * ellf
         )
-        log_rad[f] = math.log(gamma) - (gamma + 1.0) * math.log(c) + _log_upper_gamma_scaled(gamma + 1.0, zf) - ellf
+        log_rad[f] = math.log(gamma) - (gamma + 1.0) * math.log(c) + log_upper_gamma_scaled(gamma + 1.0, zf) - ellf
     # remainder terms over the normalization in log space: both can overflow alone (large gamma)
     sd_share = np.exp(0.5 * log_var - core.log_z)
     tangential = top * inv_z[:, None]
@@ -377,12 +315,6 @@ def _output_kernel(
     with np.errstate(over="ignore"):
         nearest = math.sqrt(2.0) * np.exp(core.log_g[:, 0] / (2.0 * gamma))[:, None] * directions[:, 0, :]
     return core.stats, tangential, radial, nearest, sd_share
-
-
-def _unit_directions(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    x = gen.standard_normal(shape)
-    x /= np.linalg.norm(x, axis=-1, keepdims=True)
-    return x
 
 
 @dataclass(frozen=True)
@@ -673,7 +605,7 @@ class CriticalLimit:
         for start in range(0, size, rows):
             k = min(rows, size - start)
             arrivals = _arrivals(gen, k, m)
-            dirs = _unit_directions(dir_gen, (k, m, dim))
+            dirs = uniform_directions(k * m, dim, dir_gen).reshape(k, m, dim)
             noise = noise_gen.standard_normal((k, dim))
             (w, *rest), *out = _output_kernel(self.gamma, self.c, arrivals, dirs, noise)
             parts.append(((w[:, :keep].copy(), *rest), *out))
@@ -685,27 +617,6 @@ class CriticalLimit:
 # ---------------------------------------------------------------------------
 # Global average: von Mises-Fisher mean resultant length
 # ---------------------------------------------------------------------------
-
-
-def _bessel_ratio_cf(nu: float, x: np.ndarray) -> np.ndarray:
-    r"""Gauss continued fraction :math:`I_{\nu+1}(x)/I_\nu(x) = 1/(b_1 + 1/(b_2 + \dots))`,
-    :math:`b_k = 2(\nu+k)/x` (modified Lentz).  Converges after about ``x`` terms."""
-    tiny = 1e-300
-    f = 2.0 * (nu + 1.0) / x
-    cc = f.copy()
-    dd = np.zeros_like(x)
-    for k in range(2, 100_000):
-        b = 2.0 * (nu + k) / x
-        dd = b + dd
-        dd = np.where(np.abs(dd) < tiny, tiny, dd)
-        cc = b + 1.0 / cc
-        cc = np.where(np.abs(cc) < tiny, tiny, cc)
-        dd = 1.0 / dd
-        delta = cc * dd
-        f = f * delta
-        if np.all(np.abs(delta - 1.0) < 1e-15):
-            break
-    return 1.0 / f
 
 
 def _bessel_ratio_hankel(nu: float, x: np.ndarray) -> np.ndarray:
@@ -761,7 +672,6 @@ def mean_resultant_length(d: int, beta: Any) -> float | np.ndarray:
     """
     d = check_int(d, "d", minimum=2, maximum=MAX_D_BESSEL)
     x = _beta_array(beta)
-    scalar = x.ndim == 0
     x = np.atleast_1d(x).astype(np.float64)
     nu = d / 2.0 - 1.0
     out = np.zeros_like(x)
@@ -783,11 +693,11 @@ def mean_resultant_length(d: int, beta: Any) -> float | np.ndarray:
         cf_extra[np.flatnonzero(mid)[~good]] = True
         cf |= cf_extra
     if np.any(cf):
-        out[cf] = _bessel_ratio_cf(nu, x[cf])
+        out[cf] = bessel_ratio_cf(nu, x[cf])
     big = x > 5e8
     if np.any(big):
         out[big] = _bessel_ratio_hankel(nu, x[big])
-    return _out(out.reshape(np.shape(beta)) if not scalar else out[0], scalar)
+    return as_output(out.reshape(np.shape(beta)))
 
 
 def subcritical_mean_asymptotic(d: int, beta: Any) -> float | np.ndarray:
@@ -810,7 +720,7 @@ def subcritical_mean_asymptotic(d: int, beta: Any) -> float | np.ndarray:
     """
     d = check_dimension(d)
     b = _beta_array(beta, positive=True)
-    return _out(1.0 - (d - 1.0) / (2.0 * b), b.ndim == 0)
+    return as_output(1.0 - (d - 1.0) / (2.0 * b))
 
 
 # ---------------------------------------------------------------------------
@@ -900,7 +810,7 @@ def tangential_variance_exact(d: int, beta: Any) -> float | np.ndarray:
     flat = np.array([_log_tangential_variance_exact(d, float(x)) for x in np.atleast_1d(b).ravel()])
     with np.errstate(over="ignore"):
         out = np.exp(flat).reshape(b.shape)
-    return _out(out, b.ndim == 0)
+    return as_output(out)
 
 
 def tangential_variance_asymptotic(d: int, beta: Any, corrected: bool = True) -> float | np.ndarray:
@@ -938,7 +848,7 @@ def tangential_variance_asymptotic(d: int, beta: Any, corrected: bool = True) ->
     with np.errstate(over="ignore"):
         lead = np.exp(log_lead)
     out = lead * (1.0 + a * (3.0 * a - 5.0) / (4.0 * b)) if corrected else lead
-    return _out(out, b.ndim == 0)
+    return as_output(out)
 
 
 def n_eff_subcritical(n: Any, d: int, beta: Any) -> float | np.ndarray:
@@ -973,7 +883,7 @@ def n_eff_subcritical(n: Any, d: int, beta: Any) -> float | np.ndarray:
         math.log(n) + (2.0 * a - 1.0) * math.log(2.0) + special.gammaln(a) - a * np.log(b) - special.betaln(0.5, a)
     )
     out = np.exp(log_val)
-    return _out(out, b.ndim == 0)
+    return as_output(out)
 
 
 # ---------------------------------------------------------------------------
@@ -1014,4 +924,4 @@ def supercritical_one_minus_w1(gamma: float, c: Any) -> float | np.ndarray:
     """
     const = supercritical_constant(gamma)
     cc = _beta_array(c, "c", positive=True)
-    return _out(const / cc, cc.ndim == 0)
+    return as_output(const / cc)

@@ -429,7 +429,7 @@ def _moments_at(
     j = np.clip(np.floor((v_p - grid.v[0]) / PANEL).astype(np.int64), 0, grid.v.size - 2)
     j_next = j + 1
     kappa = beta * (grid.g[j_next] - g_p)
-    gmax = grid.law.endpoint - grid.law.lower
+    gmax = grid.law.reference - grid.law.lower
     lag = (kappa > KAPPA_LAGUERRE) & (beta * (gmax - g_p) >= Y_STOP)
     mom = np.empty((v_p.size, n_a, n_b))
     mass = np.empty(v_p.size)

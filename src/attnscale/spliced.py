@@ -20,8 +20,7 @@ the context lives entirely in the extrapolation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -61,6 +60,12 @@ class SplicedScoreLaw(ScoreLaw):
     endpoint: float
     gamma: float
     k: int
+    lower: float = field(init=False, repr=False)
+    _g: np.ndarray = field(init=False, repr=False)
+    _f: np.ndarray = field(init=False, repr=False)
+    _sf: np.ndarray = field(init=False, repr=False)
+    _p_k: float = field(init=False, repr=False)
+    _g_k: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         s = np.asarray(self.scores, dtype=float).reshape(-1)
@@ -95,63 +100,51 @@ class SplicedScoreLaw(ScoreLaw):
     @property
     def splice_gap(self) -> float:
         """:math:`g_k`: gaps below it are extrapolated by the power tail."""
-        return self._g_k  # type: ignore[attr-defined]
+        return self._g_k
 
     @property
     def splice_probability(self) -> float:
         """:math:`p_k = k/N`: the mass of the extrapolated part."""
-        return self._p_k  # type: ignore[attr-defined]
+        return self._p_k
 
     def _power(self, g: np.ndarray) -> np.ndarray:
-        return self._p_k * np.power(np.maximum(g, 0.0) / self._g_k, self.gamma)  # type: ignore[attr-defined]
+        return self._p_k * np.power(np.maximum(g, 0.0) / self._g_k, self.gamma)
 
-    def gap_cdf(self, g: Any) -> Any:
-        g = np.asarray(g, dtype=float)
-        out = np.where(g < self._g_k, self._power(g), np.interp(g, self._g, self._f, right=1.0))  # type: ignore[attr-defined]
-        return out if out.ndim else float(out)
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        return np.where(g < self._g_k, self._power(g), np.interp(g, self._g, self._f, right=1.0))
 
-    def gap_sf(self, g: Any) -> Any:
-        g = np.asarray(g, dtype=float)
-        out = np.where(g < self._g_k, 1.0 - self._power(g), np.interp(g, self._g, self._sf, right=0.0))  # type: ignore[attr-defined]
-        return out if out.ndim else float(out)
+    def _gap_sf(self, g: np.ndarray) -> np.ndarray:
+        return np.where(g < self._g_k, 1.0 - self._power(g), np.interp(g, self._g, self._sf, right=0.0))
 
-    def gap_pdf(self, g: Any) -> Any:
-        g = np.asarray(g, dtype=float)
-        slopes = np.diff(self._f) / np.diff(self._g)  # type: ignore[attr-defined]
-        idx = np.clip(np.searchsorted(self._g, g, side="right") - 1, 0, slopes.size - 1)  # type: ignore[attr-defined]
-        measured = np.where(g <= self._g[-1], slopes[idx], 0.0)  # type: ignore[attr-defined]
+    def _gap_pdf(self, g: np.ndarray) -> np.ndarray:
+        slopes = np.diff(self._f) / np.diff(self._g)
+        idx = np.clip(np.searchsorted(self._g, g, side="right") - 1, 0, slopes.size - 1)
+        measured = np.where(g <= self._g[-1], slopes[idx], 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             power = np.where(g > 0.0, self.gamma * self._power(g) / np.where(g > 0.0, g, 1.0), 0.0)
-        out = np.where(g < self._g_k, power, measured)  # type: ignore[attr-defined]
-        return out if out.ndim else float(out)
+        return np.where(g < self._g_k, power, measured)
 
-    def log_gap_cdf(self, g: Any) -> Any:
-        g = np.asarray(g, dtype=float)
+    def _log_gap_cdf(self, g: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            power = math.log(self._p_k) + self.gamma * (np.log(np.maximum(g, 0.0)) - math.log(self._g_k))  # type: ignore[attr-defined]
-            out = np.where(g < self._g_k, power, np.log(np.interp(g, self._g, self._f, right=1.0)))  # type: ignore[attr-defined]
-        return out if out.ndim else float(out)
+            power = math.log(self._p_k) + self.gamma * (np.log(np.maximum(g, 0.0)) - math.log(self._g_k))
+            return np.where(g < self._g_k, power, np.log(np.interp(g, self._g, self._f, right=1.0)))
 
-    def log_gap_pdf(self, g: Any) -> Any:
-        g = np.asarray(g, dtype=float)
+    def _log_gap_pdf(self, g: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             power = (
-                math.log(self.gamma * self._p_k)  # type: ignore[attr-defined]
+                math.log(self.gamma * self._p_k)
                 + (self.gamma - 1.0) * np.log(np.maximum(g, 0.0))
-                - self.gamma * math.log(self._g_k)  # type: ignore[attr-defined]
+                - self.gamma * math.log(self._g_k)
             )
-            out = np.where(g < self._g_k, power, np.log(self.gap_pdf(np.maximum(g, self._g_k))))  # type: ignore[attr-defined]
-        return out if out.ndim else float(out)
+            return np.where(g < self._g_k, power, np.log(self._gap_pdf(np.maximum(g, self._g_k))))
 
-    def gap_ppf(self, p: Any) -> Any:
+    def _gap_ppf(self, p: np.ndarray) -> np.ndarray:
         """Closed form: :math:`g_k (p/p_k)^{1/\\gamma}` below the splice, linear interpolation above."""
-        p = np.asarray(p, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            power = self._g_k * np.power(np.maximum(p, 0.0) / self._p_k, 1.0 / self.gamma)  # type: ignore[attr-defined]
-        out = np.where(p <= self._p_k, power, np.interp(p, self._f, self._g))  # type: ignore[attr-defined]
-        out = np.where(p >= 1.0, self._g[-1], np.where(p <= 0.0, 0.0, out))  # type: ignore[attr-defined]
-        return out if out.ndim else float(out)
+            power = self._g_k * np.power(np.maximum(p, 0.0) / self._p_k, 1.0 / self.gamma)
+        out = np.where(p <= self._p_k, power, np.interp(p, self._f, self._g))
+        return np.where(p >= 1.0, self._g[-1], np.where(p <= 0.0, 0.0, out))
 
     def tail(self) -> ScoreTail:
-        kappa = self._p_k * self._g_k ** (-self.gamma)  # type: ignore[attr-defined]
+        kappa = self._p_k * self._g_k ** (-self.gamma)
         return ScoreTail(endpoint=self.endpoint, gamma=self.gamma, kappa=kappa, kind="weibull")

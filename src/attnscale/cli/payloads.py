@@ -147,7 +147,7 @@ def heat_payload(sphere: int, quick: bool = True) -> dict[str, Any]:
         raise InputTypeError(f"quick: got {quick!r}; expected True or False")
     lo, hi, count = HEAT_BETAS[bool(quick)]
     errors = heat_step_errors(reference_density(s), np.geomspace(lo, hi, count), sphere_points(s, HEAT_POINTS[s][bool(quick)]))
-    return {**errors.orders(), "table": errors.rows()}
+    return errors.to_dict()
 
 
 def estimate_payload(

@@ -61,7 +61,7 @@ def _top_scores(law, big_n: int, m: int, gen: np.random.Generator) -> np.ndarray
     r"""The top ``m`` of ``big_n`` i.i.d. scores, exactly: :math:`U_{(k)} = \Gamma_k/\Gamma_{N+1}` (section 4)."""
     gam = np.cumsum(gen.standard_exponential(m))
     total = gam[-1] + gen.standard_gamma(float(big_n + 1 - m))
-    return law.endpoint - np.asarray(law.gap_ppf(gam / total), dtype=float)
+    return law.reference - np.asarray(law.gap_ppf(gam / total), dtype=float)
 
 
 def calibration_case(name: str, reps: int = 200, rng: RngLike = 0, level: float = LEVEL) -> dict[str, Any]:
