@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..heat import (
+    _tangent_basis,
     attention_displacement_exact,
     attention_map_sampled,
     backward_heat_circle,
@@ -210,17 +211,6 @@ def _symbol(beta: float, ks: list, n: int) -> dict:
     return {"k": ks, "measured": measured, "theory": layer_amplification(np.array(ks), beta)}
 
 
-def _tangent_rows(x: np.ndarray) -> np.ndarray:
-    """Rows of the positively oriented tangent frame at ``x`` on S^1 or S^2 that the whitened KS claims were calibrated with."""
-    if x.shape[0] == 2:
-        return np.array([[-x[1], x[0]]])
-    a = np.zeros(3)
-    a[int(np.argmin(np.abs(x)))] = 1.0
-    e1 = a - (a @ x) * x
-    e1 /= np.linalg.norm(e1)
-    return np.stack([e1, np.cross(x, e1)])
-
-
 def _sampled(rho, sphere: int, cfg: dict, rng: np.random.Generator) -> dict:
     """``reps`` outputs of n fresh keys per query; tangential errors standardized by the delta-method law."""
     beta, n = cfg["beta"], cfg["n"]
@@ -230,7 +220,7 @@ def _sampled(rho, sphere: int, cfg: dict, rng: np.random.Generator) -> dict:
     for _ in range(cfg["reps"]):
         y = attention_map_sampled(rho.sample(n, rng), x, beta)
         for q in range(x.shape[0]):
-            basis = _tangent_rows(x[q])
+            basis = _tangent_basis(x[q])  # the heat layer's frame: the whitened KS claims were calibrated with it
             cov = basis @ law.covariance[q] @ basis.T
             # whiten the tangential error: z ~ N(0, I) under the predicted law
             white = np.linalg.solve(np.linalg.cholesky(cov), basis @ (y[q] - law.mean[q]))
