@@ -396,7 +396,8 @@ def _invert(gamma: float, kind: str, target: float) -> float:
 @functools.lru_cache(maxsize=256)
 def _reference_levels() -> tuple[float, float]:
     """``E W_1`` of the gamma = 1 limit law at the ends of :data:`REFERENCE_BAND_C`."""
-    return tuple(limit_max_weight(1.0, c).mean for c in REFERENCE_BAND_C)  # type: ignore[return-value]
+    low, high = (limit_max_weight(1.0, c).mean for c in REFERENCE_BAND_C)
+    return low, high
 
 
 def max_weight_levels() -> tuple[float, float]:

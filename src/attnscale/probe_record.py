@@ -52,8 +52,8 @@ def model_path() -> str:
 def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> tuple[Any, Any]:
     """A model (eager attention, eval mode, float32) and its tokenizer, from local files only.
 
-    ``HF_HUB_OFFLINE=1`` is set for the process and every load passes ``local_files_only=True``,
-    so nothing is downloaded. Any Hugging Face model folder works (``AutoModel``: the base model
+    Every load passes ``local_files_only=True``, so nothing is downloaded; the loggers' verbosity
+    and progress bar are restored afterwards (no process-wide state changes). Any Hugging Face model folder works (``AutoModel``: the base model
     of a causal LM, e.g. ``LlamaModel`` from a ``LlamaForCausalLM`` checkpoint).
 
     Parameters
@@ -67,7 +67,6 @@ def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> tu
     -------
     (transformers.PreTrainedModel, tokenizer)
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -76,17 +75,19 @@ def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> tu
         raise InputError(f"device: got {device!r}; expected 'cpu' or 'cuda[:k]'")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device: got {device!r}, but torch sees no CUDA device")
-    hf_logging.disable_progress_bar()
     folder = model_path() if path is None else str(path)
     if not os.path.isdir(folder):
         raise InputError(f"path: got {folder!r}; expected a local model folder")
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # e.g. the unused lm_head of a causal LM loaded as its base model
+    hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager", dtype=torch.float32)
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     model.eval()
     if device != "cpu":
         model.to(device)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from .._validate import check_unit_vector
 from ..heat import (
     _tangent_basis,
     attention_displacement_exact,
@@ -220,7 +221,8 @@ def _sampled(rho, sphere: int, cfg: dict, rng: np.random.Generator) -> dict:
     for _ in range(cfg["reps"]):
         y = attention_map_sampled(rho.sample(n, rng), x, beta)
         for q in range(x.shape[0]):
-            basis = _tangent_basis(x[q])  # the heat layer's frame: the whitened KS claims were calibrated with it
+            # the heat layer's frame at the renormalized query: the whitened KS claims were calibrated with it
+            basis = _tangent_basis(check_unit_vector(x[q], "x"))
             cov = basis @ law.covariance[q] @ basis.T
             # whiten the tangential error: z ~ N(0, I) under the predicted law
             white = np.linalg.solve(np.linalg.cholesky(cov), basis @ (y[q] - law.mean[q]))
