@@ -85,9 +85,14 @@ def build_report(
 
     Examples
     --------
+    ``build_report(folder, quick=True, experiments=["supercritical"])`` runs one experiment (about
+    a minute on two cores); the names are checked before anything runs:
+
     >>> import tempfile
-    >>> s = build_report(tempfile.mkdtemp(), quick=True, workers=1, quiet=True,
-    ...                  experiments=["supercritical"])                       # doctest: +SKIP
+    >>> build_report(tempfile.mkdtemp(), quick=True, quiet=True, experiments=["no_such_experiment"])
+    Traceback (most recent call last):
+        ...
+    attnscale._errors.InputError: experiments: unknown ['no_such_experiment']; expected names among phase_diagram, critical_exponent, critical_law, subcritical, supercritical, finite_n, large_d, output_law, heat, tail_classes, real_heads
     """
     from .experiments._runner import run_experiments
 
