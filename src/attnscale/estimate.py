@@ -63,6 +63,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
+from ._numerics.arrays import finite_or_none
 from ._validate import (
     InputError,
     RngLike,
@@ -250,16 +251,16 @@ class TailEstimate:
         beta_star = {}
         for n in ns:
             b = self.critical_beta(n)
-            beta_star[str(n)] = {"value": _json(b.value), "ci": [_json(b.ci[0]), _json(b.ci[1])], "convention": b.convention}
+            beta_star[str(n)] = {"value": finite_or_none(b.value), "ci": [finite_or_none(b.ci[0]), finite_or_none(b.ci[1])], "convention": b.convention}
         out = {
-            "endpoint": _json(self.endpoint),
-            "endpoint_ci": [_json(x) for x in self.endpoint_ci],
-            "gamma": _json(self.gamma),
-            "gamma_ci": [_json(x) for x in self.gamma_ci],
-            "kappa": _json(self.kappa),
-            "kappa_ci": [_json(x) for x in self.kappa_ci],
-            "log_kappa": _json(self.log_kappa),
-            "log_kappa_ci": [_json(x) for x in self.log_kappa_ci],
+            "endpoint": finite_or_none(self.endpoint),
+            "endpoint_ci": [finite_or_none(x) for x in self.endpoint_ci],
+            "gamma": finite_or_none(self.gamma),
+            "gamma_ci": [finite_or_none(x) for x in self.gamma_ci],
+            "kappa": finite_or_none(self.kappa),
+            "kappa_ci": [finite_or_none(x) for x in self.kappa_ci],
+            "log_kappa": finite_or_none(self.log_kappa),
+            "log_kappa_ci": [finite_or_none(x) for x in self.log_kappa_ci],
             "kind": self.kind,
             "n_top": self.n_top,
             "n_total": self.n_total,
@@ -267,14 +268,9 @@ class TailEstimate:
             "beta_star": beta_star,
         }
         if self.kind == "atom":
-            out["gap"] = _json(self.gap)
+            out["gap"] = finite_or_none(self.gap)
             out["atom_count"] = self.atom_count
         return out
-
-
-def _json(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 # ---------------------------------------------------------------------------

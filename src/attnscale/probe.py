@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ._numerics.arrays import finite_or_none
 from ._validate import InputError, check_int, check_matrix, check_n
 from .corpus import Corpus, directory_corpus, stdlib_corpus
 from .probe_record import (
@@ -213,26 +214,22 @@ class HeadResult:
             "head": self.head,
             "kind": self.kind,
             "kinds": dict(self.kinds),
-            "gamma": _finite_or_none(self.gamma),
-            "gamma_ci": None if self.gamma_ci is None else [_finite_or_none(x) for x in self.gamma_ci],
-            "endpoint": _finite_or_none(self.endpoint),
-            "kappa": _finite_or_none(self.kappa),
+            "gamma": finite_or_none(self.gamma),
+            "gamma_ci": None if self.gamma_ci is None else [finite_or_none(x) for x in self.gamma_ci],
+            "endpoint": finite_or_none(self.endpoint),
+            "kappa": finite_or_none(self.kappa),
             "beta": self.beta,
             "logit_scale": self.logit_scale,
             "c": by_n(self.c),
-            "c_ci": by_n(self.c_ci, lambda v: [_finite_or_none(x) for x in v]),
+            "c_ci": by_n(self.c_ci, lambda v: [finite_or_none(x) for x in v]),
             "regime": by_n(self.regime),
             "queries": self.queries,
             "keys": self.keys,
             "duplicates": self.duplicates,
-            "sink_mass": _finite_or_none(self.sink_mass),
-            "sink_margin": _finite_or_none(self.sink_margin),
+            "sink_mass": finite_or_none(self.sink_mass),
+            "sink_margin": finite_or_none(self.sink_margin),
             "finite": {str(n): v for n, v in self.finite.items()},
         }
-
-
-def _finite_or_none(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def _median_index(values: np.ndarray) -> int:
@@ -483,8 +480,8 @@ def curve_for_head(
             continue
         j = _median_index(np.array([r[0] for r in rows]))
         c, lo, hi, mw, nk = rows[j]
-        out["c"].append(_finite_or_none(c))
-        out["c_ci"].append([_finite_or_none(lo), _finite_or_none(hi)])
+        out["c"].append(finite_or_none(c))
+        out["c_ci"].append([finite_or_none(lo), finite_or_none(hi)])
         out["max_weight"].append(mw)
         out["keys"].append(nk)
     return out

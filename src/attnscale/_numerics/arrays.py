@@ -1,12 +1,13 @@
-"""The one array-or-scalar pair: convert an input once, shape an output once."""
+"""The one array-or-scalar pair (convert an input once, shape an output once), and JSON floats."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["as_float_array", "as_output"]
+__all__ = ["as_float_array", "as_output", "finite_or_none"]
 
 
 def as_float_array(values: Any) -> np.ndarray:
@@ -29,3 +30,17 @@ def as_output(values: np.ndarray | float) -> Any:
     (0.5, (1,))
     """
     return float(values) if np.ndim(values) == 0 else values
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` as a float for JSON, or None (null) when it is None, NaN or infinite.
+
+    Examples
+    --------
+    >>> finite_or_none(np.float64(0.5)), finite_or_none(float("inf")), finite_or_none(None)
+    (0.5, None, None)
+    """
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

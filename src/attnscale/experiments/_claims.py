@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._numerics.arrays import finite_or_none
 from .._validate import InputError, check_finite, check_int
 
 
@@ -45,11 +46,6 @@ def check_statement(statement: str) -> str:
     if statement not in STATEMENTS:
         raise ValueError(f"statement: got {statement!r}; expected one of {', '.join(STATEMENTS)}")
     return statement
-
-
-def _json_float(x: float) -> float | None:
-    """``x`` for JSON: None (null) when it is NaN or infinite."""
-    return float(x) if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -226,9 +222,9 @@ class Claim:
         '[null, null]'
         """
         row = asdict(self)
-        row["theory"] = _json_float(self.theory)
-        row["measured"] = _json_float(self.measured)
-        row["interval"] = [_json_float(x) for x in self.interval]
+        row["theory"] = finite_or_none(self.theory)
+        row["measured"] = finite_or_none(self.measured)
+        row["interval"] = [finite_or_none(x) for x in self.interval]
         return row
 
 
