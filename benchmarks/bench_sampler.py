@@ -20,7 +20,6 @@ and paste the markdown it prints into BENCHMARKS.md, section "## sample_top (iss
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shlex

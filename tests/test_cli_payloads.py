@@ -1,8 +1,7 @@
 """Tests of cli/payloads.py: the JSON objects of the commands.
 
-The heat, estimate and schedules tests moved here from tests/test_heat.py, tests/test_estimate.py
-and tests/test_schedules.py with the payload builders (heat_summary, estimate_summary,
-schedules_summary), which moved out of the math modules into attnscale.cli.payloads.
+The heat, estimate and schedules payload tests moved here from tests/test_heat.py,
+tests/test_estimate.py and tests/test_schedules.py with the payload builders.
 """
 
 from __future__ import annotations
@@ -14,13 +13,12 @@ import numpy as np
 import pytest
 
 from attnscale.cli.payloads import estimate_payload, heat_payload, schedules_payload
-from attnscale.estimate import estimate_tail
 from attnscale.laws import UniformSphere
 from attnscale.tails import ScoreTail
 
 
 def test_heat_payload():
-    """Moved from tests/test_heat.py (test_fit_order_and_summary) with heat.heat_summary."""
+    """The fitted orders of the heat step and their table (docs/theory.md section 6)."""
     s = heat_payload(2, quick=True)
     assert set(s) == {"displacement_order", "density_order", "density_order_without_laplacian", "table"}
     assert len(s["table"]) == 5 and s["table"][0]["beta"] == 100.0
@@ -28,7 +26,7 @@ def test_heat_payload():
 
 
 def test_several_queries_summarize_per_query_and_serialize():
-    """Moved from tests/test_estimate.py with estimate.estimate_summary."""
+    """Several queries: one row per query and the count of each tail class, all JSON."""
     rng = np.random.default_rng(9)
     keys = UniformSphere(3).sample(3000, rng)
     qs = np.eye(3)

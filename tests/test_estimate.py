@@ -1,6 +1,6 @@
 """Tests of estimate.py: tail class and parameters from data (docs/theory.md section 2).
 
-Truths come from exact laws (laws.py) or from data built from the Poisson
+Truths come from exact laws (attnscale.laws) or from data built from the Poisson
 representation itself; coverage assertions are binomial, with 4 standard errors
 of the nominal level as tolerance.
 """

@@ -1,4 +1,4 @@
-"""Command-line names of the key laws and their parameters (one table, used by ``laws`` and ``cli``)."""
+"""Command-line names of the key laws and their parameters (one table, used by ``laws`` and ``cli.parsing``; imports nothing)."""
 
 from __future__ import annotations
 

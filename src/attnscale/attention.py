@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import InputError, check_beta, check_choice, check_int, check_matrix, check_vector
+from ._validate import InputError, InputTypeError, check_beta, check_choice, check_int, check_matrix, check_vector
 
 #: Backends of :func:`attention_stats`.
 BACKENDS = ("numpy", "torch")
@@ -749,7 +749,7 @@ def _shaped(block: Any, d: int, backend: str) -> Any:
             if block.ndim != 2 or block.shape[0] < 1 or block.shape[1] != d:
                 check_matrix(np.empty(tuple(block.shape)), "keys", cols=d)  # raises with the shape
             if block.is_complex():
-                raise TypeError(f"keys: got a tensor of dtype {block.dtype}; expected real numbers")
+                raise InputTypeError(f"keys: got a tensor of dtype {block.dtype}; expected real numbers")
             return block
     try:
         arr = np.asarray(block)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import InputError, RngLike, check_beta, check_int, check_n, check_positive
+from ._validate import InputError, RngLike, check_beta, check_int, check_n
 from .laws import KeyLaw, ScoreLaw
 from .limit_means import c_matching_max_weight, critical_band, limit_max_weight
 from .sampler import as_score_law, sample_top

@@ -46,6 +46,7 @@ import numpy as np
 from scipy import special
 
 from ._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     as_generator,
@@ -65,7 +66,6 @@ from .heat_density import (
     VMFMixture,
     _check_density,
     _check_points,
-    _check_sphere,
     _shape_out,
     reference_density,
     sphere_points,
@@ -693,7 +693,7 @@ def kuiper_distance(theta: Any, cdf: Any) -> float:
     """
     th = np.sort(np.mod(check_vector(theta, "theta"), 2.0 * math.pi))
     if not callable(cdf):
-        raise TypeError(f"cdf: got {type(cdf).__name__}; expected a callable F(theta)")
+        raise InputTypeError(f"cdf: got {type(cdf).__name__}; expected a callable F(theta)")
     f = np.asarray(cdf(th), dtype=float)
     i = np.arange(1, th.size + 1)
     return round(float((i / th.size - f).max() + (f - (i - 1) / th.size).max()), 15)

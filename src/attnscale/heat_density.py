@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from ._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     check_int,
@@ -53,7 +54,7 @@ def _check_sphere(sphere: Any) -> int:
 
 def _check_density(density: Any) -> VMFMixture:
     if not isinstance(density, VMFMixture):
-        raise TypeError(f"density: got {type(density).__name__}; expected a VMFMixture")
+        raise InputTypeError(f"density: got {type(density).__name__}; expected a VMFMixture")
     return density
 
 

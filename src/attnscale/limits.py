@@ -29,6 +29,7 @@ from scipy import integrate, special
 from ._numerics.arrays import as_float_array, as_output
 from ._numerics.special import bessel_ratio_cf, log_upper_gamma_scaled
 from ._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     as_generator,
@@ -80,7 +81,7 @@ def _beta_array(beta: Any, name: str = "beta", positive: bool = False) -> np.nda
     try:
         arr = as_float_array(beta)
     except (TypeError, ValueError):
-        raise TypeError(f"{name}: got {beta!r} ({type(beta).__name__}); expected a real number or array") from None
+        raise InputTypeError(f"{name}: got {beta!r} ({type(beta).__name__}); expected a real number or array") from None
     bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
     if np.any(bad):
         first = arr[bad].flat[0]

@@ -43,6 +43,7 @@ from scipy import integrate, special
 
 from ._numerics.quadrature import log_integral
 from ._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     as_generator,
@@ -159,13 +160,13 @@ def tangent_map(law: Any, q: Any) -> TangentMap | None:
     from .laws import KeyLaw
 
     if not isinstance(law, KeyLaw):
-        raise TypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
+        raise InputTypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
     return law.tangent_frame(q)
 
 
 def _check_tail(tail: Any) -> ScoreTail:
     if not isinstance(tail, ScoreTail):
-        raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail (law.score_tail(q))")
+        raise InputTypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail (law.score_tail(q))")
     if tail.kind != "weibull":
         raise InputError(f"tail: got kind {tail.kind!r}; the output scales need a weibull tail")
     return tail

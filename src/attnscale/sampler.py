@@ -79,6 +79,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     as_generator,
@@ -312,11 +313,11 @@ def _query_of(law: KeyLaw, q: Any) -> np.ndarray:
 
 
 def _output_frame(law: Any, q: Any, beta: float):
-    """The tangent frame (a :class:`attnscale.output.TangentMap`) of the output draws, or an InputError."""
+    """The tangent frame (a :class:`attnscale.laws.TangentMap`) of the output draws, or an InputError."""
     from .output import tangent_map
 
     if not isinstance(law, KeyLaw):
-        raise TypeError(f"law: got {type(law).__name__}; output=True needs a KeyLaw (key directions), not a score law")
+        raise InputTypeError(f"law: got {type(law).__name__}; output=True needs a KeyLaw (key directions), not a score law")
     if check_beta(beta) == 0.0:
         raise InputError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
     frame = tangent_map(law, _query_of(law, q))
@@ -413,7 +414,7 @@ def as_score_law(law: Any, q: Any = None) -> ScoreLaw:
             q = np.zeros(law.d)
             q[0] = 1.0
         return law.score_law(check_unit_vector(q, "q", law.d))
-    raise TypeError(f"law: got {type(law).__name__}; expected a KeyLaw (e.g. UniformSphere(d)) or a ScoreLaw")
+    raise InputTypeError(f"law: got {type(law).__name__}; expected a KeyLaw (e.g. UniformSphere(d)) or a ScoreLaw")
 
 
 # ---------------------------------------------------------------------------

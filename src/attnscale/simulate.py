@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     check_beta,
@@ -138,7 +139,7 @@ def simulate_stats(
     """
     check_choice(method, "method", METHODS)
     if not isinstance(law, KeyLaw):
-        raise TypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
+        raise InputTypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
     q = check_unit_vector(q, "q", law.d)
     n = check_n(n)
     reps = check_int(reps, "reps")
@@ -157,7 +158,8 @@ def simulate_stats(
 
     if method == "limit":
         from .limits import CriticalLimit
-        from .output import TangentMap, log_tangential_scale
+        from .laws import TangentMap
+        from .output import log_tangential_scale
 
         g = tail.gamma if gamma is None else check_positive(gamma, "gamma")
         limit = CriticalLimit(g, check_positive(c, "c"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ._validate import InputError, check_beta, check_choice, check_finite, check_n, check_positive
+from ._validate import InputError, InputTypeError, check_beta, check_choice, check_finite, check_n, check_positive
 
 #: Tail classes (docs/theory.md section 2).
 #:
@@ -291,7 +291,7 @@ def critical_beta(n: float, tail: ScoreTail) -> float:
     """
     n_int = check_n(n)
     if not isinstance(tail, ScoreTail):
-        raise TypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail")
+        raise InputTypeError(f"tail: got {type(tail).__name__}; expected a ScoreTail")
     if tail.kind == "atom":
         m = tail.atom_count
         if not n_int > 2.0 * m:

@@ -17,9 +17,7 @@ from .._errors import InputError
 if TYPE_CHECKING:
     import numpy as np
 
-#: The key laws of ``--law`` (:data:`attnscale.laws.LAW_NAMES`, kept here so that the command
-#: line's help does not import the laws; tests/test_cli_parsing.py checks they agree).
-LAW_NAMES = ("uniform", "vmf", "subsphere", "power", "gaussian")
+from .._names import LAW_NAMES  # the one table (import-free: --help loads no laws)
 
 #: Largest context length accepted anywhere (:data:`attnscale._validate.MAX_N`, checked by the tests).
 MAX_N = 10**18

@@ -140,7 +140,8 @@ def heat_payload(sphere: int, quick: bool = True) -> dict[str, Any]:
     >>> sorted(s["table"][0])
     ['beta', 'density_error', 'density_error_without_laplacian', 'displacement_error']
     """
-    from ..heat import _check_sphere, heat_step_errors, reference_density, sphere_points
+    from ..heat import heat_step_errors
+    from ..heat_density import _check_sphere, reference_density, sphere_points
 
     s = _check_sphere(sphere)
     if not isinstance(quick, (bool, np.bool_)):

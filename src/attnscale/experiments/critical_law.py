@@ -12,7 +12,6 @@ c = 0.2) at its default m: the laws of ``W_1`` and ``n_eff`` are at KS distance 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 
 from ..laws import UniformScoreLaw, UniformSphere
-from ..limits import CriticalLimit
 from ..sampler import sample_top
 from ..simulate import simulate_stats
 from ..tails import critical_beta

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..attention import attention, attention_stats
-from ..laws import UniformSphere
+from ..laws import UniformSphere, tangent_basis
 from ..limits import CriticalLimit
 from ..output import (
     critical_radial_mean,
@@ -42,7 +42,6 @@ from ..output import (
     subcritical_output_law,
     supercritical_distance_constant,
     supercritical_far_probability,
-    tangent_basis,
 )
 from ..sampler import sample_top
 from ..tails import critical_beta

@@ -3,8 +3,9 @@ r"""Key laws on the sphere and the exact 1-D laws of their scores ``<q, K>``.
 A *key law* draws keys ``K`` (``sample``) and, for a query ``q``, gives the exact
 law of the score ``S = <q, K>`` (``score_law``) and its top (``score_tail``).
 
-Score laws are parameterized by the *gap* ``G = s* - S >= 0`` below the
-endpoint ``s*``: the top of the law, where attention lives, is then computed
+Score laws are parameterized by the *gap* ``G = r - S >= 0`` below a reference
+point ``r`` (``ScoreLaw.reference``: the endpoint ``s*`` of a bounded law, 40 standard
+deviations for Gaussian scores, whose ``endpoint`` is ``inf``): the top of the law, where attention lives, is then computed
 without cancellation (``1 - <q, K>`` is never formed by subtraction), and
 quantiles of probabilities as small as ``1e-300`` stay accurate
 (docs/theory.md sections 2 and 4).

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import InputError, RngLike, as_generator, check_matrix, check_n
+from .._validate import InputError, InputTypeError, RngLike, as_generator, check_matrix, check_n
 from ..tails import ScoreTail
 from .base import KeyLaw, ScoreLaw
 from .sphere import _read_only
@@ -45,13 +45,13 @@ class Empirical(KeyLaw):
         return self.keys[rows]
 
     def score_law(self, q: ArrayLike) -> ScoreLaw:
-        raise TypeError(
+        raise InputTypeError(
             "score_law: an Empirical law has no density, so no exact score law; "
             "estimate the score tail from the scores <q, keys> instead (attnscale.estimate)"
         )
 
     def score_tail(self, q: ArrayLike) -> ScoreTail:
-        raise TypeError(
+        raise InputTypeError(
             "score_tail: an Empirical law has no exact score tail; "
             "estimate it from the scores <q, keys> (attnscale.estimate)"
         )

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .._validate import InputError, RngLike, as_generator, check_n, check_vector
+from .._validate import InputError, InputTypeError, RngLike, as_generator, check_n, check_vector
 from ..tails import ScoreTail
 from .base import KeyLaw, ScoreLaw
 
@@ -43,7 +43,7 @@ class MixtureScoreLaw(ScoreLaw):
     def __post_init__(self) -> None:
         laws = tuple(self.laws) if isinstance(self.laws, (list, tuple)) else None
         if not laws or not all(isinstance(law, ScoreLaw) for law in laws):
-            raise TypeError(f"laws: got {self.laws!r}; expected a non-empty sequence of ScoreLaw")
+            raise InputTypeError(f"laws: got {self.laws!r}; expected a non-empty sequence of ScoreLaw")
         object.__setattr__(self, "laws", laws)
         object.__setattr__(self, "weights", _normalized_weights(self.weights, len(laws)))
         object.__setattr__(self, "endpoint", max(float(law.endpoint) for law in laws))
@@ -186,13 +186,13 @@ class Mixture(KeyLaw):
 
     def __post_init__(self) -> None:
         if isinstance(self.laws, KeyLaw) or not isinstance(self.laws, (list, tuple)):
-            raise TypeError(f"laws: got {type(self.laws).__name__}; expected a non-empty list or tuple of KeyLaw")
+            raise InputTypeError(f"laws: got {type(self.laws).__name__}; expected a non-empty list or tuple of KeyLaw")
         laws = tuple(self.laws)
         if not laws:
             raise InputError("laws: got an empty sequence; expected at least one KeyLaw")
         for i, law in enumerate(laws):
             if not isinstance(law, KeyLaw):
-                raise TypeError(f"laws: item {i} is {type(law).__name__}; expected a KeyLaw")
+                raise InputTypeError(f"laws: item {i} is {type(law).__name__}; expected a KeyLaw")
         dims = [law.d for law in laws]
         if len(set(dims)) != 1:
             raise InputError(f"laws: got dimensions {dims}; all components must have the same d")

@@ -24,6 +24,7 @@ from scipy import special
 from .._numerics.quadrature import log_integral, log_integral_rows
 from .._numerics.special import log_betainc_sym
 from .._validate import (
+    InputTypeError,
     InputError,
     RngLike,
     as_generator,
@@ -109,7 +110,7 @@ class ZonalScoreLaw(ScoreLaw):
 
     def __post_init__(self) -> None:
         if not isinstance(self.law, ZonalKeyLaw):
-            raise TypeError(f"law: got {type(self.law).__name__}; expected a ZonalKeyLaw")
+            raise InputTypeError(f"law: got {type(self.law).__name__}; expected a ZonalKeyLaw")
         theta = check_finite(self.theta, "theta")
         if not 0.0 <= theta <= math.pi:
             raise InputError(f"theta: got {self.theta!r}; expected an angle in [0, pi]")

@@ -46,7 +46,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .._validate import InputError, check_int
+from .._validate import InputError, InputTypeError, check_int
 from .progress import wants_progress
 from .store import STORE_VERSION, ResultStore, normalize_config, task_key
 
@@ -293,7 +293,7 @@ class DaskExecutor(Executor):
             self._client = scheduler
             self._owned = False
         else:
-            raise TypeError(
+            raise InputTypeError(
                 f"scheduler: got {type(scheduler).__name__}; expected an address 'tcp://host:port' or a distributed.Client"
             )
         self._as_completed = distributed.as_completed
@@ -502,13 +502,13 @@ def run_tasks(
     >>> tmp.cleanup()
     """
     if not callable(fn):
-        raise TypeError(f"fn: got {type(fn).__name__}; expected a function fn(config, seed) -> pyarrow.Table")
+        raise InputTypeError(f"fn: got {type(fn).__name__}; expected a function fn(config, seed) -> pyarrow.Table")
     if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Sequence):
-        raise TypeError(f"configs: got {type(configs).__name__}; expected a sequence (list) of config mappings")
+        raise InputTypeError(f"configs: got {type(configs).__name__}; expected a sequence (list) of config mappings")
     if store is not None and not isinstance(store, ResultStore):
-        raise TypeError(f"store: got {type(store).__name__}; expected a ResultStore or None")
+        raise InputTypeError(f"store: got {type(store).__name__}; expected a ResultStore or None")
     if executor is not None and not isinstance(executor, Executor):
-        raise TypeError(f"executor: got {type(executor).__name__}; expected an Executor (see make_executor) or None")
+        raise InputTypeError(f"executor: got {type(executor).__name__}; expected an Executor (see make_executor) or None")
     seeds = task_seeds(seed, len(configs))
     seed = int(seed)
     plain = [normalize_config(c, f"configs[{i}]") for i, c in enumerate(configs)]
@@ -536,7 +536,7 @@ def run_tasks(
             for j, table in done:
                 i = todo[j]
                 if not isinstance(table, pa.Table):
-                    raise TypeError(
+                    raise InputTypeError(
                         f"fn: task {i} (config {plain[i]!r}) returned {type(table).__name__}; expected a pyarrow.Table"
                     )
                 if store is not None:
@@ -549,7 +549,7 @@ def run_tasks(
             execute(own)
     else:
         if not isinstance(progress, Progress):
-            raise TypeError(f"progress: got {type(progress).__name__}; expected a rich.progress.Progress or None")
+            raise InputTypeError(f"progress: got {type(progress).__name__}; expected a rich.progress.Progress or None")
         execute(progress)
     return cast(list[pa.Table], results)  # every entry is set: loaded or computed above
 

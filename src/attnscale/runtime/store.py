@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._validate import InputError
+from .._validate import InputError, InputTypeError
 
 __all__ = [
     "STORE_VERSION",
@@ -106,7 +106,7 @@ def normalize_config(config: Mapping[str, Any], name: str = "config") -> dict[st
     {'d': 3, 'c': [0.5, 2]}
     """
     if not isinstance(config, Mapping):
-        raise TypeError(f"{name}: got {type(config).__name__}; expected a mapping with string keys")
+        raise InputTypeError(f"{name}: got {type(config).__name__}; expected a mapping with string keys")
     return _normalize(config, name)
 
 
@@ -126,14 +126,14 @@ def _normalize(value: Any, path: str) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TypeError(f"{path}: has key {k!r} ({type(k).__name__}); expected string keys")
+                raise InputTypeError(f"{path}: has key {k!r} ({type(k).__name__}); expected string keys")
             out[k] = _normalize(v, f"{path}[{k!r}]")
         return out
     if isinstance(value, np.ndarray):
         return _normalize(value.tolist(), path)
     if isinstance(value, (list, tuple)):
         return [_normalize(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    raise TypeError(
+    raise InputTypeError(
         f"{path}: got {value!r} ({type(value).__name__}); expected None, bool, int, float, str, "
         "a list/tuple/array or a mapping of those"
     )
@@ -247,12 +247,12 @@ def table_from_columns(columns: Mapping[str, Any]) -> pa.Table:
     lengths: dict[str, int] = {}
     for col, value in columns.items():
         if not isinstance(col, str):
-            raise TypeError(f"columns: has key {col!r} ({type(col).__name__}); expected string column names")
+            raise InputTypeError(f"columns: has key {col!r} ({type(col).__name__}); expected string column names")
         arr = np.asarray(value)
         if arr.ndim > 1:
             raise InputError(f"columns[{col!r}]: got shape {arr.shape}; expected a 1-D array or a scalar")
         if arr.dtype == object:
-            raise TypeError(f"columns[{col!r}]: got an object array; expected numbers, booleans or strings")
+            raise InputTypeError(f"columns[{col!r}]: got an object array; expected numbers, booleans or strings")
         arrays[col] = arr
         if arr.ndim == 1:
             lengths[col] = arr.shape[0]
@@ -272,7 +272,7 @@ def table_to_columns(table: pa.Table) -> dict[str, np.ndarray]:
     array([0., 1., 2.])
     """
     if not isinstance(table, pa.Table):
-        raise TypeError(f"table: got {type(table).__name__}; expected a pyarrow.Table")
+        raise InputTypeError(f"table: got {type(table).__name__}; expected a pyarrow.Table")
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
@@ -311,7 +311,7 @@ class ResultStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         if not isinstance(root, (str, os.PathLike)):
-            raise TypeError(f"root: got {type(root).__name__}; expected a path (str or os.PathLike)")
+            raise InputTypeError(f"root: got {type(root).__name__}; expected a path (str or os.PathLike)")
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"root: got {str(root)!r}; it exists and is not a directory")
@@ -411,7 +411,7 @@ class ResultStore:
         """
         _check_key(key)
         if not isinstance(table, pa.Table):
-            raise TypeError(f"table: got {type(table).__name__}; expected a pyarrow.Table")
+            raise InputTypeError(f"table: got {type(table).__name__}; expected a pyarrow.Table")
         text = canonical_json(config)
         meta = dict(table.schema.metadata or {})
         meta[CONFIG_FIELD] = text.encode("utf-8")
