@@ -57,7 +57,6 @@ from ._validate import (
     check_unit_vector,
     check_vector,
 )
-from .laws.sphere import TangentMap, tangent_basis
 from .limits import mean_resultant_length, tangential_variance_asymptotic
 from .output_ends import (
     gaussian_end_cdf,
@@ -87,81 +86,12 @@ __all__ = [
     "supercritical_distance_constant",
     "supercritical_far_probability",
     "supercritical_within_probability",
-    "TangentMap",
-    "tangent_basis",
-    "tangent_frame",
-    "tangent_map",
     "tangential_scale",
     "vmf_output_mean",
 ]
 
 #: Methods of the subcritical constants.
 METHODS = ("exact", "asymptotic")
-
-
-# ---------------------------------------------------------------------------
-# Geometry helpers
-# ---------------------------------------------------------------------------
-
-
-def tangent_frame(law: Any, q: Any) -> np.ndarray | None:
-    r"""Frame :math:`B` in which a key's direction is uniform given its score, or ``None``.
-
-    For the laws below, seen from ``q``, a key with gap :math:`G = 1 - \langle q, K\rangle`
-    is :math:`K = (1 - G)\,q + \sqrt{G(2-G)}\,B\theta` with :math:`\theta` uniform on the
-    unit sphere of :math:`R^{dim}`, independent of :math:`G` (docs/theory.md section 3):
-
-    - :class:`~attnscale.laws.UniformSphere`: :math:`B` spans :math:`q^\perp` (``dim = d - 1``);
-    - a :class:`~attnscale.laws.ZonalKeyLaw` (von Mises-Fisher, power density) with ``q`` on
-      its axis (:math:`q = \pm` pole): the same;
-    - :class:`~attnscale.laws.GreatSubsphere` with ``q`` in its span: :math:`B` spans the
-      span's part of :math:`q^\perp` (``dim = m - 1``).
-
-    Any other law or query (a zonal law seen off its axis, mixtures, empirical keys) has
-    directions that depend on the score: ``None``.
-
-    Parameters
-    ----------
-    law : KeyLaw
-    q : array_like, shape (d,)
-        Unit query.
-
-    Returns
-    -------
-    ndarray of shape (d, dim) with orthonormal columns, or None
-        The matrix of :func:`tangent_map` (``d * dim`` numbers: for large ``d`` use
-        :func:`tangent_map`, which applies the frame without forming it).
-
-    Examples
-    --------
-    >>> from attnscale.laws import GreatSubsphere, UniformSphere
-    >>> tangent_frame(UniformSphere(3), [0.0, 0.0, 1.0]).shape
-    (3, 2)
-    >>> tangent_frame(GreatSubsphere(5, 3), [1.0, 0.0, 0.0, 0.0, 0.0]).shape
-    (5, 2)
-    >>> tangent_frame(GreatSubsphere(5, 3), [0.6, 0.0, 0.0, 0.8, 0.0]) is None
-    True
-    """
-    frame = tangent_map(law, q)
-    return None if frame is None else frame.matrix()
-
-
-def tangent_map(law: Any, q: Any) -> TangentMap | None:
-    r"""The frame of :func:`tangent_frame` as a :class:`TangentMap` (no ``d x dim`` matrix), or ``None``.
-
-    ``law.tangent_frame(q)`` (:meth:`attnscale.laws.KeyLaw.tangent_frame`) after checking that ``law`` is a key law.
-
-    Examples
-    --------
-    >>> from attnscale.laws import UniformSphere
-    >>> tangent_map(UniformSphere(100_000), np.eye(1, 100_000)[0]).dim
-    99999
-    """
-    from .laws import KeyLaw
-
-    if not isinstance(law, KeyLaw):
-        raise InputTypeError(f"law: got {type(law).__name__}; expected a KeyLaw such as UniformSphere(d)")
-    return law.tangent_frame(q)
 
 
 def _check_tail(tail: Any) -> ScoreTail:

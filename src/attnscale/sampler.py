@@ -147,7 +147,7 @@ class TopSample:
     output : ndarray, shape (size, d), or None
         With ``output=True``: the output :math:`x = \sum_i w_i K_i` (identity values).
     tangential : ndarray, shape (size, dim), or None
-        Its tangential part in the coordinates of :func:`attnscale.output.tangent_frame`
+        Its tangential part in the coordinates of :meth:`attnscale.laws.KeyLaw.tangent_frame`
         (kept apart from ``output`` so that it keeps its relative accuracy at any ``n``).
     radial_deficit : ndarray, shape (size,), or None
         :math:`1 - \langle x, q\rangle = \sum_i w_i G_i`, likewise.
@@ -225,7 +225,7 @@ def sample_top(
     output : bool
         Also draw the output :math:`x = \sum_i w_i K_i` (docs/theory.md section 3).  Needs a
         :class:`KeyLaw` whose key directions are uniform given the score
-        (:func:`attnscale.output.tangent_frame`: uniform keys, zonal laws seen from their
+        (:meth:`attnscale.laws.KeyLaw.tangent_frame`: uniform keys, zonal laws seen from their
         axis, great subspheres through ``q``) and ``beta > 0``.  A key with gap :math:`G` is
         :math:`(1 - G)q + \sqrt{G(2-G)}\,B\theta`: the top ``m`` keys get exact uniform
         directions :math:`\theta`; the other :math:`N = n - m` keys enter by their exact
@@ -314,13 +314,11 @@ def _query_of(law: KeyLaw, q: Any) -> np.ndarray:
 
 def _output_frame(law: Any, q: Any, beta: float):
     """The tangent frame (a :class:`attnscale.laws.TangentMap`) of the output draws, or an InputError."""
-    from .output import tangent_map
-
     if not isinstance(law, KeyLaw):
         raise InputTypeError(f"law: got {type(law).__name__}; output=True needs a KeyLaw (key directions), not a score law")
     if check_beta(beta) == 0.0:
         raise InputError("beta: got 0; output=True needs beta > 0 (at beta = 0 the output is the plain mean of the keys)")
-    frame = tangent_map(law, _query_of(law, q))
+    frame = law.tangent_frame(_query_of(law, q))
     if frame is None:
         raise InputError(
             f"law: got {type(law).__name__} seen from this q; output=True needs key directions uniform given the "

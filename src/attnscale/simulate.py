@@ -48,7 +48,7 @@ class SimulationResult:
     sample variance of :math:`x - \langle x,q\rangle q` per tangent direction
     (trace of its sample covariance over ``d - 1``; docs/theory.md section 3).
     The ``fast`` method draws the output only where key directions are uniform
-    given the score (:func:`attnscale.output.tangent_frame`) and ``beta > 0``;
+    given the score (:meth:`attnscale.laws.KeyLaw.tangent_frame`) and ``beta > 0``;
     elsewhere these four fields are ``None``.
     """
 
@@ -170,10 +170,10 @@ def simulate_stats(
         stats = (draws.max_weight, draws.n_eff, draws.entropy)
         return _with_output(method, n, beta, c, stats, x, q, v, tail, scaled_norm=out.tangential_norm)
     if method == "fast":
-        from .output import log_tangential_scale, tangent_map
+        from .output import log_tangential_scale
         from .sampler import sample_top
 
-        with_output = beta > 0 and tangent_map(law, q) is not None
+        with_output = beta > 0 and law.tangent_frame(q) is not None
         top = sample_top(law, n, beta, reps, np.random.default_rng(seq), m, q=q, output=with_output)
         stats = (top.max_weight, top.n_eff, top.entropy)
         if not with_output:
