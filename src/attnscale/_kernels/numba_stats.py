@@ -26,6 +26,9 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 LOG_FLOOR = -1000.0
 
+#: Rows of a tile whose per-score work (exp, sums) runs at once for many queries (in L1).
+SUB_ROWS = 32
+
 
 LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of log 2: k * LN2_HI is exact for |k| < 2^11
 LN2_LO = 1.90821492927058770002e-10
@@ -165,10 +168,10 @@ def _part_gemm(keys, qt, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
     per-score work in loops over the queries (contiguous, vectorized), ``Y += E^T K_t``."""
     d, h = qt.shape
     k = tp.shape[1]
-    size = tile * h
-    s = np.empty(size)
+    s = np.empty(tile * h)
+    e = np.empty(tile * h)
+    size = min(tile, SUB_ROWS) * h
     t = np.empty(size)
-    e = np.empty(size)
     b1 = np.empty(size, dtype=np.int64)
     b2 = np.empty(size, dtype=np.int64)
     g = np.empty((h, d))
@@ -212,28 +215,31 @@ def _part_gemm(keys, qt, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
                 skip[j] = at  # this row is the implicit 1 of S_0 = 1 + rest
         if bad[p] != 0:
             break
-        for r in range(c):
+        for rb in range(0, c, SUB_ROWS):  # the per-score work in blocks of rows that stay in L1
+            cb = min(SUB_ROWS, c - rb)
+            eb = e[rb * h : (rb + cb) * h]
+            for r in range(cb):
+                for j in range(h):
+                    t[r * h + j] = max(betas[j] * (sc[rb + r, j] - mp[j]), LOG_FLOOR)
+            _exp(t, eb, b1, b2, cb * h)
             for j in range(h):
-                t[r * h + j] = max(betas[j] * (sc[r, j] - mp[j]), LOG_FLOOR)
-        _exp(t, e, b1, b2, c * h)
-        for j in range(h):
-            if skip[j] >= 0:
-                e[skip[j] * h + j] = 0.0
-            a0[j] = 0.0
-            a1[j] = 0.0
-            a2[j] = 0.0
-        for r in range(c):
+                if rb <= skip[j] < rb + cb:
+                    eb[(skip[j] - rb) * h + j] = 0.0
+                a0[j] = 0.0
+                a1[j] = 0.0
+                a2[j] = 0.0
+            for r in range(cb):
+                for j in range(h):
+                    ev = eb[r * h + j]
+                    a0[j] += ev
+                    a1[j] += t[r * h + j] * ev
+                    a2[j] += ev * ev
             for j in range(h):
-                ev = e[r * h + j]
-                a0[j] += ev
-                a1[j] += t[r * h + j] * ev
-                a2[j] += ev * ev
-        for j in range(h):
-            rp[j] += a0[j]
-            s1p[j] += a1[j]
-            s2p[j] += a2[j]
-            if skip[j] >= 0:
-                e[skip[j] * h + j] = 1.0  # the top row enters Y with weight 1
+                rp[j] += a0[j]
+                s1p[j] += a1[j]
+                s2p[j] += a2[j]
+                if rb <= skip[j] < rb + cb:
+                    eb[(skip[j] - rb) * h + j] = 1.0  # the top row enters Y with weight 1
         ec = e[: c * h].reshape((c, h))
         np.dot(ec.T, kt, g)
         yp += g
