@@ -551,7 +551,7 @@ TILE_BYTES = 1 << 15
 #: Largest ``rows * h * d`` of the numba pass's per-tile GEMMs by default.  OpenBLAS runs
 #: products up to this size on the calling thread (no worker threads), which matters: numba's
 #: threads call it at once, and larger products on a multi-threaded BLAS oversubscribe the
-#: cores (a 256-row tile took 30-100x longer at d = 64, h = 32 on 2 cores).  Larger tiles
+#: cores (256- and 1024-row tiles took 20-100x longer at d = 64, h = 32 on 2 cores).  Larger tiles
 #: (``chunk_size``) run with BLAS limited to one thread when threadpoolctl is installed.
 BLAS_TILE_MNK = 1 << 18
 
