@@ -97,6 +97,30 @@ def test_numba_tiles_and_parts_change_only_round_off(chunk_size, threads):
             assert getattr(other, name)[j] == pytest.approx(getattr(one, name)[j], rel=rel, abs=1e-300), (j, name)
 
 
+@pytest.mark.parametrize("d, chunk_size", [(64, None), (128, None), (64, 1024)])
+def test_numba_many_queries_equal_numpy(d, chunk_size, monkeypatch):
+    """The GEMM pass (32 queries; 1024-row tiles run with BLAS at one thread) against the numpy fallback."""
+    rng = np.random.default_rng(d)
+    keys = rng.standard_normal((70_001, d)) / np.sqrt(d)
+    Q = rng.standard_normal((32, d))
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    betas = np.linspace(0.0, 40.0, 32)
+    fast = attention_stats_many(Q, keys, betas, top_k=5, chunk_size=chunk_size)
+    monkeypatch.setattr(A, "USE_NUMBA", False)
+    slow = attention_stats_many(Q, keys, betas, top_k=5)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-12, atol=0, err_msg=name)
+    scale = np.abs(slow.output).max(axis=1, keepdims=True)
+    assert np.all(np.abs(fast.output - slow.output) <= 1e-12 * scale)
+
+
+def test_default_tiles_keep_blas_on_the_calling_thread():
+    for d in (1, 3, 64, 128, 1024):
+        for h in (A.BLAS_MIN_QUERIES, 32, 256):
+            rows = A._tile_rows(d, h)
+            assert rows >= 8 and (rows * h * d <= A.BLAS_TILE_MNK or rows == 8)
+
+
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(dyadic_case(max_n=40, max_d=6))
 def test_many_queries_match_mpmath_exactly_scored(case):

@@ -28,6 +28,7 @@ Keys need not lie on the unit sphere here.  Everything is float64; the logits
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
@@ -547,6 +548,13 @@ BLAS_MIN_QUERIES = 4
 #: Bytes of keys in one tile of the numba pass: read from memory once, then from L1/L2.
 TILE_BYTES = 1 << 15
 
+#: Largest ``rows * h * d`` of the numba pass's per-tile GEMMs by default.  OpenBLAS runs
+#: products up to this size on the calling thread (no worker threads), which matters: numba's
+#: threads call it at once, and larger products on a multi-threaded BLAS oversubscribe the
+#: cores (256- and 1024-row tiles took 20-100x longer at d = 64, h = 32 on 2 cores).  Larger tiles
+#: (``chunk_size``) run with BLAS limited to one thread when threadpoolctl is installed.
+BLAS_TILE_MNK = 1 << 18
+
 _NUMBA_LOCK = threading.Lock()  # one compiled pass at a time: it already uses every core
 
 
@@ -573,7 +581,27 @@ def _compiled_cpu_applies(keys: Any, d: int) -> bool:
 
 
 def _tile_rows(d: int, h: int) -> int:
-    return int(max(8, min(1024, TILE_BYTES // (8 * max(d, h)))))
+    rows = min(1024, TILE_BYTES // (8 * max(d, h)))
+    if h >= BLAS_MIN_QUERIES:
+        rows = min(rows, BLAS_TILE_MNK // (h * d))
+    return int(max(8, rows))
+
+
+def _one_blas_thread(rows: int, h: int, d: int) -> Any:
+    """A context that limits BLAS to one thread for tiles past ``BLAS_TILE_MNK`` (threadpoolctl), else a no-op."""
+    global _BLAS_CONTROLLER
+    if h < BLAS_MIN_QUERIES or rows * h * d <= BLAS_TILE_MNK:
+        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return contextlib.nullcontext()
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER: Any = None
 
 
 def _part_bounds(n: int, parts: int | None) -> np.ndarray:
@@ -603,7 +631,7 @@ def _numba_stats(
     q = np.ascontiguousarray(qm)
     blas = h >= BLAS_MIN_QUERIES
     tile = rows or _tile_rows(d, h)
-    with _NUMBA_LOCK:
+    with _NUMBA_LOCK, _one_blas_thread(tile, h, d):
         kernel.fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad)
     if bad.any():
         lo, hi = bounds[int(np.argmax(bad))], bounds[int(np.argmax(bad)) + 1]

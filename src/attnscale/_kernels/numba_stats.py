@@ -26,6 +26,9 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 LOG_FLOOR = -1000.0
 
+#: Rows of a tile whose per-score work (exp, sums) runs at once for many queries (in L1).
+SUB_ROWS = 32
+
 
 LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of log 2: k * LN2_HI is exact for |k| < 2^11
 LN2_LO = 1.90821492927058770002e-10
@@ -110,111 +113,199 @@ def _lowest(tp, j, k):  # pragma: no cover - compiled
 def fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad):  # pragma: no cover
     """Fill the states of parts ``p`` (rows ``bounds[p]:bounds[p+1]``), shapes ``(P, h)`` / ``(P, h, d)``.
 
-    With ``blas`` the two products of a tile, the scores :math:`Q K_t^T` and :math:`E K_t`,
-    are BLAS GEMMs (many queries); else loops (one query, bound by reading the keys).
+    With ``blas`` the two products of a tile, the scores :math:`K_t Q^T` and :math:`E^T K_t`,
+    are BLAS GEMMs on contiguous operands and the work per score runs across the queries
+    (many queries, ``_part_gemm``); else loops (one query, bound by reading the keys).
     ``top`` (``(P, h, k)``) is filled with ``-inf`` by the caller; it ends with the part's
     ``k`` largest scores per query (fewer when the part has fewer rows).
     """
     n_parts = bounds.shape[0] - 1
-    h, d = q.shape
-    k = top.shape[2]
+    qt = np.ascontiguousarray(q.T)
     for p in numba.prange(n_parts):
-        lo = bounds[p]
-        hi = bounds[p + 1]
-        s = np.empty((h, tile))
-        t = np.empty(tile)
-        e = np.empty(tile)
-        b1 = np.empty(tile, dtype=np.int64)
-        b2 = np.empty(tile, dtype=np.int64)
-        w = np.empty((h, tile))
-        count = np.zeros(h, dtype=np.int64)
-        low = np.zeros(h, dtype=np.int64)  # position of the smallest of the top-k list, once full
-        mp = m[p]
-        rp = rest[p]
-        s1p = s1[p]
-        s2p = s2[p]
-        yp = y[p]
-        tp = top[p]
-        first = True
-        for a in range(lo, hi, tile):
-            c = min(tile, hi - a)
-            if blas:
-                s[:, :c] = np.dot(q, keys[a : a + c].T)
-            else:
-                for j in range(h):
-                    for r in range(c):
-                        s[j, r] = _dot(keys, a + r, q, j, d)
+        if blas:
+            _part_gemm(keys, qt, betas, bounds[p], bounds[p + 1], tile, m[p], rest[p], s1[p], s2[p], y[p], top[p], bad, p)
+        else:
+            _part_loops(keys, q, betas, bounds[p], bounds[p + 1], tile, m[p], rest[p], s1[p], s2[p], y[p], top[p], bad, p)
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _rescale(j, best, beta, first, d, mp, rp, s1p, s2p, yp):  # pragma: no cover - compiled
+    """Start query ``j``'s sums at its first tile, or rescale them down to a new maximum ``best``."""
+    if first:
+        rp[j] = 0.0
+        s1p[j] = 0.0
+        s2p[j] = 1.0
+        for cc in range(d):
+            yp[j, cc] = 0.0
+    else:
+        delta = 0.0 if beta == 0.0 else max(beta * (mp[j] - best), LOG_FLOOR)
+        f = math.exp(delta)
+        s0 = 1.0 + rp[j]
+        rp[j] = f * s0
+        s1p[j] = f * (s1p[j] + delta * s0)
+        s2p[j] = f * f * s2p[j] + 1.0
+        for cc in range(d):
+            yp[j, cc] *= f
+    mp[j] = best
+
+
+@numba.njit(cache=True)
+def _push_top(tp, j, v, count, low, k):  # pragma: no cover - compiled
+    """Offer score ``v`` to query ``j``'s running top-k list."""
+    if count[j] < k:
+        tp[j, count[j]] = v
+        count[j] += 1
+        if count[j] == k:
+            low[j] = _lowest(tp, j, k)
+    elif v > tp[j, low[j]]:
+        tp[j, low[j]] = v
+        low[j] = _lowest(tp, j, k)
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _part_gemm(keys, qt, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):  # pragma: no cover
+    """Rows ``lo:hi`` for ``h`` queries: per tile ``S = K_t Q^T`` (``(c, h)``, one GEMM), the
+    per-score work in loops over the queries (contiguous, vectorized), ``Y += E^T K_t``."""
+    d, h = qt.shape
+    k = tp.shape[1]
+    s = np.empty(tile * h)
+    e = np.empty(tile * h)
+    size = min(tile, SUB_ROWS) * h
+    t = np.empty(size)
+    b1 = np.empty(size, dtype=np.int64)
+    b2 = np.empty(size, dtype=np.int64)
+    g = np.empty((h, d))
+    best = np.empty(h)
+    fin = np.empty(h)
+    a0 = np.empty(h)
+    a1 = np.empty(h)
+    a2 = np.empty(h)
+    skip = np.empty(h, dtype=np.int64)
+    count = np.zeros(h, dtype=np.int64)
+    low = np.zeros(h, dtype=np.int64)  # position of the smallest of the top-k list, once full
+    first = True
+    for a in range(lo, hi, tile):
+        c = min(tile, hi - a)
+        kt = keys[a : a + c]
+        sc = s[: c * h].reshape((c, h))
+        np.dot(kt, qt, sc)
+        for j in range(h):
+            best[j] = sc[0, j]
+            fin[j] = 0.0
+        for r in range(c):
             for j in range(h):
-                beta = betas[j]
-                best = s[j, 0]
-                at = 0
-                finite = True
-                for r in range(c):
-                    v = s[j, r]
-                    if not math.isfinite(v):
-                        finite = False
-                    if v > best:
-                        best = v
-                        at = r
-                if not finite:
-                    bad[p] = 1
-                    break
-                # running top-k: only scores above the k-th best so far are examined
-                if count[j] < k or best > tp[j, low[j]]:
-                    for r in range(c):
-                        v = s[j, r]
-                        if count[j] < k:
-                            tp[j, count[j]] = v
-                            count[j] += 1
-                            if count[j] == k:
-                                low[j] = _lowest(tp, j, k)
-                        elif v > tp[j, low[j]]:
-                            tp[j, low[j]] = v
-                            low[j] = _lowest(tp, j, k)
-                skip = -1
-                if first or best > mp[j]:
-                    if first:
-                        rp[j] = 0.0
-                        s1p[j] = 0.0
-                        s2p[j] = 1.0
-                        for cc in range(d):
-                            yp[j, cc] = 0.0
-                    else:  # the tile holds the new maximum: rescale the sums down to it
-                        delta = 0.0 if beta == 0.0 else max(beta * (mp[j] - best), LOG_FLOOR)
-                        f = math.exp(delta)
-                        s0 = 1.0 + rp[j]
-                        rp[j] = f * s0
-                        s1p[j] = f * (s1p[j] + delta * s0)
-                        s2p[j] = f * f * s2p[j] + 1.0
-                        for cc in range(d):
-                            yp[j, cc] *= f
-                    mp[j] = best
-                    skip = at  # this row is the implicit 1 of S_0 = 1 + rest
-                mj = mp[j]
-                if beta == 0.0:
-                    for r in range(c):
-                        t[r] = 0.0
-                else:
-                    for r in range(c):
-                        t[r] = max(beta * (s[j, r] - mj), LOG_FLOOR)
-                _exp(t, e, b1, b2, c)
-                if skip >= 0:
-                    e[skip] = 0.0
-                a0, a1, a2 = _sums(t, e, c)
-                rp[j] += a0
-                s1p[j] += a1
-                s2p[j] += a2
-                if skip >= 0:
-                    e[skip] = 1.0  # the top row enters Y with weight 1
-                if blas:
-                    for r in range(c):
-                        w[j, r] = e[r]
-                else:
-                    for r in range(c):
-                        if e[r] != 0.0:
-                            _axpy(yp, j, e[r], keys, a + r, d)
-            first = False
-            if bad[p] != 0:
+                v = sc[r, j]
+                fin[j] += v * 0.0  # nan once a score is not finite
+                best[j] = v if v > best[j] else best[j]
+        for j in range(h):
+            skip[j] = -1
+            if fin[j] != 0.0:
+                bad[p] = 1
                 break
-            if blas:
-                yp += np.dot(np.ascontiguousarray(w[:, :c]), keys[a : a + c])
+            bj = best[j]
+            # running top-k: only scores above the k-th best so far are examined
+            if count[j] < k or bj > tp[j, low[j]]:
+                for r in range(c):
+                    _push_top(tp, j, sc[r, j], count, low, k)
+            if first or bj > mp[j]:
+                at = 0
+                while sc[at, j] != bj:
+                    at += 1
+                _rescale(j, bj, betas[j], first, d, mp, rp, s1p, s2p, yp)
+                skip[j] = at  # this row is the implicit 1 of S_0 = 1 + rest
+        if bad[p] != 0:
+            break
+        for rb in range(0, c, SUB_ROWS):  # the per-score work in blocks of rows that stay in L1
+            cb = min(SUB_ROWS, c - rb)
+            eb = e[rb * h : (rb + cb) * h]
+            for r in range(cb):
+                for j in range(h):
+                    t[r * h + j] = max(betas[j] * (sc[rb + r, j] - mp[j]), LOG_FLOOR)
+            _exp(t, eb, b1, b2, cb * h)
+            for j in range(h):
+                if rb <= skip[j] < rb + cb:
+                    eb[(skip[j] - rb) * h + j] = 0.0
+                a0[j] = 0.0
+                a1[j] = 0.0
+                a2[j] = 0.0
+            for r in range(cb):
+                for j in range(h):
+                    ev = eb[r * h + j]
+                    a0[j] += ev
+                    a1[j] += t[r * h + j] * ev
+                    a2[j] += ev * ev
+            for j in range(h):
+                rp[j] += a0[j]
+                s1p[j] += a1[j]
+                s2p[j] += a2[j]
+                if rb <= skip[j] < rb + cb:
+                    eb[(skip[j] - rb) * h + j] = 1.0  # the top row enters Y with weight 1
+        ec = e[: c * h].reshape((c, h))
+        np.dot(ec.T, kt, g)
+        yp += g
+        first = False
+
+
+@numba.njit(cache=True)
+def _part_loops(keys, q, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):  # pragma: no cover
+    """Rows ``lo:hi`` for few queries, in loops (one query: bound by reading the keys)."""
+    h, d = q.shape
+    k = tp.shape[1]
+    s = np.empty((h, tile))
+    t = np.empty(tile)
+    e = np.empty(tile)
+    b1 = np.empty(tile, dtype=np.int64)
+    b2 = np.empty(tile, dtype=np.int64)
+    count = np.zeros(h, dtype=np.int64)
+    low = np.zeros(h, dtype=np.int64)  # position of the smallest of the top-k list, once full
+    first = True
+    for a in range(lo, hi, tile):
+        c = min(tile, hi - a)
+        for j in range(h):
+            for r in range(c):
+                s[j, r] = _dot(keys, a + r, q, j, d)
+        for j in range(h):
+            beta = betas[j]
+            best = s[j, 0]
+            at = 0
+            finite = True
+            for r in range(c):
+                v = s[j, r]
+                if not math.isfinite(v):
+                    finite = False
+                if v > best:
+                    best = v
+                    at = r
+            if not finite:
+                bad[p] = 1
+                break
+            # running top-k: only scores above the k-th best so far are examined
+            if count[j] < k or best > tp[j, low[j]]:
+                for r in range(c):
+                    _push_top(tp, j, s[j, r], count, low, k)
+            skip = -1
+            if first or best > mp[j]:
+                _rescale(j, best, beta, first, d, mp, rp, s1p, s2p, yp)
+                skip = at  # this row is the implicit 1 of S_0 = 1 + rest
+            mj = mp[j]
+            if beta == 0.0:
+                for r in range(c):
+                    t[r] = 0.0
+            else:
+                for r in range(c):
+                    t[r] = max(beta * (s[j, r] - mj), LOG_FLOOR)
+            _exp(t, e, b1, b2, c)
+            if skip >= 0:
+                e[skip] = 0.0
+            a0, a1, a2 = _sums(t, e, c)
+            rp[j] += a0
+            s1p[j] += a1
+            s2p[j] += a2
+            if skip >= 0:
+                e[skip] = 1.0  # the top row enters Y with weight 1
+            for r in range(c):
+                if e[r] != 0.0:
+                    _axpy(yp, j, e[r], keys, a + r, d)
+        first = False
+        if bad[p] != 0:
+            break
