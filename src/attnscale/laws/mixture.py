@@ -60,19 +60,19 @@ class MixtureScoreLaw(ScoreLaw):
         for law, w in zip(self.laws, self.weights):
             yield law, float(w), top - float(law.reference)
 
-    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
+    def _weighted(self, g: np.ndarray, method: str, below: float) -> np.ndarray:
+        """``sum_j w_j F_j(g - shift_j)`` for the components' ``method`` (``below`` where a gap is negative), capped at 1."""
         out = np.zeros(g.shape)
         for law, w, shift in self._parts():
             gi = g - shift
-            out = out + w * np.where(gi > 0, law.gap_cdf(np.maximum(gi, 0.0)), 0.0)
+            out = out + w * np.where(gi > 0, getattr(law, method)(np.maximum(gi, 0.0)), below)
         return np.minimum(out, 1.0)
 
+    def _gap_cdf(self, g: np.ndarray) -> np.ndarray:
+        return self._weighted(g, "gap_cdf", 0.0)
+
     def _gap_sf(self, g: np.ndarray) -> np.ndarray:
-        out = np.zeros(g.shape)
-        for law, w, shift in self._parts():
-            gi = g - shift
-            out = out + w * np.where(gi > 0, law.gap_sf(np.maximum(gi, 0.0)), 1.0)
-        return np.minimum(out, 1.0)
+        return self._weighted(g, "gap_sf", 1.0)
 
     def _log_combine(self, g: np.ndarray, method: str, outside: float) -> np.ndarray:
         out = np.full(g.shape, -np.inf)
