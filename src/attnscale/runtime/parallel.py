@@ -224,18 +224,15 @@ def _init_worker(parent_pid: int, threads: int) -> None:
     """Pool-worker initializer: share the cores among the workers, and exit with the parent.
 
     Each of ``w`` workers gets ``cores // w`` threads for OpenMP, BLAS, numba and torch (set before
-    they are imported; BLAS already loaded is limited through threadpoolctl where installed), so
+    they are imported; BLAS already loaded is limited through threadpoolctl), so
     ``w`` workers do not each start a pool as large as the machine: on 2 cores the quick report
     spent twice the CPU of a serial run without this.
     """
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(threads)
-    try:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(threads)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with the report extra
-        pass
+    threadpool_limits(threads)
     _exit_with_parent(parent_pid)
 
 
