@@ -114,11 +114,36 @@ def test_numba_many_queries_equal_numpy(d, chunk_size, monkeypatch):
     assert np.all(np.abs(fast.output - slow.output) <= 1e-12 * scale)
 
 
-def test_default_tiles_keep_blas_on_the_calling_thread():
+def test_rising_maxima_inside_a_gemm_tile_equal_numpy(monkeypatch):
+    """Keys sorted by the first query's score: its maximum rises in every 32-row block of each
+    1024-row tile, so the tile's earlier weights are rescaled again and again (``_part_gemm``)."""
+    rng = np.random.default_rng(12)
+    keys = rng.standard_normal((5000, 16))
+    Q = rng.standard_normal((8, 16))
+    Q[1] = -Q[0]  # its maximum sits in the first block: never rescaled after the first tile
+    keys = keys[np.argsort(keys @ Q[0])]
+    betas = np.array([0.5, 0.5, 3.0, 10.0, 30.0, 0.0, 2.0, 100.0])
+    fast = attention_stats_many(Q, keys, betas, top_k=7, chunk_size=1024, threads=1)
+    monkeypatch.setattr(A, "USE_NUMBA", False)
+    slow = attention_stats_many(Q, keys, betas, top_k=7)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-12, atol=0, err_msg=name)
+    scale = np.abs(slow.output).max(axis=1, keepdims=True)
+    assert np.all(np.abs(fast.output - slow.output) <= 1e-12 * scale)
+
+
+def test_default_tiles_run_blas_on_the_calling_thread():
+    """Default GEMM tiles past OpenBLAS's threading threshold run with BLAS at one thread."""
+    from threadpoolctl import threadpool_info
+
     for d in (1, 3, 64, 128, 1024):
-        for h in (A.BLAS_MIN_QUERIES, 32, 256):
+        for h in (1, A.BLAS_MIN_QUERIES, 32, 256):
             rows = A._tile_rows(d, h)
-            assert rows >= 8 and (rows * h * d <= A.BLAS_TILE_MNK or rows == 8)
+            assert 8 <= rows <= 1024
+            assert rows * 8 * max(d, h) <= (A.GEMM_TILE_BYTES if h >= A.BLAS_MIN_QUERIES else A.TILE_BYTES) or rows == 8
+            with A._one_blas_thread(rows, h, d):
+                if h >= A.BLAS_MIN_QUERIES and rows * h * d > A.BLAS_TILE_MNK:
+                    assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {1}
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -164,8 +189,15 @@ def test_numba_memory_does_not_grow_with_n():
         attention_stats_many(Q, keys, 3.0)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    # the parts' states: at most MAX_PARTS x h x (d + 4 + top_k) floats, whatever n
-    bound = A.MAX_PARTS * 8 * (16 + 4 + 10) * 8 * 2 + 2**16
+    # the parts' states (at most MAX_PARTS x h x (d + 4 + top_k) floats, twice) and each thread's
+    # buffers of a tile's scores and weights (2 x rows x h floats), whatever n
+    import numba
+
+    from attnscale._kernels.numba_stats import SUB_ROWS
+
+    rows = A._tile_rows(16, 8)
+    buffers = numba.get_num_threads() * (2 * rows * 8 + 3 * SUB_ROWS * 8 + 8 * 16) * 8
+    bound = A.MAX_PARTS * 8 * (16 + 4 + 10) * 8 * 2 + buffers + 2**16
     assert max(peaks) <= bound, peaks
 
 

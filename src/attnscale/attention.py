@@ -317,8 +317,8 @@ def attention_stats(
         ``k`` of the top-k mass, ``>= 1``.
     chunk_size : int, optional
         Rows per chunk (the tile of the compiled passes); default sized so a chunk
-        of keys stays in cache on the CPU (``TILE_BYTES`` for numba,
-        ``CPU_CHUNK_BYTES`` for numpy), or tuned for the Triton kernel.  Results do
+        of keys stays in cache on the CPU (``TILE_BYTES`` for numba's loops,
+        ``GEMM_TILE_BYTES`` for its GEMMs, ``CPU_CHUNK_BYTES`` for numpy), or tuned for the Triton kernel.  Results do
         not depend on it beyond float64 round-off.
     backend : {"numpy", "torch"}
         ``"numpy"``: float64 C-contiguous arrays go through one fused pass compiled
@@ -545,14 +545,18 @@ PART_ROWS = 1 << 15
 #: From this many queries on, the numba pass multiplies tiles by BLAS GEMMs instead of loops.
 BLAS_MIN_QUERIES = 4
 
-#: Bytes of keys in one tile of the numba pass: read from memory once, then from L1/L2.
+#: Bytes of keys in one tile of the numba pass for few queries: read from memory once, then from L1.
 TILE_BYTES = 1 << 15
 
-#: Largest ``rows * h * d`` of the numba pass's per-tile GEMMs by default.  OpenBLAS runs
-#: products up to this size on the calling thread (no worker threads), which matters: numba's
-#: threads call it at once, and larger products on a multi-threaded BLAS oversubscribe the
-#: cores (256- and 1024-row tiles took 20-100x longer at d = 64, h = 32 on 2 cores).  Larger tiles
-#: (``chunk_size``) run with BLAS limited to one thread when threadpoolctl is installed.
+#: Bytes of keys (or of a tile's scores, when ``h > d``) in one tile of the numba pass for many
+#: queries: the two GEMMs of a tile run at 87-90 GFLOP/s on 2 cores with 128 KB tiles (L2), 71-82
+#: with the 32-64 row tiles of 32 KB (BENCHMARKS.md, issue 14).
+GEMM_TILE_BYTES = 1 << 17
+
+#: ``rows * h * d`` from which OpenBLAS splits a GEMM over worker threads.  numba's threads call it
+#: at once, and on a multi-threaded BLAS such products oversubscribe the cores (256- and 1024-row
+#: tiles took 20-100x longer at d = 64, h = 32 on 2 cores); tiles past it run with BLAS limited to
+#: one thread (threadpoolctl).
 BLAS_TILE_MNK = 1 << 18
 
 _NUMBA_LOCK = threading.Lock()  # one compiled pass at a time: it already uses every core
@@ -581,22 +585,20 @@ def _compiled_cpu_applies(keys: Any, d: int) -> bool:
 
 
 def _tile_rows(d: int, h: int) -> int:
-    rows = min(1024, TILE_BYTES // (8 * max(d, h)))
-    if h >= BLAS_MIN_QUERIES:
-        rows = min(rows, BLAS_TILE_MNK // (h * d))
-    return int(max(8, rows))
+    """Rows of a tile of the numba pass: ``TILE_BYTES`` of keys (loops), ``GEMM_TILE_BYTES`` (GEMMs)."""
+    size = GEMM_TILE_BYTES if h >= BLAS_MIN_QUERIES else TILE_BYTES
+    return int(max(8, min(1024, size // (8 * max(d, h)))))
 
 
 def _one_blas_thread(rows: int, h: int, d: int) -> Any:
-    """A context that limits BLAS to one thread for tiles past ``BLAS_TILE_MNK`` (threadpoolctl), else a no-op."""
+    """A context that limits BLAS to one thread for GEMM tiles past ``BLAS_TILE_MNK``, else a no-op."""
     global _BLAS_CONTROLLER
     if h < BLAS_MIN_QUERIES or rows * h * d <= BLAS_TILE_MNK:
         return contextlib.nullcontext()
     if _BLAS_CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            return contextlib.nullcontext()
+        import scipy.linalg.cython_blas  # noqa: F401 - numba's np.dot calls this BLAS: load it before listing
+        from threadpoolctl import ThreadpoolController
+
         _BLAS_CONTROLLER = ThreadpoolController()
     return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 

@@ -130,7 +130,9 @@ def fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad)
 
 @numba.njit(cache=True, fastmath={"contract"})
 def _rescale(j, best, beta, first, d, mp, rp, s1p, s2p, yp):  # pragma: no cover - compiled
-    """Start query ``j``'s sums at its first tile, or rescale them down to a new maximum ``best``."""
+    """Start query ``j``'s sums at its first tile, or rescale them down to a new maximum ``best``;
+    returns the factor :math:`e^{\\beta (m_{old} - m_{new})}` (1 at the start)."""
+    f = 1.0
     if first:
         rp[j] = 0.0
         s1p[j] = 0.0
@@ -147,6 +149,7 @@ def _rescale(j, best, beta, first, d, mp, rp, s1p, s2p, yp):  # pragma: no cover
         for cc in range(d):
             yp[j, cc] *= f
     mp[j] = best
+    return f
 
 
 @numba.njit(cache=True)
@@ -165,7 +168,13 @@ def _push_top(tp, j, v, count, low, k):  # pragma: no cover - compiled
 @numba.njit(cache=True, fastmath={"contract"})
 def _part_gemm(keys, qt, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):  # pragma: no cover
     """Rows ``lo:hi`` for ``h`` queries: per tile ``S = K_t Q^T`` (``(c, h)``, one GEMM), the
-    per-score work in loops over the queries (contiguous, vectorized), ``Y += E^T K_t``."""
+    per-score work in blocks of ``SUB_ROWS`` rows that stay in L1 (loops over the queries,
+    contiguous, vectorized), then ``Y += E^T K_t`` (one GEMM).
+
+    Each block finds its maxima first; a query whose maximum rises rescales its sums
+    (``_rescale``) and the weights of the tile's earlier blocks by the same factor, so the
+    tile's weights all refer to the final maximum when ``E^T K_t`` is formed.
+    """
     d, h = qt.shape
     k = tp.shape[1]
     s = np.empty(tile * h)
@@ -189,42 +198,45 @@ def _part_gemm(keys, qt, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
         kt = keys[a : a + c]
         sc = s[: c * h].reshape((c, h))
         np.dot(kt, qt, sc)
-        for j in range(h):
-            best[j] = sc[0, j]
-            fin[j] = 0.0
-        for r in range(c):
-            for j in range(h):
-                v = sc[r, j]
-                fin[j] += v * 0.0  # nan once a score is not finite
-                best[j] = v if v > best[j] else best[j]
-        for j in range(h):
-            skip[j] = -1
-            if fin[j] != 0.0:
-                bad[p] = 1
-                break
-            bj = best[j]
-            # running top-k: only scores above the k-th best so far are examined
-            if count[j] < k or bj > tp[j, low[j]]:
-                for r in range(c):
-                    _push_top(tp, j, sc[r, j], count, low, k)
-            if first or bj > mp[j]:
-                at = 0
-                while sc[at, j] != bj:
-                    at += 1
-                _rescale(j, bj, betas[j], first, d, mp, rp, s1p, s2p, yp)
-                skip[j] = at  # this row is the implicit 1 of S_0 = 1 + rest
-        if bad[p] != 0:
-            break
-        for rb in range(0, c, SUB_ROWS):  # the per-score work in blocks of rows that stay in L1
+        for rb in range(0, c, SUB_ROWS):
             cb = min(SUB_ROWS, c - rb)
+            for j in range(h):
+                best[j] = sc[rb, j]
+                fin[j] = 0.0
+            for r in range(rb, rb + cb):
+                for j in range(h):
+                    v = sc[r, j]
+                    fin[j] += v * 0.0  # nan once a score is not finite
+                    best[j] = v if v > best[j] else best[j]
+            for j in range(h):
+                skip[j] = -1
+                if fin[j] != 0.0:
+                    bad[p] = 1
+                    break
+                bj = best[j]
+                # running top-k: only scores above the k-th best so far are examined
+                if count[j] < k or bj > tp[j, low[j]]:
+                    for r in range(rb, rb + cb):
+                        _push_top(tp, j, sc[r, j], count, low, k)
+                if first or bj > mp[j]:
+                    at = rb
+                    while sc[at, j] != bj:
+                        at += 1
+                    f = _rescale(j, bj, betas[j], first, d, mp, rp, s1p, s2p, yp)
+                    for r in range(rb):  # the tile's earlier weights, to the new maximum
+                        e[r * h + j] *= f
+                    skip[j] = at - rb  # this row is the implicit 1 of S_0 = 1 + rest
+            if bad[p] != 0:
+                return
+            first = False
             eb = e[rb * h : (rb + cb) * h]
             for r in range(cb):
                 for j in range(h):
                     t[r * h + j] = max(betas[j] * (sc[rb + r, j] - mp[j]), LOG_FLOOR)
             _exp(t, eb, b1, b2, cb * h)
             for j in range(h):
-                if rb <= skip[j] < rb + cb:
-                    eb[(skip[j] - rb) * h + j] = 0.0
+                if skip[j] >= 0:
+                    eb[skip[j] * h + j] = 0.0
                 a0[j] = 0.0
                 a1[j] = 0.0
                 a2[j] = 0.0
@@ -238,12 +250,11 @@ def _part_gemm(keys, qt, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
                 rp[j] += a0[j]
                 s1p[j] += a1[j]
                 s2p[j] += a2[j]
-                if rb <= skip[j] < rb + cb:
-                    eb[(skip[j] - rb) * h + j] = 1.0  # the top row enters Y with weight 1
+                if skip[j] >= 0:
+                    eb[skip[j] * h + j] = 1.0  # the top row enters Y with weight 1
         ec = e[: c * h].reshape((c, h))
         np.dot(ec.T, kt, g)
         yp += g
-        first = False
 
 
 @numba.njit(cache=True)
