@@ -21,6 +21,10 @@ Brute-force attention over real uniform keys on the sphere against the output th
   (chi law, checked by KS at c = 1e-2) and the nearest-key end ``sqrt(2) Gamma_1^(1/(2 gamma))``
   (shown; it is approached only like ``gamma Gamma(2 - 1/gamma) / c``, the density of near-ties,
   so at d = 9 a tenth of the draws are still split between two keys at c = 100).
+
+Brute force computes every beta (or c) of a dimension over the same key draws, from one read of
+each (:func:`attnscale.attention.attention_stats_many`): the draws of one cell are independent,
+cells of the same d share them, and no claim combines cells.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from ..attention import attention, attention_stats
+from ..attention import attention_stats, attention_stats_many
 from ..laws import UniformSphere, tangent_basis
 from ..limits import CriticalLimit
 from ..output import (
@@ -121,12 +125,22 @@ def _axis_query(d: int) -> np.ndarray:
 
 
 def _sub_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
-    d, n, beta, reps = cfg["d"], cfg["n"], cfg["beta"], cfg["reps"]
+    """Subcritical brute force: ``reps`` fresh key sets, every beta from one read of each (``attention_stats_many``)."""
+    d, n, reps = cfg["d"], cfg["n"], cfg["reps"]
+    betas = np.asarray(cfg["betas"], dtype=float)
     q, law = _axis_query(d), UniformSphere(d)
-    x = np.array([attention_stats(q, law.sample(n, np.random.default_rng(s)), beta).output for s in seed.spawn(reps)])
+    queries = np.tile(q, (betas.size, 1))
+    x = np.empty((betas.size, reps, d))
+    for i, s in enumerate(seed.spawn(reps)):
+        x[:, i] = attention_stats_many(queries, law.sample(n, np.random.default_rng(s)), betas).output
+    return pa.concat_tables([_sub_table(d, n, beta, x[j]) for j, beta in enumerate(betas)])
+
+
+def _sub_table(d: int, n: int, beta: float, x: np.ndarray) -> pa.Table:
+    q = _axis_query(d)
     radial = x @ q
     tan_sq = np.sum(x * x, axis=1) - radial**2
-    pad = np.full((reps, 3), np.nan)
+    pad = np.full((x.shape[0], 3), np.nan)
     pad[:, : min(d, 3)] = x[:, :3]
     return _table("sub", d, beta / _beta_star(d, n), beta, n, radial=radial, tan_sq=tan_sq, x0=pad[:, 0], x1=pad[:, 1], x2=pad[:, 2])
 
@@ -137,27 +151,28 @@ def _beta_star(d: int, n: int) -> float:
 
 
 def _brute_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
-    """Critical or supercritical brute force: scaled tangential output, radial deficit, distance to K_(1)."""
-    d, n, c, reps = cfg["d"], cfg["n"], cfg["c"], cfg["reps"]
+    """Critical or supercritical brute force: scaled tangential output, radial deficit, distance to K_(1).
+
+    ``reps`` fresh key sets; every ``c`` of ``cfg["cs"]`` from one read of each (``attention_stats_many``).
+    """
+    d, n, reps = cfg["d"], cfg["n"], cfg["reps"]
+    cs = np.asarray(cfg["cs"], dtype=float)
     q, law = _axis_query(d), UniformSphere(d)
-    tail = law.score_tail(q)
-    beta = c * _beta_star(d, n)
-    log_s = log_tangential_scale(n, tail)
-    basis = tangent_basis(q)
-    rows = np.empty((reps, 4))
+    betas = cs * _beta_star(d, n)
+    scale = math.exp(-log_tangential_scale(n, law.score_tail(q)))
+    queries = np.tile(q, (cs.size, 1))
+    x, nearest = np.empty((cs.size, reps, d)), np.empty((reps, d))
     for i, s in enumerate(seed.spawn(reps)):
         keys = law.sample(n, np.random.default_rng(s))
-        att = attention(q, keys, beta)
-        x = att.output
-        t = (basis.T @ x) * math.exp(-log_s)
-        nearest = keys[int(np.argmax(att.weights))]
-        rows[i] = (
-            float(np.linalg.norm(t)),
-            math.atan2(t[1], t[0]) if d == 3 else np.nan,
-            float((1.0 - x @ q) * math.exp(-2.0 * log_s)),
-            float(np.linalg.norm(x - nearest) * math.exp(-log_s)),
-        )
-    return _table(cfg["kind"], d, c, beta, n, tn=rows[:, 0], angle=rows[:, 1], rscaled=rows[:, 2], dist=rows[:, 3])
+        x[:, i] = attention_stats_many(queries, keys, betas).output
+        nearest[i] = keys[int(np.argmax(keys @ q))]
+    tables = []
+    for c, beta, xc in zip(cs, betas, x):
+        t = (xc @ tangent_basis(q)) * scale
+        angle = np.arctan2(t[:, 1], t[:, 0]) if d == 3 else np.full(reps, np.nan)
+        tables.append(_table(cfg["kind"], d, float(c), float(beta), n, tn=np.linalg.norm(t, axis=1), angle=angle,
+                             rscaled=(1.0 - xc @ q) * scale**2, dist=np.linalg.norm(xc - nearest, axis=1) * scale))
+    return pa.concat_tables(tables)
 
 
 def _limit_task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
@@ -215,25 +230,24 @@ def task(cfg: dict, seed: np.random.SeedSequence) -> pa.Table:
 
 
 def tasks(cfg: Config) -> list[dict]:
-    """Brute-force chunks (subcritical, critical, supercritical) and limit-law draws; one row per draw."""
+    """Brute-force chunks (subcritical, critical, supercritical: every beta or c of a d per chunk) and limit-law draws; one row per draw and cell."""
     tasks: list[dict] = []
     chunk = cfg["chunk"]
-    for d in cfg["sub_ds"]:
-        for b in cfg["sub_betas"]:
-            for k in range(cfg["sub_reps"] // chunk):
-                tasks.append({"kind": "sub", "d": d, "beta": b, "n": cfg["sub_n"], "reps": chunk, "chunk": k})
+    for d in cfg["sub_ds"]:  # every beta over the same keys (one read each)
+        for k in range(cfg["sub_reps"] // chunk):
+            tasks.append({"kind": "sub", "d": d, "betas": cfg["sub_betas"], "n": cfg["sub_n"], "reps": chunk, "chunk": k})
     for d in cfg["crit_ds"]:
+        for k in range(cfg["crit_reps"] // chunk):  # every c over the same keys
+            tasks.append({"kind": "crit", "d": d, "cs": cfg["crit_cs"], "n": cfg["crit_n"], "reps": chunk, "chunk": k})
         for c in cfg["crit_cs"]:
-            for k in range(cfg["crit_reps"] // chunk):
-                tasks.append({"kind": "crit", "d": d, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
             tasks.append({"kind": "fast", "d": d, "c": c, "n": cfg["crit_n"], "reps": cfg["fast_draws"]})
             # d = 5: the KS claim's width is set by the brute-force draws; a quarter of the d = 3 limit
             # draws widens its critical distance by under 2% (sqrt(1/600 + 1/10000) vs sqrt(1/600 + 1/40000))
             reps = cfg["limit_draws"] if d == 3 else cfg["limit_draws"] // 4
             tasks.append({"kind": "limit", "d": d, "c": c, "reps": reps, "m": None})
+    for k in range(cfg["super_reps"] // chunk):
+        tasks.append({"kind": "super", "d": 3, "cs": cfg["super_cs"], "n": cfg["crit_n"], "reps": chunk, "chunk": k})
     for c in cfg["super_cs"]:
-        for k in range(cfg["super_reps"] // chunk):
-            tasks.append({"kind": "super", "d": 3, "c": c, "n": cfg["crit_n"], "reps": chunk, "chunk": k})
         tasks.append({"kind": "limit", "d": 3, "c": c, "reps": cfg["limit_draws"], "m": None})
     for k in range(cfg["value_reps"] // chunk):
         tasks.append({"kind": "value", "n": cfg["value_n"], "beta": cfg["value_beta"], "reps": chunk, "chunk": k,
