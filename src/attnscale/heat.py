@@ -59,7 +59,7 @@ from ._validate import (
     check_positive,
     check_vector,
 )
-from .attention import attention
+from .attention import attention_stats_many
 from .heat_density import (
     _LOG_NEGLIGIBLE,
     SPHERES,
@@ -302,7 +302,7 @@ def predicted_displacement(density: VMFMixture, x: Any, beta: float) -> np.ndarr
 def attention_map_sampled(keys: Any, x: Any, beta: float) -> np.ndarray:
     r"""Attention output :math:`\sum_i w_i K_i` of query ``x`` over sampled ``keys`` (docs/theory.md sections 1, 6).
 
-    Calls :func:`attnscale.attention.attention` once per query.
+    One read of the keys for every query (:func:`attnscale.attention.attention_stats_many`).
 
     Parameters
     ----------
@@ -319,7 +319,7 @@ def attention_map_sampled(keys: Any, x: Any, beta: float) -> np.ndarray:
     k = check_matrix(keys, "keys")
     pts, single = _check_points(x, k.shape[1])
     b = check_beta(beta)
-    return _shape_out(np.array([attention(q, k, b).output for q in pts]), single)
+    return _shape_out(attention_stats_many(pts, k, b).output, single)
 
 
 @dataclass(frozen=True, eq=False)
