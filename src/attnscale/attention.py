@@ -634,7 +634,8 @@ def _numba_stats(
     blas = h >= BLAS_MIN_QUERIES
     tile = rows or _tile_rows(d, h)
     with _NUMBA_LOCK, _one_blas_thread(tile, h, d):
-        kernel.fold_parts(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad)
+        fold = kernel.fold_parts if p > 1 else kernel.fold_parts_serial  # one part: no thread launch
+        fold(keys, q, betas, bounds, tile, blas, m, rest, s1, s2, y, top, bad)
     if bad.any():
         lo, hi = bounds[int(np.argmax(bad))], bounds[int(np.argmax(bad)) + 1]
         check_matrix(keys[lo:hi], "keys", cols=d)  # raises, naming keys, if an entry is not finite
