@@ -149,6 +149,21 @@ def test_default_tiles_run_blas_on_the_calling_thread():
                     limited += 1
                     assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {1}
     assert limited > 0  # d = 64, h = 32: 256 rows, past the threshold
+    with A._one_blas_thread(8192, 1, 3):  # the loop pass's GEMV for Y at small d, past OpenBLAS's threshold
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {1}
+
+
+@pytest.mark.parametrize("h, chunk_size", [(1, None), (2, None), (1, 8192), (3, 8192)])
+def test_narrow_keys_gemv_pass_equals_numpy(h, chunk_size, monkeypatch):
+    """d < NARROW_D: Y gets one GEMV per tile; maxima tied across tiles and rising inside them."""
+    rng = np.random.default_rng(h)
+    keys = np.round(rng.standard_normal((50_000, 3)), 2)  # many exact ties of the top score
+    keys = keys[np.argsort(keys[:, 0], kind="stable")]  # query e_1's maximum rises tile after tile
+    Q = np.vstack([np.eye(3)[0], rng.standard_normal((2, 3))])[:h]
+    betas = np.array([30.0, 0.0, 4.0])[:h]
+    fast = attention_stats_many(Q, keys, betas, top_k=5, chunk_size=chunk_size)
+    monkeypatch.setattr(A, "USE_NUMBA", False)
+    assert_batches_agree(fast, attention_stats_many(Q, keys, betas, top_k=5))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -559,6 +559,10 @@ GEMM_TILE_BYTES = 1 << 17
 #: one thread (threadpoolctl).
 BLAS_TILE_MNK = 1 << 18
 
+#: ``rows * d`` from which OpenBLAS splits a GEMV over threads (2304 x its multithreading threshold
+#: 4); the loop pass uses a GEMV per tile for ``Y`` when ``d < NARROW_D``.
+BLAS_GEMV_MN = 2304 * 4
+
 _NUMBA_LOCK = threading.Lock()  # one compiled pass at a time: it already uses every core
 
 
@@ -591,9 +595,14 @@ def _tile_rows(d: int, h: int) -> int:
 
 
 def _one_blas_thread(rows: int, h: int, d: int) -> Any:
-    """A context that limits BLAS to one thread for GEMM tiles past ``BLAS_TILE_MNK``, else a no-op."""
+    """A context that limits BLAS to one thread for tiles whose GEMM (``BLAS_TILE_MNK``) or GEMV
+    (``BLAS_GEMV_MN``) OpenBLAS would split over threads, else a no-op."""
     global _BLAS_CONTROLLER
-    if h < BLAS_MIN_QUERIES or rows * h * d <= BLAS_TILE_MNK:
+    from ._kernels.numba_stats import NARROW_D
+
+    gemm = h >= BLAS_MIN_QUERIES and rows * h * d > BLAS_TILE_MNK
+    gemv = h < BLAS_MIN_QUERIES and d < NARROW_D and rows * d >= BLAS_GEMV_MN
+    if not (gemm or gemv):
         return contextlib.nullcontext()
     if _BLAS_CONTROLLER is None:
         import scipy.linalg.cython_blas  # noqa: F401 - numba's np.dot calls this BLAS: load it before listing

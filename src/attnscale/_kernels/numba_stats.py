@@ -88,6 +88,31 @@ def _exp(t, e, b1, b2, c):  # pragma: no cover - compiled
         e[i] = e[i] * f1[i] * f2[i]
 
 
+#: Below this many columns the loop pass adds ``e K_t`` to ``Y`` by a BLAS GEMV, not row by row.
+NARROW_D = 8
+
+
+@numba.njit(cache=True, fastmath={"reassoc"})
+def _all_finite(s, j, c):  # pragma: no cover - compiled
+    """Whether ``s[j, :c]`` is finite: ``inf - inf`` and ``NaN - NaN`` are NaN, in a sum in any order.
+
+    Not inlined by numba, so that its own fast-math flags reach LLVM, which vectorizes it.
+    """
+    acc = 0.0
+    for r in range(c):
+        acc += s[j, r] - s[j, r]
+    return acc == 0.0
+
+
+@numba.njit(cache=True, fastmath={"nnan", "nsz", "reassoc"})
+def _max(s, j, c):  # pragma: no cover - compiled
+    """Largest of ``s[j, :c]``, finite scores only (``_all_finite`` first): vectorized, not inlined."""
+    best = s[j, 0]
+    for r in range(1, c):
+        best = max(best, s[j, r])
+    return best
+
+
 @numba.njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
 def _sums(t, e, c):  # pragma: no cover - compiled
     a0 = 0.0
@@ -289,19 +314,10 @@ def _part_loops(keys, q, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
                 s[j, r] = _dot(keys, a + r, q, j, d)
         for j in range(h):
             beta = betas[j]
-            best = s[j, 0]
-            at = 0
-            finite = True
-            for r in range(c):
-                v = s[j, r]
-                if not math.isfinite(v):
-                    finite = False
-                if v > best:
-                    best = v
-                    at = r
-            if not finite:
+            if not _all_finite(s, j, c):
                 bad[p] = 1
                 break
+            best = _max(s, j, c)
             # running top-k: only scores above the k-th best so far are examined
             if count[j] < k or best > tp[j, low[j]]:
                 for r in range(c):
@@ -309,7 +325,9 @@ def _part_loops(keys, q, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
             skip = -1
             if first or best > mp[j]:
                 _rescale(j, best, beta, first, d, mp, rp, s1p, s2p, yp)
-                skip = at  # this row is the implicit 1 of S_0 = 1 + rest
+                skip = 0
+                while s[j, skip] != best:  # the first row at the maximum: the implicit 1 of S_0 = 1 + rest
+                    skip += 1
             mj = mp[j]
             if beta == 0.0:
                 for r in range(c):
@@ -326,9 +344,12 @@ def _part_loops(keys, q, betas, lo, hi, tile, mp, rp, s1p, s2p, yp, tp, bad, p):
             s2p[j] += a2
             if skip >= 0:
                 e[skip] = 1.0  # the top row enters Y with weight 1
-            for r in range(c):
-                if e[r] != 0.0:
-                    _axpy(yp, j, e[r], keys, a + r, d)
+            if d < NARROW_D:  # a few columns: one BLAS GEMV, 3x faster than the rows' scalar chains at d = 3
+                yp[j] += np.dot(e[:c], keys[a : a + c])
+            else:
+                for r in range(c):
+                    if e[r] != 0.0:
+                        _axpy(yp, j, e[r], keys, a + r, d)
         first = False
         if bad[p] != 0:
             break
